@@ -1,0 +1,35 @@
+"""Where shipped models and the user's model cache live.
+
+Shipped weights sit in the repository's ``models/`` folder (next to the package in a source checkout or an
+editable install); ``AUDIOTASTE_MODELS_DIR`` overrides it. Models fetched by an explicit
+``audiotaste models fetch`` go to the user cache (``AUDIOTASTE_CACHE_DIR``, else
+``$XDG_CACHE_HOME/audiotaste``, else ``~/.cache/audiotaste``). Nothing here downloads anything.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def models_dir() -> Path:
+    """The folder of shipped models."""
+    env = os.environ.get("AUDIOTASTE_MODELS_DIR")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parent.parent / "models"
+
+
+def model_path(relative: str) -> Path:
+    """Path of a shipped model file or folder, e.g. ``model_path("default/card.json")``."""
+    return models_dir() / relative
+
+
+def cache_dir() -> Path:
+    """The user's model cache (created on demand by the commands that write to it)."""
+    env = os.environ.get("AUDIOTASTE_CACHE_DIR")
+    if env:
+        return Path(env)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".cache"
+    return base / "audiotaste"
