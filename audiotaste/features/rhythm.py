@@ -1,0 +1,249 @@
+"""Tempo, beats, time signature and onset rate from the shared mel front end.
+
+The tempo is the *tapped* beat (what a listener taps along to): the quarter note in simple meters and
+the dotted quarter in 6/8 and 12/8.
+
+``time_signature`` counts tapped beats per bar, folded into the two values the ``Analysis`` contract
+allows: 3 for triple grouping of the tapped beat (3/4 waltzes) and 4 for duple grouping. 6/8 has two
+tapped (dotted-quarter) beats per bar, so it is reported as 4 (two 6/8 bars make one 12/8 bar of four
+tapped beats). Reporting 3 for 6/8 would claim a waltz-like grouping of the tapped beat, which is the
+wrong answer to the question a user asks ("do I count in threes or in fours?").
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from audiotaste.features.spectrum import (
+    ANALYSIS_SR,
+    HOP_LENGTH,
+    Spectrum,
+    melspectrogram,
+    stft_power,
+)
+
+MIN_BPM = 30.0
+MAX_BPM = 300.0
+
+
+@dataclass(frozen=True)
+class TempoEstimate:
+    """Tempo and beat grid of one recording.
+
+    Attributes
+    ----------
+    bpm : float
+        Tapped-beat tempo, beats per minute (0.0 when no periodicity was found).
+    confidence : float
+        0-1, how clearly one periodicity dominates.
+    beat_times : tuple of float
+        Beat positions, seconds.
+    time_signature : int
+        Tapped beats per bar, 3 or 4 (6/8 and 12/8 report 4, see the module docstring).
+    onset_rate : float
+        Onsets per second.
+    """
+
+    bpm: float
+    confidence: float
+    beat_times: tuple[float, ...]
+    time_signature: int
+    onset_rate: float
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["beat_times"] = list(self.beat_times)
+        return out
+
+
+def onset_envelope(mel_db: np.ndarray, *, sr: int = ANALYSIS_SR, hop_length: int = HOP_LENGTH) -> np.ndarray:
+    """Spectral-flux onset strength: mean half-wave-rectified rise of the mel spectrum in dB.
+
+    Parameters
+    ----------
+    mel_db : np.ndarray [n_mels, n_frames]
+        Mel spectrogram in dB.
+    sr, hop_length : int
+        Sample rate (Hz) and hop (samples) of ``mel_db``; frame ``i`` of the result is at
+        ``i * hop_length / sr`` seconds.
+
+    Returns
+    -------
+    np.ndarray [n_frames], float32
+        Onset strength, dB per frame (0 for the first frame).
+    """
+    mel_db = np.asarray(mel_db, dtype=np.float32)
+    if mel_db.ndim != 2:
+        raise ValueError(f"mel_db must be 2-D [n_mels, n_frames], got shape {mel_db.shape}")
+    env = np.zeros(mel_db.shape[1], dtype=np.float32)
+    if mel_db.shape[1] > 1 and mel_db.shape[0] > 0:
+        env[1:] = np.maximum(np.diff(mel_db, axis=1), 0.0).mean(axis=0)
+    return env
+
+
+def tempo(
+    y: np.ndarray | None = None,
+    sr: int = ANALYSIS_SR,
+    *,
+    spectrum: Spectrum | None = None,
+    mel_db: np.ndarray | None = None,
+) -> TempoEstimate:
+    """Estimate the tapped-beat tempo, beat times, time signature and onset rate.
+
+    Parameters
+    ----------
+    y : np.ndarray [n_samples], optional
+        Mono signal; used only when neither ``mel_db`` nor ``spectrum`` is given.
+    sr : int
+        Sample rate of ``y``, Hz.
+    spectrum : Spectrum, optional
+        Precomputed power STFT (gives the frame rate and, without ``mel_db``, the mel spectrum).
+    mel_db : np.ndarray [n_mels, n_frames], optional
+        Precomputed mel spectrogram in dB (``analyze`` passes the shared 128-band one).
+
+    Returns
+    -------
+    TempoEstimate
+    """
+    hop = HOP_LENGTH
+    if spectrum is not None:
+        sr, hop = spectrum.sr, spectrum.hop_length
+    if mel_db is None:
+        if spectrum is None:
+            if y is None:
+                raise TypeError("tempo needs y, spectrum or mel_db")
+            spectrum = stft_power(np.asarray(y, dtype=np.float32), sr=sr)
+            hop = spectrum.hop_length
+        mel_db = melspectrogram(spectrum=spectrum)
+    fps = sr / hop
+    env = onset_envelope(mel_db, sr=sr, hop_length=hop)
+    return _estimate(env, fps)
+
+
+def _estimate(env: np.ndarray, fps: float) -> TempoEstimate:
+    rate = _onset_rate(env, fps)
+    novelty = _novelty(env, fps)
+    if novelty.size < 4 or not np.any(novelty > 0):
+        return TempoEstimate(0.0, 0.0, (), 4, rate)
+    acf = _autocorrelation(novelty)
+    period, confidence = _pick_period(acf, fps)
+    if period <= 0:
+        return TempoEstimate(0.0, 0.0, (), 4, rate)
+    beats = _track_beats(novelty, period)
+    meter = _meter(novelty, beats, period)
+    return TempoEstimate(
+        bpm=float(60.0 * fps / period),
+        confidence=float(confidence),
+        beat_times=tuple(float(b / fps) for b in beats),
+        time_signature=meter,
+        onset_rate=rate,
+    )
+
+
+def _novelty(env: np.ndarray, fps: float) -> np.ndarray:
+    """Onset strength minus its local mean (~1 s), rectified: removes slow loudness swells."""
+    width = min(env.size, max(1, int(round(fps))))
+    local = np.convolve(env, np.ones(width) / width, mode="same")
+    out = np.maximum(env - local, 0.0)
+    # a light blur so that a period falling between two frames still gives one sharp ACF peak
+    blur = np.exp(-0.5 * (np.arange(-4, 5) / 1.5) ** 2)
+    out = np.convolve(out, blur / blur.sum(), mode="same")[: env.size]
+    peak = out.max() if out.size else 0.0
+    return out / peak if peak > 0 else out
+
+
+def _autocorrelation(x: np.ndarray) -> np.ndarray:
+    n = x.size
+    spec = np.fft.rfft(x - x.mean(), n=2 * n)
+    acf = np.fft.irfft(np.abs(spec) ** 2)[:n]
+    # biased on purpose: among equally periodic multiples the shorter lag (faster tempo) wins
+    return acf / acf[0] if acf[0] > 0 else acf
+
+
+def _pick_period(acf: np.ndarray, fps: float) -> tuple[float, float]:
+    """Strongest periodicity under a tempo prior (flat over 60-200 BPM, log-normal tails), sub-frame lag."""
+    lags = np.arange(acf.size, dtype=np.float64)
+    lo = max(1, int(np.floor(60.0 * fps / MAX_BPM)))
+    hi = min(acf.size - 2, int(np.ceil(60.0 * fps / MIN_BPM)))
+    if hi <= lo:
+        return 0.0, 0.0
+    bpm = 60.0 * fps / lags[lo : hi + 1]
+    octaves_out = np.maximum(np.log2(60.0 / bpm), 0.0) + np.maximum(np.log2(bpm / 200.0), 0.0)
+    prior = np.exp(-0.5 * (octaves_out / 0.5) ** 2)
+    score = np.maximum(acf[lo : hi + 1], 0.0) * prior
+    best = lo + int(np.argmax(score))
+    # a plain pulse correlates equally at every multiple of its period; take the shortest such lag
+    for div in (2, 3):
+        cand = int(round(best / div))
+        if cand < lo:
+            break
+        near = cand - 1 + int(np.argmax(acf[cand - 1 : cand + 2]))
+        if acf[near] >= 0.9 * acf[best]:
+            best = near
+            break
+    i = best - lo
+    lag = float(best)
+    if 0 < lo + i < acf.size - 1:
+        a, b, c = acf[lo + i - 1], acf[lo + i], acf[lo + i + 1]
+        denom = a - 2 * b + c
+        if denom < 0:
+            lag += float(np.clip(0.5 * (a - c) / denom, -0.5, 0.5))
+    confidence = float(np.clip(acf[lo + i], 0.0, 1.0))
+    return lag, confidence
+
+
+def _track_beats(novelty: np.ndarray, period: float) -> np.ndarray:
+    """Beat frames: best phase of a comb at ``period``, then each beat snapped to a nearby peak."""
+    n = novelty.size
+    n_phase = max(1, int(round(period)))
+    grid = np.arange(0.0, n, period)
+    scores = [novelty[np.minimum((grid + p).astype(int), n - 1)].sum() for p in range(n_phase)]
+    t = float(int(np.argmax(scores)))
+    beats = []
+    half = max(1, int(round(0.1 * period)))
+    while t < n:
+        lo, hi = max(0, int(round(t)) - half), min(n, int(round(t)) + half + 1)
+        local = novelty[lo:hi]
+        snapped = lo + int(np.argmax(local)) if local.size and local.max() > 0 else int(round(t))
+        beats.append(snapped)
+        t = 0.5 * (t + snapped) + period  # half-way between the grid and the onset keeps the grid steady
+    return np.asarray(beats, dtype=np.float64)
+
+
+def _meter(novelty: np.ndarray, beats: np.ndarray, period: float) -> int:
+    """3 if beat accents repeat every 3 beats more strongly than every 2 or 4, else 4."""
+    if beats.size < 12:
+        return 4
+    idx = np.minimum(beats.astype(int), novelty.size - 1)
+    accents = np.array([novelty[max(0, i - 2) : i + 3].max() for i in idx])
+    level = accents.mean()
+    accents = accents - level
+    if level <= 0 or accents.std() < 0.1 * level:  # no accent pattern to read a meter from
+        return 4
+
+    def corr(lag: int) -> float:
+        return float(np.mean(accents[:-lag] * accents[lag:]))
+
+    # triple only when clearly stronger: duple is the usual case and the safer default
+    return 3 if corr(3) > 1.5 * max(corr(2), corr(4), 0.0) else 4
+
+
+def _onset_rate(env: np.ndarray, fps: float) -> float:
+    """Onsets per second: local maxima of the onset strength above an adaptive threshold."""
+    if env.size < 3:
+        return 0.0
+    width = min(env.size, max(1, int(round(0.5 * fps))))
+    local = np.convolve(env, np.ones(width) / width, mode="same")
+    threshold = local + 0.5 * env.std()
+    peaks = (env[1:-1] > env[:-2]) & (env[1:-1] >= env[2:]) & (env[1:-1] > threshold[1:-1])
+    # at most one onset per 50 ms
+    frames = np.flatnonzero(peaks) + 1
+    if frames.size:
+        keep = [frames[0]]
+        for f in frames[1:]:
+            if f - keep[-1] >= 0.05 * fps:
+                keep.append(f)
+        frames = np.asarray(keep)
+    return float(frames.size / (env.size / fps))

@@ -1,0 +1,60 @@
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+from audiotaste.features.rhythm import TempoEstimate, onset_envelope, tempo
+from audiotaste.features.spectrum import melspectrogram, stft_power
+from tests.features._signals import SR, click_track
+
+
+@pytest.mark.parametrize("bpm", [60.0, 90.0, 128.0, 140.0, 180.0])
+def test_click_track_reads_its_tempo(bpm: float) -> None:
+    est = tempo(click_track(bpm), SR)
+    assert est.bpm == pytest.approx(bpm, abs=1.0)
+    assert 0.5 < est.confidence <= 1.0
+
+
+def test_beats_land_on_the_clicks() -> None:
+    est = tempo(click_track(128.0), SR)
+    beats = np.asarray(est.beat_times)
+    clicks = 0.5 + np.arange(0, 42) * 60.0 / 128.0
+    err = np.abs(beats[:, None] - clicks[None, :]).min(axis=1)
+    assert beats.size >= 38
+    assert np.median(err) < 0.03
+
+
+def test_onset_rate_counts_clicks() -> None:
+    est = tempo(click_track(120.0), SR)
+    assert est.onset_rate == pytest.approx(2.0, rel=0.1)
+
+
+def test_precomputed_inputs_give_the_same_answer() -> None:
+    y = click_track(128.0)
+    spec = stft_power(y, sr=SR)
+    a = tempo(y, SR)
+    b = tempo(spectrum=spec, mel_db=melspectrogram(spectrum=spec))
+    assert a == b
+
+
+def test_onset_envelope_peaks_at_clicks() -> None:
+    env = onset_envelope(melspectrogram(click_track(120.0)))
+    peaks = np.flatnonzero(env > 0.5 * env.max()) * 512 / SR
+    assert np.all(np.min(np.abs(peaks[:, None] - (0.5 + 0.5 * np.arange(40))[None, :]), axis=1) < 0.05)
+
+
+@pytest.mark.parametrize("n", [0, 22, 5000])
+def test_silence_and_tiny_inputs_are_nan_free(n: int) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        est = tempo(np.zeros(n, np.float32), SR)
+    assert isinstance(est, TempoEstimate)
+    assert est.bpm == 0.0 and est.confidence == 0.0 and est.beat_times == ()
+    assert all(math.isfinite(v) for v in (est.bpm, est.confidence, est.onset_rate))
+
+
+def test_to_dict_is_plain() -> None:
+    d = tempo(click_track(100.0, dur=6.0), SR).to_dict()
+    assert set(d) == {"bpm", "confidence", "beat_times", "time_signature", "onset_rate"}
+    assert isinstance(d["beat_times"], list) and d["time_signature"] in (3, 4)

@@ -1,0 +1,44 @@
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+from audiotaste.features.spectrum import stft_power
+from audiotaste.features.tonal import KeyEstimate, chromagram, key
+from tests.features._signals import SR, cadence
+
+
+@pytest.mark.parametrize(
+    "tonic,minor,name",
+    [(0, True, "C"), (7, False, "G"), (6, True, "F#"), (4, True, "E")],
+)
+def test_cadence_reads_its_key(tonic: int, minor: bool, name: str) -> None:
+    est = key(cadence(tonic, minor=minor), SR)
+    assert (est.key, est.key_name, est.mode) == (tonic, name, 0 if minor else 1)
+    assert 0.0 < est.confidence <= 1.0
+
+
+def test_chromagram_of_a_chord_lights_its_notes() -> None:
+    t = np.arange(SR) / SR
+    y = sum(np.sin(2 * np.pi * f * t) for f in (261.63, 329.63, 392.0)).astype(np.float32)  # C4 E4 G4
+    chroma = chromagram(stft_power(y, sr=SR))
+    assert chroma.shape[0] == 12
+    profile = chroma.mean(axis=1)
+    assert set(np.argsort(profile)[-3:].tolist()) == {0, 4, 7}
+    assert profile[[0, 4, 7]].sum() > 0.5 * profile.sum()
+
+
+@pytest.mark.parametrize("n", [0, 22, SR])
+def test_silence_has_no_key(n: int) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        est = key(np.zeros(n, np.float32), SR)
+    assert est == KeyEstimate(-1, "", est.mode, 0.0)
+    assert est.to_dict()["key_name"] == ""
+
+
+def test_one_millisecond_is_nan_free() -> None:
+    rng = np.random.default_rng(0)
+    est = key(0.1 * rng.standard_normal(22).astype(np.float32), SR)
+    assert math.isfinite(est.confidence) and -1 <= est.key <= 11
