@@ -7,9 +7,21 @@ Sits between the tagger and the catalogue in the one-way flow: it uses ``audio``
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+import os
+import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
+
+import numpy as np
+import soxr
+
+from audiotaste.audio import stream
+from audiotaste.errors import EmptyAudioError, InputError, InvalidSamplesError, ModelError
+from audiotaste.features import descriptors, rhythm, tonal
+from audiotaste.features.loudness import LoudnessMeter
+from audiotaste.features.spectrum import ANALYSIS_SR, melspectrogram, stft_power
 
 KEY_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 
@@ -156,3 +168,217 @@ def _json_float(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+# --- analyze -------------------------------------------------------------------------------------
+#: Longer signals are analysed in segments of this length so memory stays bounded (a 2-hour file
+#: never holds more than one segment's spectrum); results are combined, weighted by duration.
+SEGMENT_S = 240.0
+#: Signals shorter than this cannot carry a tempo or a key; descriptors are still reported.
+MIN_ANALYSIS_S = 0.05
+
+
+@dataclass(frozen=True)
+class _Segment:
+    duration_s: float
+    tempo: Any  # features.rhythm.TempoEstimate
+    key: Any  # features.tonal.KeyEstimate
+    brightness: float
+    tag_sums: dict[str, dict[str, float]]
+    tag_weight: float
+    embedding_sum: Any  # np.ndarray | None
+
+
+def analyze(
+    source: str | os.PathLike[str] | tuple[np.ndarray, int],
+    *,
+    tags: bool = True,
+    model: str | None = None,
+) -> Analysis:
+    """Measure tempo, key, loudness, descriptors and (optionally) tags of one recording.
+
+    Parameters
+    ----------
+    source : path-like or (np.ndarray, int)
+        An audio file, or ``(samples, sample_rate)`` with samples ``[n]`` or ``[channels, n]``.
+    tags : bool
+        Run the tagger. Without an installed model the result simply has no tags (unless ``model``
+        names one explicitly, which then must load).
+    model : str, optional
+        Tagger name or model folder (default: the shipped ``"default"``).
+
+    Returns
+    -------
+    Analysis
+
+    Raises
+    ------
+    AudioError
+        The file cannot be decoded (the message names the file and the reason).
+    ModelError
+        ``model`` names a tagger that cannot be loaded.
+    """
+    started = time.perf_counter()
+    timings: dict[str, float] = {"decode": 0.0, "features": 0.0, "tags": 0.0}
+    tagger = _load_tagger(model) if tags else None
+    path, native_sr, channels, blocks = _open_source(source)
+    meter = LoudnessMeter(native_sr, channels)
+    resampler = (
+        None if native_sr == ANALYSIS_SR
+        else soxr.ResampleStream(native_sr, ANALYSIS_SR, 1, dtype="float32", quality="HQ")
+    )
+    segment_len = int(SEGMENT_S * ANALYSIS_SR)
+    pending: list[np.ndarray] = []
+    pending_n = 0
+    segments: list[_Segment] = []
+    total_native = 0
+    iterator = iter(blocks)
+    while True:
+        t0 = time.perf_counter()
+        block = next(iterator, None)
+        timings["decode"] += time.perf_counter() - t0
+        last = block is None
+        if block is not None:
+            total_native += block.shape[1]
+            meter.add(block)
+            mono = block.mean(axis=0) if block.shape[0] > 1 else block[0]
+        else:
+            mono = np.zeros(0, np.float32)
+        if resampler is not None:
+            mono = resampler.resample_chunk(mono, last=last)
+        if mono.size:
+            pending.append(mono)
+            pending_n += mono.size
+        while pending_n >= segment_len or (last and pending_n):
+            joined = np.concatenate(pending)
+            seg, rest = joined[:segment_len], joined[segment_len:]
+            pending, pending_n = ([rest], rest.size) if rest.size else ([], 0)
+            segments.append(_analyse_segment(seg, tagger, timings))
+        if last:
+            break
+    if total_native == 0:
+        raise EmptyAudioError(path, "contains no audio samples")
+    return _combine(path, native_sr, channels, total_native / native_sr, segments, meter, tagger,
+                    timings, started)
+
+
+def _open_source(
+    source: str | os.PathLike[str] | tuple[np.ndarray, int],
+) -> tuple[str | None, int, int, Iterable[np.ndarray]]:
+    if isinstance(source, tuple):
+        samples, sr = source
+        y = np.asarray(samples, dtype=np.float32)
+        if y.ndim == 1:
+            y = y[None, :]
+        if y.ndim != 2 or y.shape[0] > 64 or not isinstance(sr, (int, np.integer)) or sr <= 0:
+            raise InputError(None, "expected (samples [n] or [channels, n], sample_rate in Hz)")
+        if y.size and not np.isfinite(y).all():
+            raise InvalidSamplesError(None, "samples contain NaN or infinite values")
+        step = 1 << 16
+        return None, int(sr), y.shape[0], (y[:, i : i + step] for i in range(0, y.shape[1], step))
+    meta, blocks = stream(source, sr=None)
+    return os.fspath(source), meta.sample_rate, meta.channels, blocks
+
+
+@lru_cache(maxsize=4)
+def _load_tagger(model: str | None) -> Any:
+    try:
+        from audiotaste.tagger import load_model
+    except ImportError:
+        if model is not None:
+            raise ModelError(model, "no tagger is installed in this version of audiotaste") from None
+        return None
+    try:
+        return load_model(model or "default")
+    except ModelError:
+        if model is not None:
+            raise
+        return None  # no shipped model yet: analyses simply carry no tags
+
+
+def _analyse_segment(y: np.ndarray, tagger: Any, timings: dict[str, float]) -> _Segment:
+    t0 = time.perf_counter()
+    spectrum = stft_power(y)
+    mel_db = melspectrogram(spectrum=spectrum)
+    if y.size >= MIN_ANALYSIS_S * ANALYSIS_SR:
+        tempo_est = rhythm.tempo(y, spectrum=spectrum, mel_db=mel_db)
+        key_est = tonal.key(y, spectrum=spectrum)
+    else:
+        tempo_est = rhythm.TempoEstimate(0.0, 0.0, (), 4, 0.0)
+        key_est = tonal.KeyEstimate(-1, "", 1, 0.0)
+    bright = descriptors.brightness(spectrum)
+    t1 = time.perf_counter()
+    timings["features"] += t1 - t0
+    tag_sums: dict[str, dict[str, float]] = {}
+    weight = 0.0
+    embedding_sum = None
+    if tagger is not None:
+        out = tagger.predict_spectrum(spectrum)
+        weight = float(max(1, len(getattr(out, "patch_times", ())) or 1))
+        tag_sums = {tax: {k: float(v) * weight for k, v in probs.items()} for tax, probs in out.tags.items()}
+        embedding_sum = np.asarray(out.embedding, dtype=np.float64) * weight
+    timings["tags"] += time.perf_counter() - t1
+    return _Segment(y.size / ANALYSIS_SR, tempo_est, key_est, bright, tag_sums, weight, embedding_sum)
+
+
+def _combine(
+    path: str | None, sr: int, channels: int, duration_s: float, segments: list[_Segment],
+    meter: LoudnessMeter, tagger: Any, timings: dict[str, float], started: float,
+) -> Analysis:
+    t0 = time.perf_counter()
+    # The longest, most confident segment speaks for tempo and key: averaging BPMs or keys of
+    # different sections would describe neither.
+    best_tempo = max(segments, key=lambda s: s.duration_s * (s.tempo.confidence + 1e-6))
+    best_key = max(segments, key=lambda s: s.duration_s * (s.key.confidence + 1e-6))
+    total = sum(s.duration_s for s in segments) or 1.0
+    beats: list[float] = []
+    offset = 0.0
+    for s in segments:
+        beats.extend(offset + t for t in s.tempo.beat_times)
+        offset += s.duration_s
+    onset_rate = sum(s.tempo.onset_rate * s.duration_s for s in segments) / total
+    bright = sum(s.brightness * s.duration_s for s in segments) / total
+    lufs = meter.integrated_lufs()
+    tempo_est, key_est = best_tempo.tempo, best_key.key
+    tags_out: dict[str, dict[str, float]] = {}
+    embedding: tuple[float, ...] = ()
+    weight = sum(s.tag_weight for s in segments)
+    if tagger is not None and weight > 0:
+        for s in segments:
+            for tax, probs in s.tag_sums.items():
+                acc = tags_out.setdefault(tax, {})
+                for k, v in probs.items():
+                    acc[k] = acc.get(k, 0.0) + v
+        tags_out = {tax: {k: v / weight for k, v in probs.items()} for tax, probs in tags_out.items()}
+        emb = sum(s.embedding_sum for s in segments if s.embedding_sum is not None)
+        embedding = tuple(float(x) for x in np.asarray(emb) / weight)
+    timings["features"] += time.perf_counter() - t0
+    timings["total"] = time.perf_counter() - started
+    return Analysis(
+        path=path,
+        duration_s=float(duration_s),
+        sample_rate=int(sr),
+        channels=int(channels),
+        tempo_bpm=float(tempo_est.bpm),
+        tempo_confidence=float(tempo_est.confidence),
+        beat_times=tuple(float(t) for t in beats),
+        time_signature=int(tempo_est.time_signature),
+        key=int(key_est.key),
+        key_name=str(key_est.key_name),
+        mode=int(key_est.mode),
+        key_confidence=float(key_est.confidence),
+        loudness_lufs=float(lufs),
+        loudness_range_lu=meter.loudness_range_lu(),
+        energy=descriptors.energy(loudness_lufs=lufs, brightness=bright, onset_rate=onset_rate),
+        danceability=descriptors.danceability(
+            tempo_bpm=tempo_est.bpm, tempo_confidence=tempo_est.confidence,
+            beat_times=best_tempo.tempo.beat_times,
+        ),
+        brightness=float(bright),
+        onset_rate=float(onset_rate),
+        dynamic_complexity=meter.dynamic_complexity(),
+        tags=tags_out,
+        embedding=embedding,
+        model=None if tagger is None else f"{tagger.name}@{tagger.version}",
+        timings={k: round(v, 4) for k, v in timings.items()},
+    )

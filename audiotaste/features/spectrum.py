@@ -19,6 +19,7 @@ ANALYSIS_SR = 22050  # Hz
 N_FFT = 2048  # samples (~93 ms at 22.05 kHz)
 HOP_LENGTH = 512  # samples (~23 ms)
 N_MELS = 128
+STFT_CHUNK_FRAMES = 2048  # frames per torch.stft call (bounds memory on long signals)
 
 
 @dataclass(frozen=True)
@@ -79,23 +80,25 @@ def stft_power(
     -------
     Spectrum
     """
-    signal = torch.from_numpy(np.ascontiguousarray(y, dtype=np.float32))
-    if signal.numel() < n_fft // 2 + 1:
-        # torch's constant padding needs at least n_fft//2 + 1 samples; shorter clips are padded so
-        # that they still yield one frame (librosa behaves the same way).
-        signal = torch.nn.functional.pad(signal, (0, n_fft // 2 + 1 - signal.numel()))
+    signal = np.ascontiguousarray(y, dtype=np.float32)
+    pad = n_fft // 2
+    padded = np.zeros(signal.size + 2 * pad, np.float32)  # centre padding with zeros, as librosa
+    padded[pad : pad + signal.size] = signal
+    n_frames = 1 + max(0, padded.size - n_fft) // hop_length
+    power = np.empty((n_fft // 2 + 1, n_frames), np.float32)
+    window = _hann(n_fft)
+    # Frames are transformed in chunks so the complex STFT of a long segment never sits in memory.
+    chunk = max(1, STFT_CHUNK_FRAMES)
     with torch.inference_mode():
-        spec = torch.stft(
-            signal,
-            n_fft=n_fft,
-            hop_length=hop_length,
-            window=_hann(n_fft),
-            center=True,
-            pad_mode="constant",
-            return_complex=True,
-        )
-        power = spec.real.square() + spec.imag.square()  # [n_fft//2+1, n_frames]
-    return Spectrum(power=power.numpy(), sr=sr, n_fft=n_fft, hop_length=hop_length)
+        for first in range(0, n_frames, chunk):
+            last = min(n_frames, first + chunk)
+            piece = torch.from_numpy(padded[first * hop_length : (last - 1) * hop_length + n_fft])
+            spec = torch.stft(
+                piece, n_fft=n_fft, hop_length=hop_length, window=window, center=False,
+                return_complex=True,
+            )  # [n_fft//2+1, last-first]
+            power[:, first:last] = (spec.real.square() + spec.imag.square()).numpy()
+    return Spectrum(power=power, sr=sr, n_fft=n_fft, hop_length=hop_length)
 
 
 @lru_cache(maxsize=8)

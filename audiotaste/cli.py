@@ -1,0 +1,164 @@
+"""The ``audiotaste`` command line.
+
+Exit codes (``../shared/API.md``): 0 all good, 1 some inputs failed (each one reported), 2 usage
+error. Expected failures (an ``AudiotasteError``) print one line naming the input and the reason, never
+a traceback; ``--verbose`` adds it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from audiotaste.errors import AudiotasteError
+
+EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
+
+app = typer.Typer(
+    name="audiotaste",
+    help="Listen to music and know who will like it: analyse, tag, profile, recommend.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+#: Topic modules that add their commands with ``register(app)``; absent ones are simply skipped.
+COMMAND_MODULES = (
+    "audiotaste.cli_catalogue",
+    "audiotaste.cli_tagger",
+    "audiotaste.cli_recommend",
+    "audiotaste.cli_discover",
+    "audiotaste.cli_report",
+)
+
+_state = {"verbose": False}
+
+
+@app.callback()
+def _root(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show tracebacks of failures.")] = False,
+) -> None:
+    _state["verbose"] = verbose
+
+
+def report_failure(error: BaseException) -> None:
+    """Print one expected failure on stderr (with its traceback under ``--verbose``)."""
+    if _state["verbose"]:
+        err_console.print_exception()
+    message = str(error) if isinstance(error, AudiotasteError) else f"{type(error).__name__}: {error}"
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+
+
+def fail_usage(message: str) -> typer.Exit:
+    """Print a usage error and return the exception that exits with code 2."""
+    err_console.print(f"[bold red]usage error:[/] {message}", highlight=False)
+    return typer.Exit(EXIT_USAGE)
+
+
+def _fmt(value: Any, digits: int = 2) -> str:
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _analysis_table(result: Any) -> Table:
+    table = Table(title=str(result.path), title_justify="left", show_header=False, box=None)
+    table.add_column("what", style="bold cyan")
+    table.add_column("value")
+    mode = "major" if result.mode == 1 else "minor"
+    key_text = f"{result.key_name} {mode}" if result.key >= 0 else "none (no pitched content)"
+    rows = [
+        ("duration", f"{result.duration_s:.2f} s  ({result.sample_rate} Hz, {result.channels} ch)"),
+        ("tempo", f"{result.tempo_bpm:.1f} BPM  (confidence {result.tempo_confidence:.2f})"),
+        ("time signature", f"{result.time_signature}/4"),
+        ("key", f"{key_text}  (confidence {result.key_confidence:.2f})"),
+        ("loudness", f"{result.loudness_lufs:.1f} LUFS  (range {result.loudness_range_lu:.1f} LU)"),
+        ("energy", _fmt(result.energy)),
+        ("danceability", _fmt(result.danceability)),
+        ("brightness", _fmt(result.brightness)),
+        ("onset rate", f"{result.onset_rate:.2f} /s"),
+    ]
+    for row in rows:
+        table.add_row(*row)
+    for taxonomy, probs in result.tags.items():
+        top = sorted(probs.items(), key=lambda kv: -kv[1])[:3]
+        table.add_row(taxonomy, ", ".join(f"{name} {p:.2f}" for name, p in top))
+    if result.model:
+        table.add_row("model", result.model)
+    table.add_row("time", f"{result.timings.get('total', 0.0):.2f} s")
+    return table
+
+
+@app.command()
+def analyze(
+    files: Annotated[list[Path], typer.Argument(help="Audio files (WAV, FLAC, OGG, MP3; M4A with ffmpeg).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (an object, or a list) and nothing else on stdout.")] = False,
+    plot: Annotated[Path | None, typer.Option("--plot", help="Write a PNG: waveform, log-mel with beats, chroma with key.")] = None,
+    model: Annotated[str | None, typer.Option("--model", help="Tagger name or folder (default: the shipped one).")] = None,
+    no_tags: Annotated[bool, typer.Option("--no-tags", help="Skip the tagger.")] = False,
+) -> None:
+    """Analyse audio files: tempo, key, loudness, descriptors and tags."""
+    from audiotaste.analysis import analyze as run_analysis
+
+    if plot is not None and len(files) != 1:
+        raise fail_usage("--plot takes exactly one FILE")
+    results: list[dict[str, Any]] = []
+    failed = 0
+    for path in files:
+        try:
+            result = run_analysis(path, tags=not no_tags, model=model)
+            if plot is not None:
+                from audiotaste.plots import plot_analysis
+
+                plot_analysis(path, result, plot)
+        except AudiotasteError as exc:
+            failed += 1
+            report_failure(exc)
+            if as_json:
+                results.append({"path": str(path), "error": {"kind": exc.kind, "message": exc.reason}})
+            continue
+        if as_json:
+            results.append(result.to_dict())
+        else:
+            console.print(_analysis_table(result))
+            if plot is not None:
+                console.print(f"plot written to {plot}")
+    if as_json:
+        sys.stdout.write(json.dumps(results[0] if len(files) == 1 else results, indent=2) + "\n")
+    raise typer.Exit(EXIT_SOME_FAILED if failed else EXIT_OK)
+
+
+def _register_topics() -> None:
+    for name in COMMAND_MODULES:
+        if importlib.util.find_spec(name) is None:
+            continue
+        importlib.import_module(name).register(app)
+
+
+_register_topics()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except AudiotasteError as exc:  # an expected failure that escaped a command
+        report_failure(exc)
+        sys.exit(EXIT_SOME_FAILED)
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,72 @@
+"""Matplotlib figures (PNG) for the CLI and the report. Imports matplotlib lazily: plotting is
+never on the analysis hot path. Each topic keeps its figures in its own section below."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+# --- analysis (lead) -------------------------------------------------------------------------------
+def plot_analysis(path: str | os.PathLike[str], result: Any, out: str | os.PathLike[str]) -> Path:
+    """One PNG: waveform, log-mel spectrogram with beat ticks, chroma with the detected key.
+
+    Parameters
+    ----------
+    path : path-like
+        The analysed audio file (decoded again here: plotting is never on the analysis hot path).
+    result : Analysis
+        What ``analyze`` returned for it.
+    out : path-like
+        PNG to write.
+    """
+    from audiotaste.audio import load
+    from audiotaste.features.spectrum import ANALYSIS_SR, HOP_LENGTH, melspectrogram, stft_power
+    from audiotaste.features.tonal import chromagram
+
+    plt = _pyplot()
+    y, sr = load(path, sr=ANALYSIS_SR, duration=120.0)
+    spectrum = stft_power(y)
+    mel = melspectrogram(spectrum=spectrum)
+    chroma = chromagram(spectrum)
+    seconds = len(y) / sr
+    fig, axes = plt.subplots(3, 1, figsize=(11, 8), sharex=True, height_ratios=[1, 2, 1.3])
+    t = np.arange(len(y)) / sr
+    step = max(1, len(y) // 20000)
+    axes[0].plot(t[::step], y[::step], lw=0.5, color="#335")
+    axes[0].set_ylabel("amplitude")
+    axes[0].set_title(f"{Path(path).name} — {result.tempo_bpm:.1f} BPM, "
+                      f"{result.key_name or '-'} {'major' if result.mode else 'minor'}, "
+                      f"{result.loudness_lufs:.1f} LUFS")
+    extent = (0.0, mel.shape[1] * HOP_LENGTH / sr, 0.0, float(mel.shape[0]))
+    axes[1].imshow(mel, origin="lower", aspect="auto", extent=extent, cmap="magma")
+    beats = [b for b in result.beat_times if b <= seconds]
+    axes[1].vlines(beats, 0, mel.shape[0] * 0.06, color="cyan", lw=0.8, label="beats")
+    axes[1].set_ylabel("mel band")
+    axes[1].legend(loc="upper right", fontsize=8)
+    names = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"]
+    axes[2].imshow(chroma, origin="lower", aspect="auto", cmap="viridis",
+                   extent=(0.0, chroma.shape[1] * HOP_LENGTH / sr, -0.5, 11.5))
+    axes[2].set_yticks(range(12), names, fontsize=7)
+    if result.key >= 0:
+        axes[2].axhline(result.key, color="white", lw=1.0, ls="--")
+    axes[2].set_ylabel("chroma")
+    axes[2].set_xlabel("time (s)")
+    fig.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=90)
+    plt.close(fig)
+    return out

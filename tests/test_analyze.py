@@ -1,0 +1,98 @@
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+import audiotaste
+from audiotaste.errors import AudioError, InvalidSamplesError
+
+SR = 44100
+
+
+def click_track(bpm: float, seconds: float, sr: int = SR) -> np.ndarray:
+    y = np.zeros(int(seconds * sr), np.float32)
+    click = (np.hanning(200) * np.sin(2 * np.pi * 2000 * np.arange(200) / sr)).astype(np.float32)
+    for beat in np.arange(0.1, seconds - 0.01, 60.0 / bpm):
+        start = int(beat * sr)
+        y[start : start + 200] += click[: len(y) - start]
+    return 0.8 * y
+
+
+def test_click_track_at_128_bpm_reads_128() -> None:
+    result = audiotaste.analyze((click_track(128, 20.0), SR), tags=False)
+    assert result.tempo_bpm == pytest.approx(128, abs=1.0)
+    ibi = np.diff(result.beat_times)
+    assert np.median(ibi) == pytest.approx(60 / 128, rel=0.02)
+
+
+def test_analysis_of_a_file_is_json_and_spotify_compatible(tmp_path: Path) -> None:
+    path = tmp_path / "clicks.flac"
+    y = click_track(100, 12.0)
+    sf.write(path, np.stack([y, y]).T, SR)
+    result = audiotaste.analyze(path, tags=False)
+    assert result.path == str(path) and result.channels == 2 and result.sample_rate == SR
+    assert result.duration_s == pytest.approx(12.0, abs=0.01)
+    d = json.loads(json.dumps(result.to_dict()))
+    assert d["tempo_bpm"] == pytest.approx(100, abs=1.5) and "tags" in d
+    spotify = result.to_spotify()
+    assert spotify["duration_ms"] == 12000 and spotify["mode"] in (0, 1) and 0 <= spotify["key"] <= 11
+    assert 0 <= spotify["energy"] <= 1 and 0 <= spotify["danceability"] <= 1
+
+
+def test_silence_has_no_key_and_minus_infinite_loudness() -> None:
+    result = audiotaste.analyze((np.zeros(SR * 3, np.float32), SR), tags=False)
+    assert result.key == -1 and result.key_name == "" and result.key_confidence == 0.0
+    assert result.loudness_lufs == float("-inf")
+    assert result.to_dict()["loudness_lufs"] is None  # strict JSON
+    assert result.energy == pytest.approx(0.0, abs=1e-6)
+
+
+def test_louder_busier_track_has_more_energy() -> None:
+    rng = np.random.default_rng(0)
+    quiet = 0.01 * np.sin(2 * np.pi * 220 * np.arange(SR * 8) / SR).astype(np.float32)
+    loud = click_track(150, 8.0) + 0.2 * rng.standard_normal(SR * 8).astype(np.float32)
+    e_quiet = audiotaste.analyze((quiet, SR), tags=False).energy
+    e_loud = audiotaste.analyze((np.clip(loud, -1, 1), SR), tags=False).energy
+    assert e_loud > e_quiet + 0.3
+
+
+@pytest.mark.parametrize("sr", [8000, 192000])
+def test_extreme_rates_and_eight_channels(sr: int) -> None:
+    y = np.tile(click_track(120, 10.0, sr=sr), (8, 1))
+    result = audiotaste.analyze((y, sr), tags=False)
+    assert result.channels == 8 and result.sample_rate == sr
+    assert result.tempo_bpm == pytest.approx(120, abs=1.5)
+
+
+def test_one_millisecond_gives_finite_result() -> None:
+    result = audiotaste.analyze((np.full(44, 0.1, np.float32), SR), tags=False)
+    assert result.duration_s == pytest.approx(44 / SR)
+    assert all(math.isfinite(v) for v in (result.energy, result.danceability, result.brightness))
+
+
+def test_nan_samples_are_a_clear_error() -> None:
+    y = np.zeros(SR, np.float32)
+    y[5] = np.nan
+    with pytest.raises(InvalidSamplesError, match="NaN"):
+        audiotaste.analyze((y, SR), tags=False)
+
+
+def test_long_signal_is_analysed_in_segments(monkeypatch: pytest.MonkeyPatch) -> None:
+    from audiotaste import analysis
+
+    monkeypatch.setattr(analysis, "SEGMENT_S", 5.0)
+    result = audiotaste.analyze((click_track(128, 17.0), SR), tags=False)
+    assert result.tempo_bpm == pytest.approx(128, abs=1.0)
+    assert result.beat_times[-1] > 15.0  # beats from every segment, on one time axis
+    assert np.all(np.diff(result.beat_times) > 0)
+
+
+def test_file_errors_name_the_file(tmp_path: Path) -> None:
+    bad = tmp_path / "song.mp3"
+    bad.write_bytes(b"ID3" + bytes(range(256)) * 4)
+    with pytest.raises(AudioError) as err:
+        audiotaste.analyze(bad)
+    assert str(bad) in str(err.value)
