@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -51,7 +52,7 @@ N_FRAMES = 187
 
 def tiny_checkpoint(out: Path) -> None:
     rng = np.random.default_rng(0)
-    values = {
+    values: dict[str, Any] = {
         "dense/kernel": rng.standard_normal((3, 4)).astype(np.float32),
         "dense/bias": np.array([0.5, -1.25, 3.0, 1e-8], np.float32),
         "stats/f64": rng.standard_normal((2, 3)),
@@ -86,8 +87,8 @@ def synth_music(seconds: float = 12.0) -> np.ndarray:
         n = min(4000, len(t) - i)
         env = np.exp(-np.arange(n) / 600)
         if k % 2 == 0:  # kick: falling sine
-            f = 50 + 100 * np.exp(-np.arange(n) / 300)
-            y[i : i + n] += 0.8 * env * np.sin(2 * np.pi * np.cumsum(f) / SR)
+            sweep = 50 + 100 * np.exp(-np.arange(n) / 300)
+            y[i : i + n] += 0.8 * env * np.sin(2 * np.pi * np.cumsum(sweep) / SR)
         else:  # snare: noise burst
             y[i : i + n] += 0.3 * env * rng.standard_normal(n)
         j = i + int(beat * SR / 2)  # off-beat hat
@@ -132,7 +133,7 @@ def reference(out: Path) -> None:
     patches = np.concatenate(
         [batch, np.zeros((1, N_FRAMES, 96)), rng.uniform(0, 4, (1, N_FRAMES, 96))]
     ).astype(np.float32)
-    arrays: dict[str, np.ndarray] = {"waveform": wave, "patches": patches}
+    arrays: dict[str, Any] = {"waveform": wave, "patches": patches}
     for model in ("MTT_musicnn", "MSD_musicnn"):
         for k, v in run_graph(model, patches).items():
             arrays[f"{model[:3]}_{k}"] = v.astype(np.float32)

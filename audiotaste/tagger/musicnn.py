@@ -1,0 +1,432 @@
+"""musicnn (Pons & Serra, 2019) in PyTorch, running the published MagnaTagATune and Million Song Dataset weights.
+
+The architecture and the front end follow the ``musicnn==0.1.0`` wheel (``musicnn/models.py``,
+``extractor.py``, ``configuration.py``) line by line:
+
+front end (audio → log-mel)
+    16 kHz mono, ``|STFT|²`` with a 512-sample periodic Hann window, hop 256, centred with zero padding
+    (librosa ≥ 0.10's ``melspectrogram`` defaults), 96 Slaney mel bands, the mel power rounded to
+    float16 (musicnn stores it so, and with numpy < 2 computes the rest in float32), then
+    ``log10(10000·x + 1)``; cut into non-overlapping 3-s patches of 187 frames.
+network (patch [187, 96] → 50 tags)
+    input batch norm; "musically motivated" convolutions: two timbral ones (7 frames × 38 and × 67 mel
+    bands, 204 filters each, time padded by 3) and three temporal ones (128, 64 and 32 frames × 1 band,
+    51 filters each, TensorFlow ``same`` padding), each ReLU → batch norm → max over frequency; a dense
+    mid end of three 7-frame 1-D convolutions (64 filters, ReLU → batch norm, residual from the second);
+    the back end pools the concatenation of front and mid end (561 + 3·64 = 753 channels) by max and mean
+    over time, then batch norm → dense 200 → ReLU → batch norm (the **penultimate** layer, the embedding)
+    → dense 50 → sigmoid. Batch-norm epsilon is TensorFlow's 0.001.
+
+Weights come from :func:`audiotaste.tagger.fetch.fetch_musicnn` (nothing is downloaded here).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from audiotaste.errors import InputError, ModelError
+
+__all__ = [
+    "FRONT_END",
+    "MODEL_NAMES",
+    "MSD_LABELS",
+    "MTT_LABELS",
+    "MusicnnNet",
+    "MusicnnTagger",
+    "load_musicnn",
+    "musicnn_logmel",
+    "musicnn_patches",
+    "state_dict_from_tf",
+]
+
+SR = 16000  # Hz
+N_FFT = 512  # samples (32 ms)
+HOP_LENGTH = 256  # samples (16 ms)
+N_MELS = 96
+PATCH_FRAMES = 187  # 3 s: librosa.time_to_frames(3, sr=16000, n_fft=512, hop_length=256) + 1
+
+#: What a model card's ``front_end`` must say for this implementation to be the right one.
+FRONT_END: dict[str, Any] = {
+    "sr": SR,
+    "n_fft": N_FFT,
+    "hop_length": HOP_LENGTH,
+    "window": "hann",
+    "center": True,
+    "pad_mode": "constant",
+    "n_mels": N_MELS,
+    "mel_norm": "slaney",
+    "htk": False,
+    "power": 2.0,
+    "mel_dtype": "float16",
+    "log": "log10(10000*x + 1)",
+    "patch_frames": PATCH_FRAMES,
+    "patch_hop_frames": PATCH_FRAMES,
+}
+
+# musicnn/configuration.py, in output order.
+MTT_LABELS = ["guitar", "classical", "slow", "techno", "strings", "drums", "electronic", "rock", "fast", "piano", "ambient", "beat", "violin", "vocal", "synth", "female", "indian", "opera", "male", "singing", "vocals", "no vocals", "harpsichord", "loud", "quiet", "flute", "woman", "male vocal", "no vocal", "pop", "soft", "sitar", "solo", "man", "classic", "choir", "voice", "new age", "dance", "male voice", "female vocal", "beats", "harp", "cello", "no voice", "weird", "country", "metal", "female voice", "choral"]  # fmt: skip
+MSD_LABELS = ["rock", "pop", "alternative", "indie", "electronic", "female vocalists", "dance", "00s", "alternative rock", "jazz", "beautiful", "metal", "chillout", "male vocalists", "classic rock", "soul", "indie rock", "Mellow", "electronica", "80s", "folk", "90s", "chill", "instrumental", "punk", "oldies", "blues", "hard rock", "ambient", "acoustic", "experimental", "female vocalist", "guitar", "Hip-Hop", "70s", "party", "country", "easy listening", "sexy", "catchy", "funk", "electro", "heavy metal", "Progressive rock", "60s", "rnb", "indie pop", "sad", "House", "happy"]  # fmt: skip
+
+#: Our model name -> (checkpoint folder in the wheel, labels).
+MODEL_NAMES: dict[str, tuple[str, list[str]]] = {
+    "musicnn-mtt": ("MTT_musicnn", MTT_LABELS),
+    "musicnn-msd": ("MSD_musicnn", MSD_LABELS),
+}
+
+
+# --- front end ------------------------------------------------------------------------------------
+def musicnn_logmel(y: np.ndarray) -> np.ndarray:
+    """musicnn's log-mel spectrogram of a 16 kHz mono signal.
+
+    Parameters
+    ----------
+    y : np.ndarray [n_samples]
+        Mono signal at 16 kHz, float in [-1, 1].
+
+    Returns
+    -------
+    np.ndarray [n_frames, 96], float32
+        ``log10(10000·mel + 1)`` with ``mel`` the float16-rounded Slaney mel power; frames every 16 ms.
+    """
+    from audiotaste.features.spectrum import mel_filterbank, stft_power
+
+    power = stft_power(
+        np.asarray(y, dtype=np.float32), sr=SR, n_fft=N_FFT, hop_length=HOP_LENGTH
+    ).power
+    fb = mel_filterbank(sr=SR, n_fft=N_FFT, n_mels=N_MELS)
+    mel = torch.from_numpy(fb @ power).T  # [n_frames, 96]
+    return torch.log10(10000.0 * mel.half().float() + 1.0).numpy()
+
+
+def musicnn_patches(logmel: np.ndarray, *, hop: int = PATCH_FRAMES) -> np.ndarray:
+    """Cut a log-mel spectrogram into musicnn's 187-frame (3 s) patches.
+
+    Parameters
+    ----------
+    logmel : np.ndarray [n_frames, 96]
+    hop : int
+        Frames between patch starts (187: no overlap, as ``musicnn.extractor`` by default).
+
+    Returns
+    -------
+    np.ndarray [n_patches, 187, 96], float32
+        Patches that fit entirely; a clip shorter than one patch is repeated to fill it (musicnn's
+        training used "repeat-pad"; its extractor would fail instead).
+    """
+    n = logmel.shape[0]
+    if n == 0:
+        return np.zeros((0, PATCH_FRAMES, N_MELS), np.float32)
+    if n < PATCH_FRAMES:
+        logmel = np.tile(logmel, (-(-PATCH_FRAMES // n), 1))
+        n = logmel.shape[0]
+    starts = range(0, n - PATCH_FRAMES + 1, hop)
+    return np.stack([logmel[s : s + PATCH_FRAMES] for s in starts]).astype(np.float32, copy=False)
+
+
+# --- network --------------------------------------------------------------------------------------
+def _bn2d(c: int) -> nn.BatchNorm2d:
+    return nn.BatchNorm2d(c, eps=1e-3)  # TensorFlow's default epsilon, not torch's 1e-5
+
+
+def _bn1d(c: int) -> nn.BatchNorm1d:
+    return nn.BatchNorm1d(c, eps=1e-3)
+
+
+class MusicnnNet(nn.Module):
+    """The musicnn network (``build_musicnn`` with 64 mid-end filters and 200 back-end units).
+
+    Parameters
+    ----------
+    n_mels : int
+        Mel bands of the input.
+    n_classes : int
+        Output tags.
+    n_filt_midend, n_units_backend : int
+        Mid-end filters and penultimate width.
+    """
+
+    temporal_lengths = (128, 64, 32)  # frames
+
+    def __init__(
+        self,
+        *,
+        n_mels: int = N_MELS,
+        n_classes: int = 50,
+        n_filt_midend: int = 64,
+        n_units_backend: int = 200,
+    ) -> None:
+        super().__init__()
+        n_timbral, n_temporal = int(1.6 * 128), int(1.6 * 32)  # 204, 51
+        self.bn_input = _bn2d(1)
+        self.timbral = nn.ModuleList(
+            nn.Conv2d(1, n_timbral, (7, int(frac * n_mels))) for frac in (0.4, 0.7)
+        )
+        self.timbral_bn = nn.ModuleList(_bn2d(n_timbral) for _ in range(2))
+        self.temporal = nn.ModuleList(
+            nn.Conv2d(1, n_temporal, (k, 1)) for k in self.temporal_lengths
+        )
+        self.temporal_bn = nn.ModuleList(_bn2d(n_temporal) for _ in self.temporal_lengths)
+        n_front = 2 * n_timbral + 3 * n_temporal  # 561
+        self.midend = nn.ModuleList(
+            nn.Conv1d(c, n_filt_midend, 7) for c in (n_front, n_filt_midend, n_filt_midend)
+        )
+        self.midend_bn = nn.ModuleList(_bn1d(n_filt_midend) for _ in range(3))
+        n_pool = 2 * (n_front + 3 * n_filt_midend)  # 1506
+        self.pool_bn = _bn1d(n_pool)
+        self.dense = nn.Linear(n_pool, n_units_backend)
+        self.dense_bn = _bn1d(n_units_backend)
+        self.out = nn.Linear(n_units_backend, n_classes)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Tag logits and penultimate embedding of log-mel patches.
+
+        Parameters
+        ----------
+        x : torch.Tensor [batch, n_frames, n_mels]
+
+        Returns
+        -------
+        logits : torch.Tensor [batch, n_classes]
+        penultimate : torch.Tensor [batch, n_units_backend]
+        """
+        x = self.bn_input(x.unsqueeze(1))  # [B, 1, T, 96]
+        front = []
+        padded = F.pad(x, (0, 0, 3, 3))  # time only: frequency is pooled away afterwards
+        for conv, bn in zip(self.timbral, self.timbral_bn, strict=True):
+            front.append(bn(F.relu(conv(padded))).amax(dim=3))  # [B, 204, T]
+        for k, conv, bn in zip(self.temporal_lengths, self.temporal, self.temporal_bn, strict=True):
+            same = F.pad(
+                x, (0, 0, (k - 1) // 2, k // 2)
+            )  # TensorFlow 'same': the extra frame goes last
+            front.append(bn(F.relu(conv(same))).amax(dim=3))  # [B, 51, T]
+        h = torch.cat(front, dim=1)  # [B, 561, T]
+        feats = [h]
+        for i, (conv, bn) in enumerate(zip(self.midend, self.midend_bn, strict=True)):
+            m = bn(F.relu(conv(F.pad(feats[-1], (3, 3)))))  # [B, 64, T]
+            feats.append(m if i == 0 else m + feats[-1])
+        h = torch.cat(feats, dim=1)  # [B, 753, T]
+        # TensorFlow flattens [B, 753, (max, mean)], so the two pools interleave per channel.
+        pooled = torch.stack([h.amax(dim=2), h.mean(dim=2)], dim=2).flatten(1)  # [B, 1506]
+        penultimate = self.dense_bn(F.relu(self.dense(self.pool_bn(pooled))))  # [B, 200]
+        return self.out(penultimate), penultimate
+
+
+def state_dict_from_tf(tensors: Mapping[str, np.ndarray]) -> dict[str, torch.Tensor]:
+    """Map the variables of a musicnn TensorFlow checkpoint onto :class:`MusicnnNet`'s state dict.
+
+    ``tf.compat.v1.layers`` names layers by creation order (``conv2d``, ``conv2d_1``, ...,
+    ``batch_normalization_10``); the order is that of ``musicnn.models.build_musicnn``.
+
+    Raises
+    ------
+    KeyError
+        A variable the network needs is absent.
+    """
+    convs = ["timbral.0", "timbral.1", "temporal.0", "temporal.1", "temporal.2", "midend.0", "midend.1", "midend.2"]  # fmt: skip
+    bns = ["bn_input", "timbral_bn.0", "timbral_bn.1", "temporal_bn.0", "temporal_bn.1", "temporal_bn.2", "midend_bn.0", "midend_bn.1", "midend_bn.2", "pool_bn", "dense_bn"]  # fmt: skip
+    out: dict[str, np.ndarray] = {}
+    for i, name in enumerate(convs):
+        tf_name = "conv2d" if i == 0 else f"conv2d_{i}"
+        kernel = tensors[f"{tf_name}/kernel"]  # [kh, kw, in, out]
+        if name.startswith("midend"):
+            out[f"{name}.weight"] = kernel[:, :, 0, :].transpose(2, 1, 0)  # [out, in=kw, kh]
+        else:
+            out[f"{name}.weight"] = kernel.transpose(3, 2, 0, 1)  # [out, in, kh, kw]
+        out[f"{name}.bias"] = tensors[f"{tf_name}/bias"]
+    for i, name in enumerate(bns):
+        tf_name = "batch_normalization" if i == 0 else f"batch_normalization_{i}"
+        out[f"{name}.weight"] = tensors[f"{tf_name}/gamma"]
+        out[f"{name}.bias"] = tensors[f"{tf_name}/beta"]
+        out[f"{name}.running_mean"] = tensors[f"{tf_name}/moving_mean"]
+        out[f"{name}.running_var"] = tensors[f"{tf_name}/moving_variance"]
+    for name, tf_name in (("dense", "dense"), ("out", "dense_1")):
+        out[f"{name}.weight"] = tensors[f"{tf_name}/kernel"].T  # [out, in]
+        out[f"{name}.bias"] = tensors[f"{tf_name}/bias"]
+    state = {k: torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32)) for k, v in out.items()}
+    for name in bns:
+        state[f"{name}.num_batches_tracked"] = torch.tensor(0, dtype=torch.int64)
+    return state
+
+
+# --- the tagger -----------------------------------------------------------------------------------
+class MusicnnTagger:
+    """A musicnn model with the :class:`~audiotaste.tagger` ``Tagger`` interface.
+
+    Parameters
+    ----------
+    net : MusicnnNet
+        Network with loaded weights.
+    card : mapping
+        The model card (``labels``, ``front_end``, provenance).
+    batch_size : int
+        Patches per forward pass (bounds memory on long files).
+
+    Attributes
+    ----------
+    labels : dict
+        ``{"tag": [50 names]}``, in output order.
+    name : str
+    card : dict
+    """
+
+    sr = SR
+    patch_frames = PATCH_FRAMES
+
+    def __init__(self, net: MusicnnNet, card: Mapping[str, Any], *, batch_size: int = 64) -> None:
+        self.net = net.eval()
+        self.card = dict(card)
+        self.name = str(card.get("name", "musicnn"))
+        self.labels: dict[str, list[str]] = {"tag": list(card["labels"]["tag"])}
+        self.batch_size = batch_size
+
+    @classmethod
+    def load(cls, model_dir: str | os.PathLike[str]) -> MusicnnTagger:
+        """Load a model folder written by :func:`~audiotaste.tagger.fetch.fetch_musicnn`.
+
+        Raises
+        ------
+        ModelError
+            Missing or unreadable ``card.json`` / ``model.safetensors``, a card whose front end is not
+            musicnn's, or weights that do not fit the network.
+        """
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        d = Path(model_dir)
+        card_path, weights_path = d / "card.json", d / "model.safetensors"
+        for p in (card_path, weights_path):
+            if not p.is_file():
+                raise ModelError(p, "model file is missing; run `audiotaste models fetch musicnn`")
+        try:
+            card = json.loads(card_path.read_text())
+            labels = card["labels"]["tag"]
+            front_end = card["front_end"]
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise ModelError(card_path, f"unreadable model card ({e})") from None
+        if card.get("architecture") != "musicnn" or front_end != FRONT_END:
+            raise ModelError(
+                card_path, "model card does not describe musicnn's architecture and front end"
+            )
+        try:
+            state = load_file(weights_path)
+        except (SafetensorError, OSError, ValueError) as e:
+            raise ModelError(weights_path, f"unreadable weights ({e})") from None
+        net = MusicnnNet(n_classes=len(labels))
+        try:
+            net.load_state_dict(state, strict=True)
+        except RuntimeError as e:
+            raise ModelError(
+                weights_path, f"weights do not fit the musicnn network: {str(e)[:300]}"
+            ) from None
+        return cls(net, card)
+
+    def _run(self, mel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        mel = np.asarray(mel, dtype=np.float32)
+        if mel.ndim == 2:
+            mel = mel[None]
+        if mel.ndim != 3 or mel.shape[2] != N_MELS or mel.shape[1] < 1:
+            raise InputError(
+                None,
+                f"musicnn expects log-mel patches [n, {PATCH_FRAMES}, {N_MELS}], got {mel.shape}",
+            )
+        if not np.isfinite(mel).all():
+            raise InputError(None, "log-mel patches contain NaN or infinite values")
+        n_out = len(self.labels["tag"])
+        probs, embs = (
+            [np.zeros((0, n_out), np.float32)],
+            [np.zeros((0, self.net.dense.out_features), np.float32)],
+        )
+        with torch.inference_mode():
+            for s in range(0, len(mel), self.batch_size):
+                logits, pen = self.net(torch.from_numpy(mel[s : s + self.batch_size]))
+                probs.append(torch.sigmoid(logits).numpy())
+                embs.append(pen.numpy())
+        return np.concatenate(probs), np.concatenate(embs)
+
+    def predict_patches(self, mel: np.ndarray) -> np.ndarray:
+        """Tag probabilities of log-mel patches.
+
+        Parameters
+        ----------
+        mel : np.ndarray [n, 187, 96]
+            Patches from :func:`musicnn_patches` (musicnn pools over time, so other lengths run too,
+            but the models were trained on 3 s).
+
+        Returns
+        -------
+        np.ndarray [n, 50], float32
+            Independent sigmoid probabilities, columns in ``labels["tag"]`` order.
+        """
+        return self._run(mel)[0]
+
+    def embed_patches(self, mel: np.ndarray) -> np.ndarray:
+        """The 200-d penultimate layer (batch-normalised dense ReLU) of each patch: [n, 200], float32."""
+        return self._run(mel)[1]
+
+    def file_patches(self, path: str | os.PathLike[str]) -> np.ndarray:
+        """Decode a file at 16 kHz mono and cut it into patches [n, 187, 96] (EmptyAudioError if silent-short)."""
+        from audiotaste.audio import load
+        from audiotaste.errors import EmptyAudioError
+
+        y, _ = load(path, sr=SR, mono=True)
+        patches = musicnn_patches(musicnn_logmel(y))
+        if len(patches) == 0:
+            raise EmptyAudioError(path, "no audio frames to tag")
+        return patches
+
+    def predict_file(self, path: str | os.PathLike[str]) -> dict[str, dict[str, float]]:
+        """Track-level tags: the mean over 3-s patches (as ``musicnn.tagger.top_tags``).
+
+        Returns
+        -------
+        dict
+            ``{"tag": {name: probability}}``.
+        """
+        probs = self.predict_patches(self.file_patches(path)).mean(axis=0)
+        return {"tag": {name: float(p) for name, p in zip(self.labels["tag"], probs, strict=True)}}
+
+    def embed_file(self, path: str | os.PathLike[str]) -> np.ndarray:
+        """Track-level embedding: the mean penultimate layer over patches, [200] float32."""
+        return self.embed_patches(self.file_patches(path)).mean(axis=0)
+
+
+def load_musicnn(name: str, cache_dir: str | os.PathLike[str] | None = None) -> MusicnnTagger:
+    """Load a fetched musicnn model.
+
+    Parameters
+    ----------
+    name : str
+        ``"musicnn-mtt"`` or ``"musicnn-msd"`` (musicnn's own ``"MTT_musicnn"`` / ``"MSD_musicnn"`` work
+        too), or the path of a model folder.
+    cache_dir : path-like, optional
+        The model cache (default: the user cache of :mod:`audiotaste._paths`).
+
+    Raises
+    ------
+    ModelError
+        Unknown name, or the model was not fetched (the message says how to fetch it).
+    """
+    from audiotaste._paths import cache_dir as default_cache
+
+    aliases = {folder: ours for ours, (folder, _) in MODEL_NAMES.items()}
+    key = aliases.get(name, name)
+    if key in MODEL_NAMES:
+        model_dir = Path(cache_dir if cache_dir is not None else default_cache()) / key
+        if not model_dir.is_dir():
+            raise ModelError(
+                model_dir,
+                f"{key} is not fetched; run `audiotaste models fetch musicnn` (needs PyPI once)",
+            )
+        return MusicnnTagger.load(model_dir)
+    if Path(name).is_dir():
+        return MusicnnTagger.load(name)
+    raise ModelError(None, f"unknown musicnn model {name!r}; choose one of {sorted(MODEL_NAMES)}")
