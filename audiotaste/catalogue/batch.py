@@ -1,0 +1,348 @@
+"""Batch tagging: decide what to (re)do, run the per-file work on an engine, write every result.
+
+The per-file work (``process_file``) is the same for every engine: hash the file, skip content already
+analysed under another name, otherwise run the analyser, and return a plain JSON-able *record*.
+Workers build their analyser once (``AnalyzerSpec.build``); the calling process is the single writer.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import resource
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from audiotaste.analysis import Analysis
+from audiotaste.catalogue.store import analysis_fields, path_key
+from audiotaste.catalogue.walk import (
+    FileChangedError,
+    WalkFailure,
+    WalkFile,
+    os_error,
+    track_id_of,
+    walk,
+)
+from audiotaste.errors import AudiotasteError, ModelError
+
+AnalyzeFn = Callable[[str], Analysis]
+#: ``lookup(track_id) -> (present, model)``: what a catalogue already holds for some content.
+Lookup = Callable[[str], tuple[bool, str | None]]
+
+
+@dataclass(frozen=True)
+class AnalyzerSpec:
+    """How a worker builds its analyser (picklable, so it can travel to processes and Ray actors).
+
+    Parameters
+    ----------
+    model
+        Tagger name or folder for ``audiotaste.tagger.load_model``; ``None`` for the default model
+        (and no tags, rather than an error, when no default model is installed).
+    tags
+        Run the tagger at all.
+    factory
+        ``"module:function"`` returning ``(analyze_fn, model_id)`` for a given spec, replacing
+        ``audiotaste.analyze`` (custom pipelines, tests).
+    """
+
+    model: str | None = None
+    tags: bool = True
+    factory: str | None = None
+
+    def build(self) -> tuple[AnalyzeFn, str | None]:
+        """The analyser ``path -> Analysis`` and the ``"name@version"`` of its tagger (or None).
+
+        Raises
+        ------
+        ModelError
+            A named model that cannot be loaded.
+        """
+        if self.factory:
+            module, _, attr = self.factory.partition(":")
+            built: tuple[AnalyzeFn, str | None] = getattr(importlib.import_module(module), attr)(self)
+            return built
+        from audiotaste.analysis import analyze
+
+        tags, model_id, model = self.tags, None, self.model
+        if tags:
+            try:
+                from audiotaste.tagger import load_model
+
+                tagger = load_model(self.model or "default")  # loaded once per worker, here
+                model_id = f"{tagger.name}@{tagger.version}"
+            except (ModelError, ImportError):
+                if self.model is not None:
+                    raise
+                tags = False  # no tagger installed yet: descriptors only
+
+        def run(path: str) -> Analysis:
+            result: Analysis = analyze(path, tags=tags, model=model)
+            return result
+
+        return run, model_id
+
+
+def set_single_thread() -> None:
+    """One compute thread per worker: parallelism comes from the workers, not from BLAS/torch."""
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = "1"
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+    except ImportError:  # pragma: no cover - torch is a core dependency
+        pass
+
+
+def process_file(analyze_fn: AnalyzeFn, task: Mapping[str, Any], *, model_id: str | None,
+                 lookup: Lookup | None = None) -> dict[str, Any]:
+    """Do one file's work and return its record (never raises for a bad file).
+
+    Parameters
+    ----------
+    analyze_fn
+        The worker's analyser.
+    task
+        ``path``, ``size``, ``mtime_ns``; ``force`` (analyse even known content); ``retag`` (analyse
+        known content whose model differs from ``model_id``); for unchanged files, ``track_id`` and
+        ``stored_model``.
+    model_id
+        ``"name@version"`` of the worker's tagger.
+    lookup
+        What the catalogue holds for a content id (``None``: assume nothing, e.g. on a cluster).
+
+    Returns
+    -------
+    dict
+        ``path``, ``size``, ``mtime_ns``, ``status`` (``"ok"``, ``"known"``, ``"unchanged"`` or
+        ``"failed"``), ``track_id``, ``fields`` (ok), ``kind`` and ``message`` (failed),
+        ``seconds`` and ``timings`` (s), ``rss_mb`` (the worker's peak resident memory, MB),
+        ``pid``.
+    """
+    t0 = time.perf_counter()
+    path = task["path"]
+    rec: dict[str, Any] = {"path": path, "size": task["size"], "mtime_ns": task["mtime_ns"],
+                           "track_id": task.get("track_id"), "pid": os.getpid()}
+    try:
+        if rec["track_id"] is None:
+            before = _stat(path)
+            rec["track_id"] = track_id_of(path)
+            after = _stat(path)
+            rec["size"], rec["mtime_ns"] = after
+            if before != after:
+                raise FileChangedError(path, "changed while being read (still being copied?)")
+        rec["timings"] = {"hash": time.perf_counter() - t0}
+        if "stored_model" in task:
+            present, stored = True, task["stored_model"]
+        else:
+            present, stored = lookup(rec["track_id"]) if lookup else (False, None)
+        if present and not task.get("force") and not (task.get("retag") and stored != model_id):
+            rec["status"] = "unchanged" if "stored_model" in task else "known"
+        else:
+            rec["fields"] = analysis_fields(analyze_fn(path))
+            rec["status"] = "ok"
+    except AudiotasteError as exc:
+        rec.update(status="failed", kind=exc.kind, message=exc.reason)
+    except MemoryError:
+        rec.update(status="failed", kind="memory", message="ran out of memory while analysing it")
+    except Exception as exc:  # a bug or an unforeseen input: record it, keep the batch going
+        rec.update(status="failed", kind="internal", message=f"{type(exc).__name__}: {exc}")
+    rec["seconds"] = time.perf_counter() - t0
+    rec["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return rec
+
+
+def _stat(path: str) -> tuple[int, int]:
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise os_error(path, exc) from None
+    return st.st_size, st.st_mtime_ns
+
+
+class Sink(Protocol):
+    """Where records go: the SQLite ``Catalogue`` or a Parquet dataset."""
+
+    def file_index(self) -> dict[bytes, tuple[int, int, str, str | None]]: ...
+
+    def failure_index(self) -> dict[bytes, tuple[int | None, int | None]]: ...
+
+    def write(self, records: Iterable[Mapping[str, Any]]) -> None: ...
+
+
+@dataclass
+class BatchSummary:
+    """What one batch did. ``done`` were analysed now, ``known`` were new paths of content already
+    catalogued, ``skipped`` were unchanged (or failed before and unchanged), ``failed`` counts this
+    run's failures by error kind, ``failures`` lists them as ``(path, kind, message)``."""
+
+    found: int = 0
+    done: int = 0
+    known: int = 0
+    skipped: int = 0
+    skipped_failed: int = 0
+    failed: Counter[str] = field(default_factory=Counter)
+    failures: list[tuple[str, str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+    walk_seconds: float = 0.0
+    peak_worker_mb: float = 0.0
+    interrupted: bool = False
+
+    @property
+    def n_failed(self) -> int:
+        return sum(self.failed.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"found": self.found, "done": self.done, "known": self.known,
+                "skipped": self.skipped, "skipped_failed": self.skipped_failed,
+                "failed": dict(self.failed), "seconds": self.seconds,
+                "walk_seconds": self.walk_seconds, "peak_worker_mb": self.peak_worker_mb,
+                "interrupted": self.interrupted}
+
+
+def plan(inputs: Iterable[str], sink: Sink, *, force: bool = False, retag: bool = False,
+         retry_failed: bool = False, summary: BatchSummary | None = None,
+         ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Walk ``inputs`` and split them into tasks to run and failure records found by the walk.
+
+    A file whose path, size and mtime match the catalogue is skipped (unless ``force``, or
+    ``retag``, which sends it with its stored model so the worker re-tags only when the model
+    differs). A file that failed before and has not changed is skipped unless ``retry_failed``.
+    """
+    summary = summary if summary is not None else BatchSummary()
+    index, failed_before = sink.file_index(), sink.failure_index()
+    tasks: list[dict[str, Any]] = []
+    walk_failures: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for item in walk(inputs):
+        if item.path in seen:  # the same file given twice, or reached through two arguments
+            continue
+        seen.add(item.path)
+        summary.found += 1
+        if isinstance(item, WalkFailure):
+            walk_failures.append({"path": item.path, "size": None, "mtime_ns": None,
+                                  "status": "failed", "kind": item.error.kind,
+                                  "message": item.error.reason})
+            continue
+        assert isinstance(item, WalkFile)
+        key = path_key(item.path)
+        task: dict[str, Any] = {"path": item.path, "size": item.size, "mtime_ns": item.mtime_ns,
+                                "force": force, "retag": retag}
+        known = index.get(key)
+        if known is not None and known[:2] == (item.size, item.mtime_ns) and not force:
+            if not retag:
+                summary.skipped += 1
+                continue
+            task.update(track_id=known[2], stored_model=known[3])
+        elif (not retry_failed and not force
+              and failed_before.get(key, (None, None)) == (item.size, item.mtime_ns)):
+            summary.skipped_failed += 1
+            continue
+        tasks.append(task)
+    return tasks, walk_failures
+
+
+def run_batch(inputs: Iterable[str], sink: Sink, *, engine: str = "local", workers: int = 1,
+              spec: AnalyzerSpec | None = None, force: bool = False, retag: bool = False,
+              retry_failed: bool = False, address: str | None = None,
+              lookup_db: str | None = None,
+              on_planned: Callable[[int], None] | None = None,
+              on_record: Callable[[dict[str, Any]], None] | None = None,
+              flush_every_s: float = 0.5) -> BatchSummary:
+    """Tag every file under ``inputs`` into ``sink``; see ``audiotaste tag``.
+
+    Parameters
+    ----------
+    inputs
+        Files and folders.
+    sink
+        A ``Catalogue`` (or a Parquet dataset sink).
+    engine
+        ``"local"`` (a process pool; ``workers=0`` runs in this process) or ``"ray"``.
+    workers
+        Worker processes / Ray actors.
+    spec
+        How each worker builds its analyser.
+    force, retag, retry_failed
+        Redo everything / re-tag unchanged files analysed with another model / retry unchanged
+        files that failed before.
+    address
+        Ray cluster address (``None`` starts a local Ray).
+    lookup_db
+        SQLite catalogue the workers may read to recognise content already analysed at another path.
+    on_planned, on_record
+        Progress callbacks: the number of tasks, then each finished record.
+    flush_every_s
+        Results are committed in groups at most this old (seconds).
+
+    Returns
+    -------
+    BatchSummary
+        Also when interrupted (``KeyboardInterrupt`` is caught, finished work is committed, and
+        ``summary.interrupted`` is set).
+    """
+    spec = spec or AnalyzerSpec()
+    summary = BatchSummary()
+    t0 = time.perf_counter()
+    tasks, walk_failures = plan(inputs, sink, force=force, retag=retag, retry_failed=retry_failed,
+                                summary=summary)
+    summary.walk_seconds = time.perf_counter() - t0
+    for rec in walk_failures:
+        _count(summary, rec)
+    sink.write(walk_failures)
+    if on_planned:
+        on_planned(len(tasks))
+    buffer: list[dict[str, Any]] = []
+    last_flush = time.monotonic()
+    records = _engine_records(engine, tasks, spec, workers, address, lookup_db)
+    try:
+        for rec in records:
+            _count(summary, rec)
+            buffer.append(rec)
+            if time.monotonic() - last_flush >= flush_every_s or rec["status"] == "ok":
+                sink.write(buffer)
+                buffer, last_flush = [], time.monotonic()
+            if on_record:
+                on_record(rec)
+    except KeyboardInterrupt:
+        summary.interrupted = True
+    finally:
+        close = getattr(records, "close", None)
+        if close is not None:
+            close()  # stop the workers now, not at garbage collection
+        sink.write(buffer)
+    summary.seconds = time.perf_counter() - t0
+    return summary
+
+
+def _count(summary: BatchSummary, rec: Mapping[str, Any]) -> None:
+    status = rec["status"]
+    if status == "ok":
+        summary.done += 1
+    elif status == "known":
+        summary.known += 1
+    elif status == "unchanged":
+        summary.skipped += 1
+    else:
+        summary.failed[rec["kind"]] += 1
+        summary.failures.append((rec["path"], rec["kind"], rec["message"]))
+    summary.peak_worker_mb = max(summary.peak_worker_mb, float(rec.get("rss_mb") or 0.0))
+
+
+def _engine_records(engine: str, tasks: list[dict[str, Any]], spec: AnalyzerSpec, workers: int,
+                    address: str | None, lookup_db: str | None) -> Iterator[dict[str, Any]]:
+    from audiotaste.catalogue import engines
+
+    if not tasks:
+        return iter(())
+    if engine == "local":
+        if workers <= 0:
+            return engines.run_inline(tasks, spec, lookup_db=lookup_db)
+        return engines.run_local(tasks, spec, workers=workers, lookup_db=lookup_db)
+    if engine == "ray":
+        return engines.run_ray(tasks, spec, workers=max(1, workers), address=address)
+    raise ValueError(f"unknown engine {engine!r} (local or ray)")

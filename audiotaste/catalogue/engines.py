@@ -1,0 +1,235 @@
+"""Engines that run ``process_file`` over many files and stream the records back to one writer.
+
+``run_local`` is a pool of worker processes (forkserver/spawn, never fork: torch may be loaded). Each
+worker holds one task at a time, so when a worker dies (a decoder crash, the OOM killer) the file it
+held is known, recorded as a ``crash`` failure, and a fresh worker takes over. ``run_ray`` runs the
+same work as a Ray Data ``map_batches`` over an actor pool, so each actor builds its analyser once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import multiprocessing as mp
+import os
+import queue
+import signal
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from audiotaste.catalogue.batch import AnalyzerSpec, Lookup, process_file, set_single_thread
+from audiotaste.errors import AudiotasteError, InputError
+
+_POLL_S = 0.5  # how often an idle loop checks that its peer is still alive
+
+
+def _lookup_for(db: str | None) -> Lookup | None:
+    if db is None or not os.path.exists(db):
+        return None
+    from audiotaste.catalogue.store import Catalogue
+
+    try:
+        cat = Catalogue.open(db, readonly=True)
+    except AudiotasteError:
+        return None
+    return cat.track_model
+
+
+def run_inline(tasks: list[dict[str, Any]], spec: AnalyzerSpec, *,
+               lookup_db: str | None = None) -> Iterator[dict[str, Any]]:
+    """Run every task in this process (debugging, tiny batches)."""
+    analyze_fn, model_id = spec.build()
+    lookup = _lookup_for(lookup_db)
+    for task in tasks:
+        yield process_file(analyze_fn, task, model_id=model_id, lookup=lookup)
+
+
+# --- local process pool --------------------------------------------------------------------------
+def _worker(wid: int, spec: AnalyzerSpec, lookup_db: str | None, tasks: Any, results: Any,
+            parent: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    set_single_thread()
+    try:
+        analyze_fn, model_id = spec.build()
+    except AudiotasteError as exc:
+        results.put(("init_error", wid, exc.kind, str(exc)))
+        return
+    except Exception as exc:
+        results.put(("init_error", wid, "internal", f"{type(exc).__name__}: {exc}"))
+        return
+    lookup = _lookup_for(lookup_db)
+    results.put(("ready", wid, model_id))
+    while True:
+        try:
+            task = tasks.get(timeout=_POLL_S)
+        except queue.Empty:
+            if os.getppid() != parent:  # the writer was killed: stop rather than linger
+                return
+            continue
+        if task is None:
+            return
+        results.put(("done", wid, process_file(analyze_fn, task, model_id=model_id, lookup=lookup)))
+
+
+def _mp_context() -> Any:
+    methods = mp.get_all_start_methods()
+    return mp.get_context("forkserver" if "forkserver" in methods else "spawn")
+
+
+def _death(code: int | None, who: str = "the worker analysing it") -> str:
+    if code is not None and code < 0:
+        name = signal.Signals(-code).name if -code in signal.valid_signals() else str(-code)
+        hint = " (out of memory?)" if -code == signal.SIGKILL else ""
+        return f"{who} was killed by {name}{hint}"
+    return f"{who} exited unexpectedly (exit code {code})"
+
+
+def run_local(tasks: list[dict[str, Any]], spec: AnalyzerSpec, *, workers: int,
+              lookup_db: str | None = None) -> Iterator[dict[str, Any]]:
+    """Run ``tasks`` on ``workers`` processes; yield each record as it finishes.
+
+    Raises
+    ------
+    AudiotasteError
+        A worker could not build its analyser (e.g. a named model that does not load).
+    """
+    ctx = _mp_context()
+    results = ctx.Queue()
+    procs: dict[int, Any] = {}
+    inboxes: dict[int, Any] = {}
+    held: dict[int, dict[str, Any]] = {}
+    ready: set[int] = set()
+    todo = iter(tasks)
+    remaining = len(tasks)
+
+    def start(wid: int) -> None:
+        inboxes[wid] = ctx.Queue()
+        procs[wid] = ctx.Process(target=_worker, name=f"audiotaste-worker-{wid}", daemon=True,
+                                 args=(wid, spec, lookup_db, inboxes[wid], results, os.getpid()))
+        procs[wid].start()
+
+    def feed(wid: int) -> None:
+        task = next(todo, None)
+        if task is None:
+            inboxes[wid].put(None)
+        else:
+            held[wid] = task
+            inboxes[wid].put(task)
+
+    for wid in range(min(workers, len(tasks))):
+        start(wid)
+    try:
+        while remaining:
+            try:
+                msg = results.get(timeout=_POLL_S)
+            except queue.Empty:
+                for wid, proc in list(procs.items()):
+                    if not proc.is_alive() and wid not in ready:
+                        raise AudiotasteError(None, _death(proc.exitcode, "a worker, while starting,")) from None
+                    if not proc.is_alive() and wid in held:
+                        task = held.pop(wid)
+                        remaining -= 1
+                        yield {"path": task["path"], "size": task["size"],
+                               "mtime_ns": task["mtime_ns"], "track_id": None, "status": "failed",
+                               "kind": "crash", "message": _death(proc.exitcode)}
+                        ready.discard(wid)
+                        start(wid)
+                continue
+            if msg[0] == "init_error":
+                _, _, kind, text = msg
+                err = AudiotasteError(None, f"a worker could not start: {text}")
+                err.kind = kind
+                raise err
+            wid = msg[1]
+            ready.add(wid)
+            if msg[0] == "done":
+                held.pop(wid, None)
+                remaining -= 1
+                yield msg[2]
+            feed(wid)
+    finally:
+        for wid, proc in procs.items():
+            if proc.is_alive():
+                with contextlib.suppress(Exception):
+                    inboxes[wid].put_nowait(None)
+        for proc in procs.values():
+            proc.join(timeout=0.2 if held else 2.0)
+            if proc.is_alive():
+                proc.terminate()
+                proc.join(timeout=2.0)
+        for q in (*inboxes.values(), results):
+            q.cancel_join_thread()
+            q.close()
+
+
+# --- Ray Data ------------------------------------------------------------------------------------
+class RayAnalyzer:
+    """A Ray Data actor: builds the analyser once, then maps batches of tasks to records.
+
+    Tasks and records travel as JSON strings: they hold non-UTF-8 paths (as surrogate escapes) and
+    ragged values that Arrow columns would not carry.
+    """
+
+    def __init__(self, spec: AnalyzerSpec) -> None:
+        set_single_thread()
+        self.analyze_fn, self.model_id = spec.build()
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        out = [json.dumps(process_file(self.analyze_fn, json.loads(t), model_id=self.model_id))
+               for t in batch["task"]]
+        return {"record": np.array(out, dtype=object)}
+
+
+def _package_root() -> str:
+    return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def run_ray(tasks: list[dict[str, Any]], spec: AnalyzerSpec, *, workers: int,
+            address: str | None = None) -> Iterator[dict[str, Any]]:
+    """Run ``tasks`` with Ray Data on ``workers`` actors; yield each record as it finishes.
+
+    Starts a local Ray (``workers`` CPUs, no dashboard) unless ``address`` names a cluster (whose
+    nodes need audiotaste installed) or Ray is already initialised in this process.
+
+    Raises
+    ------
+    InputError
+        Ray is not installed (``pip install 'audiotaste[ray]'``) or the cluster cannot be reached.
+    """
+    # Recent Ray writes an auth token under $HOME unless told not to.
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    try:
+        import ray
+        import ray.data
+    except ImportError:
+        raise InputError(None, "the ray engine needs Ray: pip install 'audiotaste[ray]'") from None
+    started = False
+    if not ray.is_initialized():
+        # Local workers inherit the driver's environment; make an uninstalled checkout importable.
+        paths = [_package_root(), *[p for p in sys.path if p and os.path.isdir(p)]]
+        env = {"PYTHONPATH": os.pathsep.join(dict.fromkeys(paths))}
+        try:
+            if address:
+                ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
+            else:
+                ray.init(num_cpus=max(2, workers), include_dashboard=False, log_to_driver=False,
+                         logging_level=logging.ERROR, runtime_env={"env_vars": env})
+        except Exception as exc:  # ConnectionError, RuntimeError... differ across Ray versions
+            raise InputError(address, f"cannot start or reach Ray ({exc})") from None
+        started = True
+    try:
+        ctx = ray.data.DataContext.get_current()
+        ctx.enable_progress_bars = False  # the CLI draws its own
+        items = ray.data.from_items([{"task": json.dumps(t)} for t in tasks],
+                                    override_num_blocks=min(len(tasks), 200))
+        ds = items.map_batches(RayAnalyzer, fn_constructor_kwargs={"spec": spec}, batch_size=1,
+                            concurrency=workers, num_cpus=1, batch_format="numpy")
+        for row in ds.iter_rows():
+            yield json.loads(row["record"])
+    finally:
+        if started:
+            ray.shutdown()

@@ -1,0 +1,97 @@
+"""The catalogue's SQLite schema and its migrations (``PRAGMA user_version``).
+
+Each entry of ``MIGRATIONS`` takes a catalogue from version ``i`` to ``i + 1`` and runs in one
+transaction, so a catalogue is always at a known version. Descriptor columns follow
+``audiotaste.analysis.DESCRIPTOR_FIELDS``; a descriptor added there later becomes a new nullable
+column on the next open (additive, no version bump needed), so old catalogues keep working.
+
+Paths are stored as BLOBs of the file-system bytes (``os.fsencode``): file names need not be UTF-8,
+and the walk must find the very same key again to skip unchanged files.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from audiotaste.analysis import DESCRIPTOR_FIELDS
+from audiotaste.errors import InputError
+
+SCHEMA_VERSION = 1
+
+_V1 = """
+CREATE TABLE tracks (
+    track_id   TEXT PRIMARY KEY,          -- first 16 hex chars of sha256(file bytes)
+    path       BLOB NOT NULL,             -- last path the content was seen at
+    size       INTEGER NOT NULL,          -- bytes
+    mtime_ns   INTEGER NOT NULL,
+    beat_times TEXT,                      -- JSON list, seconds
+    tags       TEXT NOT NULL DEFAULT '{}',-- JSON {taxonomy: {label: probability}}
+    embedding  BLOB,                      -- float32 little-endian
+    model      TEXT,                      -- "name@version" of the tagger, NULL without tags
+    timings    TEXT NOT NULL DEFAULT '{}',-- JSON {stage: seconds}
+    analysis_s REAL,                      -- wall seconds for the whole file in the worker
+    tagged_at  REAL NOT NULL              -- unix seconds
+);
+CREATE TABLE files (
+    path     BLOB PRIMARY KEY,
+    track_id TEXT NOT NULL,
+    size     INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    seen_at  REAL NOT NULL
+);
+CREATE INDEX files_track ON files(track_id);
+CREATE TABLE failures (
+    path       BLOB PRIMARY KEY,
+    kind       TEXT NOT NULL,
+    message    TEXT NOT NULL,
+    attempts   INTEGER NOT NULL,
+    first_seen REAL NOT NULL,
+    last_seen  REAL NOT NULL,
+    size       INTEGER,
+    mtime_ns   INTEGER
+);
+"""
+
+#: ``MIGRATIONS[i]`` upgrades a catalogue from ``user_version == i`` to ``i + 1``.
+MIGRATIONS: tuple[str, ...] = (_V1,)
+
+_SQL_TYPES = {"key_name": "TEXT", "sample_rate": "INTEGER", "channels": "INTEGER", "key": "INTEGER",
+              "mode": "INTEGER", "time_signature": "INTEGER"}
+
+
+def descriptor_sql_type(name: str) -> str:
+    """SQLite column type of a descriptor."""
+    return _SQL_TYPES.get(name, "REAL")
+
+
+def migrate(conn: sqlite3.Connection, *, path: str) -> int:
+    """Bring ``conn``'s catalogue to ``SCHEMA_VERSION``; returns the version found on disk.
+
+    Raises
+    ------
+    InputError
+        The file was written by a newer audiotaste (its version is above ``SCHEMA_VERSION``).
+    """
+    found = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if found > SCHEMA_VERSION:
+        raise InputError(path, f"catalogue schema version {found} is newer than this audiotaste "
+                               f"understands ({SCHEMA_VERSION}); upgrade audiotaste")
+    # Re-read the version inside BEGIN IMMEDIATE: another process may have migrated meanwhile.
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        for step in range(version, SCHEMA_VERSION):
+            # executescript would COMMIT first; run statement by statement inside our transaction.
+            for statement in MIGRATIONS[step].split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {step + 1}")
+        have = {row[1] for row in conn.execute("PRAGMA table_info(tracks)")}
+        for name in DESCRIPTOR_FIELDS:
+            if name not in have:
+                conn.execute(f'ALTER TABLE tracks ADD COLUMN "{name}" {descriptor_sql_type(name)}')
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return found

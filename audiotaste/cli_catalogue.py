@@ -1,0 +1,221 @@
+"""``audiotaste tag`` and ``audiotaste export``: batch tagging into a catalogue, and converting it.
+
+Exit codes: 0 all good, 1 some inputs failed (each one reported) or the catalogue is busy, 2 usage
+error, 130 interrupted (finished work is saved; the same command resumes).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from pathlib import Path
+from types import FrameType
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from audiotaste.errors import AudiotasteError
+
+EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+_MAX_LISTED = 50  # failures printed one per line; the rest are in the catalogue
+
+console = Console(stderr=True, highlight=False)
+
+
+class Engine(StrEnum):
+    local = "local"
+    ray = "ray"
+
+
+class CatalogueBusyError(AudiotasteError):
+    """Another ``audiotaste tag`` is writing to the same catalogue."""
+
+    kind = "busy"
+
+
+@contextmanager
+def exclusive(target: str, *, wait_s: float = 0.0) -> Iterator[None]:
+    """Hold ``<target>.lock`` (an ``flock``, released by the kernel even on ``kill -9``).
+
+    Raises
+    ------
+    CatalogueBusyError
+        Still held by another process after ``wait_s`` seconds; the message names its pid.
+    """
+    lock_path = os.path.join(target, ".lock") if os.path.isdir(target) else f"{target}.lock"
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    deadline = time.monotonic() + wait_s
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+                    raise CatalogueBusyError(
+                        target, f"is being written by another audiotaste tag (pid {holder}); "
+                                "wait for it to finish, or pass --wait SECONDS") from None
+                time.sleep(0.2)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _print_error(error: BaseException, verbose: bool) -> None:
+    if verbose:
+        console.print_exception()
+    text = str(error) if isinstance(error, AudiotasteError) else f"{type(error).__name__}: {error}"
+    console.print(f"[bold red]error:[/] {text}", soft_wrap=True, markup=True)
+
+
+def _sigterm_as_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def _summary_table(summary: Any, rate: float) -> Table:
+    table = Table(title="audiotaste tag", title_justify="left")
+    table.add_column("result")
+    table.add_column("files", justify="right")
+    table.add_row("analysed", str(summary.done))
+    if summary.known:
+        table.add_row("known content at a new path", str(summary.known))
+    table.add_row("skipped (unchanged)", str(summary.skipped))
+    if summary.skipped_failed:
+        table.add_row("skipped (failed before, unchanged)", str(summary.skipped_failed))
+    for kind, n in sorted(summary.failed.items()):
+        table.add_row(f"[red]failed: {kind}[/]", str(n))
+    table.caption = (f"{summary.seconds:.1f} s, {rate:.2f} files/s analysed, "
+                     f"peak worker memory {summary.peak_worker_mb:.0f} MB")
+    return table
+
+
+def tag(
+    inputs: Annotated[list[Path], typer.Argument(help="Audio files and folders (walked recursively).",
+                                                 show_default=False)],
+    db: Annotated[Path | None, typer.Option("--db", help="SQLite catalogue (created if missing).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Write a Parquet dataset folder instead of SQLite.")] = None,
+    workers: Annotated[int, typer.Option("--workers", "-j", min=0, help="Worker processes / Ray actors (0: in this process).")] = len(os.sched_getaffinity(0)),
+    engine: Annotated[Engine, typer.Option("--engine", help="local process pool or Ray Data.")] = Engine.local,
+    address: Annotated[str | None, typer.Option("--address", help="Ray cluster address (default: start a local Ray).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Redo every file, changed or not.")] = False,
+    retag: Annotated[bool, typer.Option("--retag", help="Re-tag unchanged files tagged by another model version.")] = False,
+    retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Retry unchanged files that failed before.")] = False,
+    model: Annotated[str | None, typer.Option("--model", help="Tagger name or folder (default: the shipped one).")] = None,
+    no_tags: Annotated[bool, typer.Option("--no-tags", help="Descriptors only, no tagger.")] = False,
+    wait: Annotated[float, typer.Option("--wait", min=0, help="Seconds to wait for another tag run on the same catalogue.")] = 0.0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show tracebacks.")] = False,
+    analyzer: Annotated[str | None, typer.Option("--analyzer", hidden=True, help="module:function building a custom analyser (see AnalyzerSpec.factory).")] = None,
+) -> None:
+    """Analyse and tag every audio file under DIR_OR_FILES into a catalogue, incrementally."""
+    from audiotaste.catalogue import AnalyzerSpec, Catalogue, run_batch
+    from audiotaste.catalogue.export import ParquetCatalogue
+
+    if (db is None) == (out is None):
+        console.print("[bold red]usage error:[/] give exactly one of --db FILE or --out DIR")
+        raise typer.Exit(EXIT_USAGE)
+    if address and engine is not Engine.ray:
+        console.print("[bold red]usage error:[/] --address needs --engine ray")
+        raise typer.Exit(EXIT_USAGE)
+    target = os.fspath(db if db is not None else out)  # type: ignore[arg-type]
+    previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    progress = Progress(TextColumn("tagging"), BarColumn(), MofNCompleteColumn(),
+                        TextColumn("{task.fields[rate]} files/s"), TimeElapsedColumn(),
+                        TextColumn("ETA"), TimeRemainingColumn(), console=console,
+                        disable=quiet, transient=False)
+    job = progress.add_task("tag", total=None, rate="-")
+    started = time.monotonic()
+
+    def planned(n: int) -> None:
+        progress.update(job, total=n)
+        progress.start()
+
+    def finished(rec: dict[str, Any]) -> None:
+        done = progress.tasks[0].completed + 1
+        rate = done / max(1e-9, time.monotonic() - started)
+        progress.update(job, advance=1, rate=f"{rate:.2f}")
+
+    try:
+        if out is not None:
+            Path(target).mkdir(parents=True, exist_ok=True)
+        with exclusive(target, wait_s=wait):
+            sink: Any = ParquetCatalogue.open(target) if out is not None else Catalogue.open(target)
+            try:
+                spec = AnalyzerSpec(model=model, tags=not no_tags, factory=analyzer)
+                summary = run_batch([os.fspath(p) for p in inputs], sink, engine=engine.value,
+                                    workers=workers, spec=spec, force=force, retag=retag,
+                                    retry_failed=retry_failed, address=address,
+                                    lookup_db=target if out is None else None,
+                                    on_planned=planned, on_record=finished)
+            finally:
+                progress.stop()
+                sink.close()
+    except KeyboardInterrupt:
+        progress.stop()
+        console.print("[yellow]interrupted[/] before any file was finished. Run the same command "
+                      "again to resume.")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    except AudiotasteError as exc:
+        _print_error(exc, verbose)
+        raise typer.Exit(EXIT_SOME_FAILED) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    for path, kind, message in summary.failures[:_MAX_LISTED]:
+        console.print(f"[red]failed[/] {path}: {message} [dim]({kind})[/]", soft_wrap=True)
+    if len(summary.failures) > _MAX_LISTED:
+        console.print(f"… and {len(summary.failures) - _MAX_LISTED} more; all are in the catalogue's "
+                      "failures (Catalogue.failures()).")
+    console.print(_summary_table(summary, summary.done / max(1e-9, summary.seconds)))
+    if summary.skipped_failed:
+        console.print(f"{summary.skipped_failed} unchanged files failed before; "
+                      "--retry-failed tries them again.")
+    if summary.interrupted:
+        console.print("[yellow]interrupted:[/] finished files are saved in "
+                      f"{target}. Run the same command again to resume; finished files are skipped.")
+        raise typer.Exit(EXIT_INTERRUPTED)
+    raise typer.Exit(EXIT_SOME_FAILED if summary.n_failed else EXIT_OK)
+
+
+def export(
+    output: Annotated[Path, typer.Argument(help="OUT.parquet, OUT.csv, OUT.jsonl (or OUT.sqlite from a Parquet catalogue).", show_default=False)],
+    db: Annotated[Path, typer.Option("--db", help="SQLite catalogue or Parquet catalogue folder.")],
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show tracebacks.")] = False,
+) -> None:
+    """Convert a catalogue to Parquet, CSV or JSON lines (one row per track)."""
+    from audiotaste.catalogue.export import EXPORT_FORMATS
+    from audiotaste.catalogue.export import export as run_export
+
+    if output.suffix.lower() not in EXPORT_FORMATS:
+        console.print(f"[bold red]usage error:[/] {output}: the output must end in one of "
+                      f"{', '.join(EXPORT_FORMATS)}")
+        raise typer.Exit(EXIT_USAGE)
+    try:
+        n = run_export(db, output)
+    except AudiotasteError as exc:
+        _print_error(exc, verbose)
+        raise typer.Exit(EXIT_SOME_FAILED) from None
+    console.print(f"{n} tracks written to {output}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``tag`` and ``export`` to the ``audiotaste`` command line."""
+    app.command("tag")(tag)
+    app.command("export")(export)
