@@ -1,0 +1,326 @@
+"""Loading a tagger and tagging tracks with it.
+
+Whole-track tags are the **mean of the patch logits** of each label, divided by its head's calibration
+temperature and passed through a sigmoid; the embedding is the mean of the patch embeddings. Patches are
+2.97 s (128 frames) and do not overlap, except that one extra patch is aligned to the end of the track
+so the tail is heard. A clip shorter than one patch is looped to fill it (see
+:func:`audiotaste.tagger.model.cut_patches`). Patches go through the network in batches, so a two-hour
+file costs time but not memory beyond its log-mel (~160 MB).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from audiotaste._paths import cache_dir, models_dir
+from audiotaste.errors import InputError, ModelError
+from audiotaste.features.spectrum import (
+    Spectrum,
+    mel_filterbank,
+    melspectrogram,
+    power_to_db,
+    stft_power,
+)
+
+from .calibration import sigmoid
+from .card import CARD_NAME, WEIGHTS_NAME, build_net, load_tensors, read_card
+from .model import FrontEnd, TaggerNet, cut_patches, normalize_patches, patch_starts
+
+__all__ = ["Tagger", "TaggerOutput", "load_model", "find_models", "log_mel"]
+
+MUSICNN_MODELS = ("musicnn-msd", "musicnn-mtt")
+_BATCH = 64  # patches per forward pass: bounds memory on long files, still amortises overhead
+_CHUNK_FRAMES = 8192  # STFT frames per block when computing a file's log-mel (~190 s, ~34 MB)
+
+
+@dataclass(frozen=True)
+class TaggerOutput:
+    """What a tagger says about one track.
+
+    Attributes
+    ----------
+    tags : dict
+        ``{"genre": {"rock": 0.91, ...}, "mood": {...}}``, calibrated whole-track probabilities.
+    embedding : np.ndarray [emb_dim]
+        Mean of the patch embeddings.
+    patch_probs : np.ndarray [n_patches, n_labels]
+        Calibrated probability of each label in each patch, columns in :attr:`Tagger.label_names` order.
+    patch_times : np.ndarray [n_patches]
+        Start of each patch, seconds.
+    label_names : tuple of str
+        ``"genre.rock"``-style names of ``patch_probs``' columns.
+    """
+
+    tags: dict[str, dict[str, float]]
+    embedding: np.ndarray
+    patch_probs: np.ndarray
+    patch_times: np.ndarray
+    label_names: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "tags": self.tags,
+            "embedding": self.embedding.tolist(),
+            "patch_probs": self.patch_probs.tolist(),
+            "patch_times": self.patch_times.tolist(),
+            "label_names": list(self.label_names),
+        }
+
+
+class Tagger:
+    """A trained tagger: its network, model card and calibration.
+
+    Build one with :func:`load_model`. ``name`` and ``version`` come from the card; ``labels`` maps each
+    taxonomy to its label names in output order.
+    """
+
+    def __init__(self, net: TaggerNet, card: dict[str, Any], *, path: Path | None = None) -> None:
+        self.net = net.eval()
+        self.card = card
+        self.path = path
+        self.name: str = str(card["name"])
+        self.version: str = str(card["version"])
+        self.labels: dict[str, list[str]] = {k: list(v) for k, v in card["labels"].items()}
+        self.frontend = FrontEnd(**card["frontend"])
+        temps = card.get("calibration", {}).get("temperature", {})
+        # one temperature per output column, from its head's temperature
+        self._temperature = np.concatenate(
+            [np.full(len(v), float(temps.get(tax, 1.0))) for tax, v in self.labels.items()]
+        )
+
+    @property
+    def label_names(self) -> tuple[str, ...]:
+        """Flattened ``"taxonomy.label"`` names, the column order of every per-patch array."""
+        return tuple(f"{tax}.{lab}" for tax, labs in self.labels.items() for lab in labs)
+
+    def __repr__(self) -> str:
+        sizes = ", ".join(f"{k}: {len(v)}" for k, v in self.labels.items())
+        return f"Tagger({self.name}@{self.version}; {sizes})"
+
+    # --- core -----------------------------------------------------------------------------------
+    def _run(self, patches: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Raw logits [n, n_labels] and embeddings [n, emb_dim] of dB patches, in batches."""
+        if not np.isfinite(patches).all():
+            raise InputError(None, "log-mel contains NaN or infinite values")
+        logits, embs = [], []
+        with torch.inference_mode():
+            for i in range(0, len(patches), _BATCH):
+                x = torch.from_numpy(normalize_patches(patches[i : i + _BATCH]))
+                lo, em = self.net(x)
+                logits.append(lo.numpy())
+                embs.append(em.numpy())
+        return np.concatenate(logits), np.concatenate(embs)
+
+    def _patches(self, mel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Patch start frames and patches of a track log-mel [n_mels, n_frames]."""
+        fe = self.frontend
+        if mel.ndim != 2 or mel.shape[0] != fe.n_mels or mel.shape[1] == 0:
+            raise InputError(
+                None, f"expected a log-mel of shape [{fe.n_mels}, n_frames], got {mel.shape}"
+            )
+        starts = patch_starts(mel.shape[1], fe.patch_frames, fe.patch_hop_frames)
+        return starts, cut_patches(mel, starts, fe.patch_frames)
+
+    def predict_patches(self, mel: np.ndarray) -> np.ndarray:
+        """Calibrated per-patch probabilities.
+
+        Parameters
+        ----------
+        mel : np.ndarray [n_mels, n_frames] or [n_patches, n_mels, n_frames]
+            A track's log-mel (dB, as :func:`log_mel`), cut into patches as :meth:`predict_mel` does,
+            or patches already cut.
+
+        Returns
+        -------
+        np.ndarray [n_patches, n_labels]
+            Columns in :attr:`label_names` order.
+        """
+        mel = np.asarray(mel, dtype=np.float32)
+        if mel.ndim == 3:
+            if mel.shape[1] != self.frontend.n_mels or mel.shape[0] == 0 or mel.shape[2] == 0:
+                raise InputError(
+                    None, f"expected patches [n, {self.frontend.n_mels}, n_frames], got {mel.shape}"
+                )
+            patches = mel
+        else:
+            patches = self._patches(mel)[1]
+        logits, _ = self._run(patches)
+        return sigmoid(logits / self._temperature).astype(np.float32)
+
+    def predict_mel(self, mel: np.ndarray) -> TaggerOutput:
+        """Tags, embedding and per-patch tags of a track's log-mel [n_mels, n_frames] (dB)."""
+        mel = np.asarray(mel, dtype=np.float32)
+        starts, patches = self._patches(mel)
+        logits, embs = self._run(patches)
+        track = sigmoid(logits.mean(axis=0) / self._temperature)
+        tags: dict[str, dict[str, float]] = {}
+        col = 0
+        for tax, labs in self.labels.items():
+            tags[tax] = {lab: float(track[col + j]) for j, lab in enumerate(labs)}
+            col += len(labs)
+        fe = self.frontend
+        return TaggerOutput(
+            tags=tags,
+            embedding=embs.mean(axis=0).astype(np.float32),
+            patch_probs=sigmoid(logits / self._temperature).astype(np.float32),
+            patch_times=starts * (fe.hop_length / fe.sr),
+            label_names=self.label_names,
+        )
+
+    def predict_spectrum(self, spectrum: Spectrum) -> TaggerOutput:
+        """Tag a track from the analysis STFT (so that ``analyze`` transforms it once)."""
+        fe = self.frontend
+        if (spectrum.sr, spectrum.n_fft, spectrum.hop_length) != (fe.sr, fe.n_fft, fe.hop_length):
+            raise ModelError(
+                self.path,
+                f"tagger {self.name} needs a spectrum at sr={fe.sr}, n_fft={fe.n_fft}, "
+                f"hop={fe.hop_length}; got sr={spectrum.sr}, n_fft={spectrum.n_fft}, hop={spectrum.hop_length}",
+            )
+        mel = melspectrogram(
+            spectrum=spectrum, n_mels=fe.n_mels, fmin=fe.fmin, fmax=fe.fmax, top_db=fe.top_db
+        )
+        return self.predict_mel(mel)
+
+    def predict_audio(self, y: np.ndarray) -> TaggerOutput:
+        """Tag a mono signal already at the tagger's sample rate (22.05 kHz)."""
+        return self.predict_mel(log_mel(y, self.frontend))
+
+    def predict_file(self, path: str | os.PathLike[str]) -> dict[str, dict[str, float]]:
+        """Whole-track tags of an audio file: ``{"genre": {"rock": 0.91, ...}, "mood": {...}}``."""
+        return self.predict_audio(_load_audio(path, self.frontend.sr)).tags
+
+
+def log_mel(y: np.ndarray, frontend: FrontEnd, *, chunk_frames: int = _CHUNK_FRAMES) -> np.ndarray:
+    """The tagger's log-mel of a signal, computed in blocks of STFT frames to bound memory.
+
+    Equal (to float rounding) to ``melspectrogram(y, ...)`` over the whole signal: each block is cut
+    with two hops of context on both sides, so every frame sees the same samples, and the dB floor
+    (``top_db`` below the peak) is applied once over the whole track.
+
+    Parameters
+    ----------
+    y : np.ndarray [n_samples]
+        Mono signal at ``frontend.sr``.
+
+    Returns
+    -------
+    np.ndarray [n_mels, n_frames], float32, dB
+    """
+    fe = frontend
+    y = np.asarray(y, dtype=np.float32)
+    n_frames = 1 + len(y) // fe.hop_length
+    ctx = -(-(fe.n_fft // 2) // fe.hop_length)  # frames of context each side
+    fb = mel_filterbank(sr=fe.sr, n_fft=fe.n_fft, n_mels=fe.n_mels, fmin=fe.fmin, fmax=fe.fmax)
+    blocks = []
+    for f0 in range(0, n_frames, chunk_frames):
+        f1 = min(n_frames, f0 + chunk_frames)
+        first = max(0, f0 - ctx)
+        seg = y[first * fe.hop_length : (f1 + ctx) * fe.hop_length]
+        spec = stft_power(seg, sr=fe.sr, n_fft=fe.n_fft, hop_length=fe.hop_length)
+        blocks.append(fb @ spec.power[:, f0 - first : f1 - first])
+    return power_to_db(np.concatenate(blocks, axis=1), top_db=fe.top_db)
+
+
+def _load_audio(path: str | os.PathLike[str], sr: int) -> np.ndarray:
+    """Mono samples at ``sr`` through audiotaste's loader (which names the file in every error)."""
+    try:
+        from audiotaste.audio import load
+    except ImportError:  # the audio stage is not there yet in this checkout
+        return _load_soundfile(path, sr)
+    out = load(path, sr=sr, mono=True)
+    y = out[0] if isinstance(out, tuple) else getattr(out, "y", out)
+    return np.asarray(y, dtype=np.float32).reshape(-1)
+
+
+def _load_soundfile(path: str | os.PathLike[str], sr: int) -> np.ndarray:
+    import soundfile as sf
+    import soxr
+
+    from audiotaste.errors import AudioNotFoundError, DecodeError
+
+    if not Path(path).is_file():
+        raise AudioNotFoundError(path, "no such file")
+    try:
+        data, file_sr = sf.read(path, dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError) as exc:
+        raise DecodeError(path, f"cannot decode ({exc})") from None
+    y = data.mean(axis=1)
+    return soxr.resample(y, file_sr, sr).astype(np.float32) if file_sr != sr else y
+
+
+# --- finding and loading models -------------------------------------------------------------------
+def find_models() -> list[Path]:
+    """Model folders installed: shipped ones first, then the user cache."""
+    found = []
+    for root in (models_dir(), cache_dir()):
+        if root.is_dir():
+            found += sorted(p for p in root.iterdir() if (p / CARD_NAME).is_file())
+    return found
+
+
+def _resolve(name_or_path: str | os.PathLike[str]) -> Path:
+    given = Path(name_or_path)
+    if (given / CARD_NAME).is_file():
+        return given
+    if not given.is_absolute() and len(given.parts) == 1:
+        for root in (models_dir(), cache_dir()):
+            if (root / given / CARD_NAME).is_file():
+                return root / given
+    names = ", ".join(p.name for p in find_models()) or "none"
+    raise ModelError(name_or_path, f"no such tagger model (installed: {names})")
+
+
+def load_model(name_or_path: str | os.PathLike[str] = "default") -> Any:
+    """Load a tagger by name (``"default"``, a folder name under ``models/`` or the user cache,
+    ``"musicnn-msd"``, ``"musicnn-mtt"``) or by the path of a model folder.
+
+    Returns
+    -------
+    Tagger
+        Or, for the musicnn names, the musicnn port's object with the same interface.
+
+    Raises
+    ------
+    ModelError
+        Missing, corrupt, or trained for another front end.
+    """
+    if str(name_or_path) in MUSICNN_MODELS and not Path(name_or_path).exists():
+        try:
+            from audiotaste.tagger.musicnn import load_musicnn  # type: ignore[import-not-found,unused-ignore]
+        except ImportError:
+            raise ModelError(
+                str(name_or_path),
+                "the musicnn port is not available; run `audiotaste models fetch musicnn`",
+            ) from None
+        return load_musicnn(str(name_or_path))
+    folder = _resolve(name_or_path).resolve()
+    return _load_folder(
+        folder, (folder / CARD_NAME).stat().st_mtime_ns, _mtime(folder / WEIGHTS_NAME)
+    )
+
+
+def _mtime(path: Path) -> int:
+    return path.stat().st_mtime_ns if path.exists() else -1
+
+
+@lru_cache(maxsize=8)
+def _load_folder(folder: Path, _card_mtime: int, _weights_mtime: int) -> Tagger:
+    # cached on the files' mtimes: analysing a folder loads each model once, a retrained one reloads
+    card = read_card(folder)
+    net = build_net(card)
+    state = load_tensors(folder / WEIGHTS_NAME)
+    try:
+        net.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        detail = " ".join(line.strip() for line in str(exc).splitlines()[1:3])
+        raise ModelError(
+            folder / WEIGHTS_NAME, f"weights do not match the model card ({detail})"
+        ) from None
+    return Tagger(net, card, path=folder)
