@@ -14,6 +14,7 @@ import math
 from functools import lru_cache
 
 import numpy as np
+import torch
 
 ABSOLUTE_GATE_LUFS = -70.0
 RELATIVE_GATE_LU = -10.0
@@ -53,6 +54,14 @@ def k_weighting_power(sr: int, n: int) -> np.ndarray:
     return out
 
 
+@lru_cache(maxsize=16)
+def _bin_weights(sr: int, n: int) -> torch.Tensor:
+    """K-weighting per rfft bin, doubled for the bins that stand for two (one-sided spectrum), / n²."""
+    weights = np.array(k_weighting_power(sr, n))
+    weights[1 : (n + 1) // 2] *= 2.0
+    return torch.from_numpy((weights / n**2).astype(np.float32))
+
+
 def channel_weights(channels: int) -> np.ndarray:
     """BS.1770 channel weights: 1.0 for front channels, 1.41 for the surrounds of a 5.1 layout."""
     weights = np.ones(channels)
@@ -88,16 +97,17 @@ class LoudnessMeter:
         whole = data.shape[1] // self._segment
         if whole:
             frames = data[:, : whole * self._segment].reshape(self.channels, whole, self._segment)
+            frames = frames.astype(np.float32, copy=False)
             self._segments.extend(self._mean_square(frames).tolist())
         self._pending = np.array(data[:, whole * self._segment :], dtype=np.float32)
 
     def _mean_square(self, frames: np.ndarray) -> np.ndarray:
-        spectrum = np.fft.rfft(frames.astype(np.float64), axis=-1)
-        power = spectrum.real**2 + spectrum.imag**2
-        # One-sided spectrum: every bin but DC (and Nyquist for even n) stands for two.
-        power[..., 1 : (self._segment + 1) // 2] *= 2.0
-        energy = (power * k_weighting_power(self.sr, self._segment)).sum(axis=-1) / self._segment**2
-        return np.tensordot(self._weights, energy, axes=1)  # [n_segments]
+        # torch's FFT is ~3x numpy's here, and float32 is ample for a mean square in dB.
+        with torch.inference_mode():
+            spectrum = torch.view_as_real(torch.fft.rfft(torch.from_numpy(frames), dim=-1))
+            power = spectrum.square().sum(-1)  # [channels, n_segments, n_bins]
+            energy = power @ _bin_weights(self.sr, self._segment)  # [channels, n_segments]
+        return np.tensordot(self._weights, energy.numpy().astype(np.float64), axes=1)
 
     def block_loudness(self, *, block_s: float = 0.4) -> np.ndarray:
         """Loudness of each gating block (``block_s`` long, hop 100 ms), LUFS."""
