@@ -1,0 +1,440 @@
+"""Listening events: read every supported export into one schema, clean it, match it to a catalogue.
+
+The schema (see ``shared/API.md``): ``user_id`` (str), ``track_id`` (str), ``timestamp`` (UTC
+datetime), ``ms_played`` (int); optional ``skipped`` (bool), ``reason_end``, ``context``. Imported
+plays also keep ``artist_name``, ``track_name`` and ``isrc`` so they can be matched to catalogue
+tracks. Every row that is dropped is counted by reason in an :class:`EventReport`, which
+:func:`read_events` attaches to the frame as ``events.attrs["report"]`` (a plain dict).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from audiotaste.errors import InputError
+
+REQUIRED = ("user_id", "track_id", "timestamp", "ms_played")
+OPTIONAL = ("skipped", "reason_end", "context", "artist_name", "track_name", "isrc")
+#: ListenBrainz only records a listen after half the track or 4 minutes; used when it gives no length.
+LISTENBRAINZ_DEFAULT_MS = 240_000
+#: Clock skew tolerated before a timestamp counts as "in the future".
+FUTURE_TOLERANCE = pd.Timedelta(days=1)
+#: One play longer than a day is a corrupt value, not a listen.
+MAX_MS_PLAYED = 86_400_000
+
+
+@dataclass(frozen=True)
+class EventReport:
+    """What happened to every input row.
+
+    Attributes
+    ----------
+    source : str
+        File (or ``"<frame>"``) the events came from.
+    format : str
+        Detected format: ``spotify_extended``, ``spotify_account``, ``listenbrainz``, ``csv``,
+        ``parquet``, ``jsonl`` or ``frame``.
+    rows_read : int
+        Rows (or JSON records / lines) found in the input.
+    rows_kept : int
+        Rows in the cleaned events.
+    dropped : mapping of str to int
+        Rows dropped, by reason (``malformed_json``, ``missing_id``, ``bad_timestamp``,
+        ``future_timestamp``, ``bad_ms_played``, ``negative_ms_played``,
+        ``implausible_ms_played``, ``duplicate``,
+        ``unknown_track``, ``not_a_track``...).
+    """
+
+    source: str
+    format: str
+    rows_read: int
+    rows_kept: int
+    dropped: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "format": self.format,
+            "rows_read": self.rows_read,
+            "rows_kept": self.rows_kept,
+            "dropped": dict(self.dropped),
+        }
+
+
+@dataclass(frozen=True)
+class MatchReport:
+    """How imported plays were matched to catalogue tracks.
+
+    Attributes
+    ----------
+    matched : mapping of str to int
+        Rows matched, by method (``track_id``, ``uri``, ``isrc``, ``artist_title``).
+    unmatched : int
+        Rows no method matched (dropped from the returned events).
+    top_unmatched : list of (str, int)
+        The most frequent unmatched ``"artist - title"`` (or id), with counts.
+    """
+
+    matched: dict[str, int]
+    unmatched: int
+    top_unmatched: list[tuple[str, int]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "matched": dict(self.matched),
+            "unmatched": self.unmatched,
+            "top_unmatched": [list(x) for x in self.top_unmatched],
+        }
+
+
+def read_events(
+    path: str | os.PathLike[str],
+    *,
+    user_id: str | None = None,
+    now: pd.Timestamp | None = None,
+) -> pd.DataFrame:
+    """Read any supported listening-history export into the events schema.
+
+    Parameters
+    ----------
+    path
+        Spotify extended streaming history (``Streaming_History_Audio_*.json``, ``endsong_*.json``),
+        Spotify account data (``StreamingHistory*.json``), a ListenBrainz export (JSON array or JSON
+        lines), or CSV / Parquet / JSON lines already in the events schema.
+    user_id
+        User id for exports that do not name the listener (Spotify account data); defaults to the
+        export's ``username`` where it has one, else the file's stem.
+    now
+        Reference time for "timestamps in the future" (default: the current UTC time).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Cleaned events, oldest first; ``attrs["report"]`` holds :class:`EventReport` as a dict.
+
+    Raises
+    ------
+    InputError
+        Missing or unreadable file, unknown format, or a table without the required columns.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(p, "no such events file")
+    suffix = p.suffix.lower()
+    try:
+        if suffix == ".parquet":
+            raw, fmt, bad = pd.read_parquet(p), "parquet", 0
+        elif suffix in (".csv", ".tsv"):
+            raw, fmt, bad = pd.read_csv(p, sep="\t" if suffix == ".tsv" else ","), "csv", 0
+        else:
+            raw, fmt, bad = _read_json_export(p, user_id or p.stem)
+    except InputError:
+        raise
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise InputError(p, f"could not read events ({exc.__class__.__name__}: {exc})") from None
+    if user_id is not None:
+        raw["user_id"] = user_id
+    events, report = clean_events(raw, now=now, source=str(p), fmt=fmt)
+    if bad:
+        dropped = {"malformed_json": bad, **report.dropped}
+        report = EventReport(str(p), fmt, report.rows_read + bad, report.rows_kept, dropped)
+    events.attrs["report"] = report.to_dict()
+    return events
+
+
+def _read_json_export(p: Path, default_user: str) -> tuple[pd.DataFrame, str, int]:
+    """Parse a JSON array or JSON lines file and convert it by the keys of its records."""
+    text = p.read_text(encoding="utf-8-sig")
+    records: list[Any]
+    bad = 0
+    try:
+        doc = json.loads(text)
+        records = (
+            doc
+            if isinstance(doc, list)
+            else doc.get("listens", [doc])
+            if isinstance(doc, dict)
+            else []
+        )
+    except json.JSONDecodeError:
+        records = []
+        for line in text.splitlines():
+            if not line.strip():
+                continue
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                bad += 1
+        if not records and bad:
+            raise InputError(p, "not JSON and not JSON lines") from None
+    good = [r for r in records if isinstance(r, dict)]
+    bad += len(records) - len(good)
+    first = good[0] if good else {}
+    if "ms_played" in first and "ts" in first:
+        return _from_spotify_extended(good, default_user), "spotify_extended", bad
+    if "msPlayed" in first and "endTime" in first:
+        return _from_spotify_account(good, default_user), "spotify_account", bad
+    if "listened_at" in first or "track_metadata" in first:
+        return _from_listenbrainz(good, default_user), "listenbrainz", bad
+    if all(c in first for c in REQUIRED) or not good:
+        return pd.DataFrame(good, columns=None if good else list(REQUIRED)), "jsonl", bad
+    raise InputError(p, f"unrecognised JSON events format (keys: {sorted(first)[:8]})")
+
+
+def _from_spotify_extended(rows: list[dict[str, Any]], user: str) -> pd.DataFrame:
+    df = pd.DataFrame(rows)
+    uri = df.get("spotify_track_uri", pd.Series(None, index=df.index, dtype=object))
+    return pd.DataFrame(
+        {
+            "user_id": df["username"].fillna(user) if "username" in df else user,
+            # Podcast episodes have no track URI; they are dropped as missing ids, and counted.
+            "track_id": uri,
+            "timestamp": df["ts"],
+            "ms_played": df["ms_played"],
+            "skipped": df.get("skipped"),
+            "reason_end": df.get("reason_end"),
+            "context": df.get("reason_start"),
+            "artist_name": df.get("master_metadata_album_artist_name"),
+            "track_name": df.get("master_metadata_track_name"),
+        }
+    )
+
+
+def _from_spotify_account(rows: list[dict[str, Any]], user: str) -> pd.DataFrame:
+    df = pd.DataFrame(rows)
+    artist = df.get("artistName", pd.Series(None, index=df.index, dtype=object))
+    title = df.get("trackName", pd.Series(None, index=df.index, dtype=object))
+    # This export has no track ids: the normalised "artist - title" stands in until matching.
+    key = [
+        f"{a} - {t}" if isinstance(a, str) and isinstance(t, str) else None
+        for a, t in zip(artist, title, strict=True)
+    ]
+    return pd.DataFrame(
+        {
+            "user_id": user,
+            "track_id": key,
+            "timestamp": df["endTime"],
+            "ms_played": df["msPlayed"],
+            "artist_name": artist,
+            "track_name": title,
+        }
+    )
+
+
+def _from_listenbrainz(rows: list[dict[str, Any]], user: str) -> pd.DataFrame:
+    out = []
+    for r in rows:
+        meta = r.get("track_metadata") or {}
+        info = meta.get("additional_info") or {}
+        mbid = (meta.get("mbid_mapping") or {}).get("recording_mbid") or info.get("recording_mbid")
+        spotify = info.get("spotify_id")
+        artist, title = meta.get("artist_name"), meta.get("track_name")
+        track = mbid or spotify or (f"{artist} - {title}" if artist and title else None)
+        ts = r.get("listened_at")
+        out.append(
+            {
+                "user_id": r.get("user_name") or user,
+                "track_id": track,
+                "timestamp": pd.to_datetime(ts, unit="s", utc=True, errors="coerce")
+                if isinstance(ts, int | float) and not isinstance(ts, bool)
+                else ts,
+                "ms_played": info.get("duration_ms") or LISTENBRAINZ_DEFAULT_MS,
+                "skipped": False,
+                "artist_name": artist,
+                "track_name": title,
+                "isrc": info.get("isrc"),
+                "uri": spotify,
+            }
+        )
+    return pd.DataFrame(out)
+
+
+def clean_events(
+    events: pd.DataFrame,
+    *,
+    now: pd.Timestamp | None = None,
+    source: str = "<frame>",
+    fmt: str = "frame",
+) -> tuple[pd.DataFrame, EventReport]:
+    """Coerce a frame to the events schema, dropping (and counting) every row that cannot be used.
+
+    Parameters
+    ----------
+    events
+        A frame with at least ``user_id``, ``track_id``, ``timestamp``, ``ms_played``.
+    now
+        Timestamps later than ``now`` plus one day are dropped as ``future_timestamp``.
+
+    Returns
+    -------
+    events : pandas.DataFrame
+        Typed, de-duplicated, sorted by timestamp, fresh index.
+    report : EventReport
+    """
+    missing = [c for c in REQUIRED if c not in events.columns]
+    if missing:
+        raise InputError(
+            source, f"events lack column(s) {missing}; found {list(events.columns)[:12]}"
+        )
+    n = len(events)
+    dropped: Counter[str] = Counter()
+    df = events.copy()
+
+    def drop(mask: pd.Series, reason: str) -> None:
+        nonlocal df
+        k = int(mask.sum())
+        if k:
+            dropped[reason] += k
+            df = df.loc[~mask]
+
+    for col in ("user_id", "track_id"):
+        drop(~_valid_ids(df[col]), "missing_id")
+        values = df[col]
+        if pd.api.types.is_float_dtype(values):  # integer ids read by CSV next to blanks
+            values = values.astype("Int64")
+        df[col] = values.astype(str).str.strip()
+    ts = df["timestamp"]
+    if pd.api.types.is_numeric_dtype(ts):
+        ts = pd.to_datetime(ts, unit="s", utc=True, errors="coerce")
+    else:
+        ts = pd.to_datetime(ts, utc=True, errors="coerce", format="mixed")
+    df["timestamp"] = ts
+    drop(df["timestamp"].isna(), "bad_timestamp")
+    limit = (pd.Timestamp.now(tz="UTC") if now is None else pd.Timestamp(now)) + FUTURE_TOLERANCE
+    if limit.tzinfo is None:
+        limit = limit.tz_localize("UTC")
+    drop(df["timestamp"] > limit, "future_timestamp")
+    ms = pd.to_numeric(df["ms_played"], errors="coerce")
+    df["ms_played"] = ms
+    drop(ms.isna() | ~np.isfinite(ms.astype(float)), "bad_ms_played")
+    drop(df["ms_played"] < 0, "negative_ms_played")
+    drop(df["ms_played"] > MAX_MS_PLAYED, "implausible_ms_played")
+    df["ms_played"] = df["ms_played"].astype(np.int64)
+    if "skipped" in df:
+        df["skipped"] = df["skipped"].map(_as_bool).astype("boolean")
+    drop(df.duplicated(["user_id", "track_id", "timestamp"]), "duplicate")
+    keep = [c for c in (*REQUIRED, *OPTIONAL, "uri") if c in df.columns]
+    df = df[keep].sort_values("timestamp", kind="stable").reset_index(drop=True)
+    return df, EventReport(source, fmt, n, len(df), dict(dropped))
+
+
+def _valid_ids(col: pd.Series) -> pd.Series:
+    """True where a value can name a user or track: a non-blank string or an integer."""
+    if pd.api.types.is_float_dtype(col):
+        ok = col.notna() & (col == col.round())
+    elif col.dtype == object:
+        ok = pd.Series(
+            [
+                (isinstance(v, str) and v.strip() != "")
+                or (isinstance(v, int | np.integer) and not isinstance(v, bool | np.bool_))
+                for v in col
+            ],
+            index=col.index,
+            dtype=bool,
+        )
+    elif pd.api.types.is_string_dtype(col):
+        ok = col.notna() & (col.str.strip() != "")
+    else:
+        ok = col.notna() & ~pd.api.types.is_bool_dtype(col)
+    return ok.fillna(False).astype(bool)
+
+
+def _as_bool(v: Any) -> bool | None:
+    if isinstance(v, bool | np.bool_):
+        return bool(v)
+    if isinstance(v, str):
+        s = v.strip().lower()
+        return True if s in ("true", "1", "yes") else False if s in ("false", "0", "no") else None
+    if isinstance(v, int | float) and not pd.isna(v):
+        return bool(v)
+    return None
+
+
+def normalise_name(s: Any) -> str:
+    """Lower-case, accent-free, punctuation-free text for matching artist and title names.
+
+    Drops bracketed suffixes such as ``(Remastered 2011)`` and ``- Live``-style tails are kept, since
+    a live take is a different recording.
+    """
+    if not isinstance(s, str):
+        return ""
+    s = unicodedata.normalize("NFKD", s).encode("ascii", "ignore").decode()
+    s = re.sub(r"[\(\[][^\)\]]*(remaster|version|mono|stereo|edit)[^\)\]]*[\)\]]", " ", s.lower())
+    s = re.sub(r"^the\s+", "", s)
+    return " ".join(re.sub(r"[^a-z0-9]+", " ", s).split())
+
+
+def match_tracks(events: pd.DataFrame, tracks: pd.DataFrame) -> tuple[pd.DataFrame, MatchReport]:
+    """Map imported plays to catalogue ``track_id`` by id, Spotify URI, ISRC, or artist + title.
+
+    Tried in that order per row: the event's ``track_id`` is already a catalogue id; it (or the
+    event's ``uri``) equals a catalogue ``uri`` / ``spotify_uri`` column (``spotify:track:X`` and
+    the bare ``X`` both match); the event's ``isrc`` equals the catalogue's ``isrc``; normalised
+    ``artist_name`` + ``track_name`` equal the catalogue's ``artist`` + ``title``.
+
+    Returns
+    -------
+    events : pandas.DataFrame
+        Matched rows only, ``track_id`` replaced by the catalogue id.
+    report : MatchReport
+    """
+    ids = tracks["track_id"].astype(str)
+    known = set(ids)
+    tid = events["track_id"].astype(str)
+    out = tid.where(tid.isin(known)).astype(object)
+    how = pd.Series("track_id", index=events.index, dtype=object).where(out.notna())
+
+    def fill(keys: pd.Series, lookup: dict[str, str], method: str) -> None:
+        todo = out.isna() & keys.notna()
+        hit = keys[todo].map(lookup)
+        hit = hit[hit.notna()]
+        out.loc[hit.index] = hit
+        how.loc[hit.index] = method
+
+    for col in ("uri", "spotify_uri"):
+        if col in tracks:
+            lookup = {}
+            for u, t in zip(tracks[col].astype(str), ids, strict=True):
+                lookup[u] = t
+                lookup[u.rsplit(":", 1)[-1]] = t
+            fill(tid, lookup, "uri")
+            if "uri" in events:
+                fill(events["uri"].astype(str), lookup, "uri")
+    if "isrc" in tracks and "isrc" in events:
+        lookup = dict(zip(tracks["isrc"].astype(str).str.upper(), ids, strict=True))
+        fill(events["isrc"].astype(str).str.upper(), lookup, "isrc")
+    if {"artist", "title"} <= set(tracks.columns) and {"artist_name", "track_name"} <= set(
+        events.columns
+    ):
+        cat_keys = (
+            tracks["artist"].map(normalise_name) + "\x1f" + tracks["title"].map(normalise_name)
+        )
+        lookup = dict(zip(cat_keys, ids, strict=True))
+        ev_keys = (
+            events["artist_name"].map(normalise_name)
+            + "\x1f"
+            + events["track_name"].map(normalise_name)
+        )
+        fill(ev_keys, lookup, "artist_title")
+    miss = out.isna()
+    if {"artist_name", "track_name"} <= set(events.columns):
+        label = events["artist_name"].astype(str) + " - " + events["track_name"].astype(str)
+    else:
+        label = tid
+    top = Counter(label[miss]).most_common(10)
+    matched = events.loc[~miss].copy()
+    matched["track_id"] = out[~miss].astype(str)
+    report = MatchReport(
+        {k: int(v) for k, v in how[~miss].value_counts().items()}, int(miss.sum()), top
+    )
+    return matched.reset_index(drop=True), report

@@ -1,0 +1,599 @@
+"""A weekly discovery playlist that explores as well as exploits, explains itself, and logs what it
+needs to be judged offline.
+
+Each listener's playlist is filled slot by slot from *shelves* (in the spirit of Netflix's and
+Spotify's BART: "because you like jazz", "calm for you", "new releases", "outside your usual",
+"for you"). Which shelf fills a slot is drawn from a per-listener Thompson-sampling bandit over
+shelves: each shelf has a Beta posterior on its full-play rate (full plays are successes, every other
+started track a failure), pooled towards the whole audience's rate for new listeners and discounted
+each week so a drifting taste is followed. The probability of the shelf drawn for each slot is
+logged as the item's ``propensity``, which makes inverse-propensity (IPS) and self-normalised IPS
+estimates of another shelf policy's full-play rate possible from the logs alone.
+
+Within a shelf, tracks are taken by maximal marginal relevance under an artist cap, and the finished
+playlist is ordered to flow (see :mod:`audiotaste.recommend.playlist`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from audiotaste.errors import InputError
+from audiotaste.recommend.events import clean_events
+from audiotaste.recommend.playlist import DEFAULT_DURATION_S, Playlist, flow_order
+from audiotaste.recommend.profile import SKIP_S
+from audiotaste.recommend.recommender import Recommender, check_fitted
+
+#: Shelf kinds, the bandit's arms, in display order.
+ARMS = ("for_you", "top_genre", "second_genre", "mood", "new", "outside")
+#: A play of at least this share of the track counts as a full play.
+FULL_FRACTION = 0.9
+#: Tracks released this close to the newest release are "new releases", days.
+NEW_RELEASE_DAYS = 28
+
+
+def full_plays(events: pd.DataFrame, duration_s: np.ndarray | None = None) -> np.ndarray:
+    """Whether each event is a full play (bool array).
+
+    At least :data:`FULL_FRACTION` of the track's duration when it is known; otherwise
+    ``reason_end == "trackdone"``, else ``skipped`` false, else two minutes or more.
+    """
+    ms = pd.to_numeric(events["ms_played"], errors="coerce").fillna(0).to_numpy(float)
+    dur = np.full(len(ms), np.nan) if duration_s is None else np.asarray(duration_s, float)
+    if "reason_end" in events:
+        fallback = events["reason_end"].astype(str).eq("trackdone").to_numpy()
+    elif "skipped" in events:
+        fallback = ~events["skipped"].fillna(False).astype(bool).to_numpy()
+    else:
+        fallback = ms >= 120_000
+    with np.errstate(invalid="ignore"):
+        by_length = ms >= FULL_FRACTION * dur * 1000.0
+    return np.where(np.isfinite(dur) & (dur > 0), by_length, fallback)
+
+
+def off_policy_estimate(
+    log: pd.DataFrame,
+    target: Mapping[str, float] | Callable[[pd.DataFrame], np.ndarray],
+) -> dict[str, float]:
+    """IPS and self-normalised IPS estimates of a shelf policy's full-play rate from logged slots.
+
+    Parameters
+    ----------
+    log
+        :attr:`Discovery.log_` (rows with a known ``reward``): ``arm``, ``propensity``, ``reward``
+        and the logging probability of every arm as ``p.<arm>`` (0 where the arm had no track).
+    target
+        The policy to judge: a fixed shelf mix ``{arm: weight}`` (renormalised over the arms each
+        slot had), or a function of the log returning the target's probability of each row's arm.
+
+    Returns
+    -------
+    dict
+        ``ips``, ``snips``, ``logged`` (the logging policy's own full-play rate), ``n`` (slots) and
+        ``ess`` (effective sample size of the importance weights).
+    """
+    rows = log[log["reward"].notna()] if "reward" in log else log.iloc[:0]
+    if rows.empty:
+        nan = float("nan")
+        return {"ips": nan, "snips": nan, "logged": nan, "n": 0, "ess": 0.0}
+    if callable(target):
+        p_new = np.asarray(target(rows), float)
+    else:
+        cols = [f"p.{a}" for a in ARMS if f"p.{a}" in rows]
+        avail = rows[cols].to_numpy(float) > 0
+        w = np.array([float(target.get(c[2:], 0.0)) for c in cols])
+        mass = (avail * w).sum(1)
+        arm_col = rows["arm"].map({c[2:]: i for i, c in enumerate(cols)}).to_numpy()
+        p_new = np.where(mass > 0, w[arm_col] / np.where(mass > 0, mass, 1), 0.0)
+    weight = p_new / rows["propensity"].to_numpy(float)
+    r = rows["reward"].to_numpy(float)
+    return {
+        "ips": float(np.mean(weight * r)),
+        "snips": float((weight * r).sum() / max(weight.sum(), 1e-12)),
+        "logged": float(r.mean()),
+        "n": len(rows),
+        "ess": float(weight.sum() ** 2 / max((weight**2).sum(), 1e-12)),
+    }
+
+
+class Discovery:
+    """Weekly discovery playlists from a fitted :class:`~audiotaste.recommend.Recommender`.
+
+    Parameters
+    ----------
+    rec
+        A fitted recommender; ``update`` feeds it the listeners' feedback (``partial_fit``).
+    size
+        Tracks per playlist (unless ``minutes`` is given to :meth:`playlist`).
+    tracks
+        Catalogue columns not kept by the recommender, joined on ``track_id``: ``key``, ``mode``,
+        ``tempo_bpm``, ``energy`` for the order, ``path`` for M3U8, ``release`` for the
+        new-releases shelf. Without them the playlist still works; what is missing is named.
+    epsilon
+        Share of slots whose shelf is drawn uniformly, so every shelf keeps a logged propensity of
+        at least ``epsilon / n_shelves`` (off-policy estimates need that support).
+    prior_strength
+        Pseudo-plays of the audience-wide shelf rate in each listener's prior.
+    discount
+        Weight kept by past feedback at each update, so a changing taste is followed.
+    diversity
+        MMR trade-off within shelves (0: by score only).
+    artist_cap
+        Tracks per artist per 30 tracks.
+    pool
+        Best-scoring tracks kept per shelf.
+    draws
+        Posterior samples used to compute each shelf's Thompson-sampling probability.
+    mix
+        A fixed shelf mix ``{arm: weight}`` used instead of the bandit (to run a policy that
+        :func:`off_policy_estimate` judged, for instance).
+    random_state
+        Seed.
+
+    Attributes
+    ----------
+    log_ : pandas.DataFrame
+        Every slot served: ``user_id``, ``week``, ``position``, ``track_id``, ``arm``, ``shelf``,
+        ``score``, ``propensity``, ``p.<arm>`` and, once feedback came, ``started`` and
+        ``reward`` (1.0 full play, 0.0 otherwise).
+    counts_ : dict of str to numpy.ndarray
+        Per listener, discounted full plays and other starts per arm, ``[n_arms, 2]``.
+    """
+
+    def __init__(
+        self,
+        rec: Recommender,
+        size: int = 30,
+        *,
+        tracks: pd.DataFrame | None = None,
+        epsilon: float = 0.1,
+        prior_strength: float = 4.0,
+        discount: float = 0.7,
+        diversity: float = 0.2,
+        artist_cap: int = 1,
+        pool: int = 60,
+        draws: int = 2000,
+        mix: Mapping[str, float] | None = None,
+        random_state: int = 0,
+    ) -> None:
+        check_fitted(rec)
+        self.rec = rec
+        self.size = size
+        self.tracks = tracks
+        self.epsilon = epsilon
+        self.prior_strength = prior_strength
+        self.discount = discount
+        self.diversity = diversity
+        self.artist_cap = artist_cap
+        self.pool = pool
+        self.draws = draws
+        self.mix = None if mix is None else dict(mix)
+        self.random_state = random_state
+        self._rng = np.random.default_rng(random_state)
+        self.counts_: dict[str, np.ndarray] = {}
+        self._global = np.zeros((len(ARMS), 2))
+        self._log: list[pd.DataFrame] = []
+        self._log_cache: pd.DataFrame | None = None
+        self._shown: dict[str, set[int]] = {}
+        self._week: dict[str, int] = {}
+        self._catalogue()
+
+    # ------------------------------------------------------------------------------------------
+    def _catalogue(self) -> None:
+        """Per-track arrays aligned with the recommender's tracks."""
+        rec = self.rec
+        n = len(rec.track_ids_)
+        names = np.asarray(rec.tag_names_, dtype=str)
+        self._genres = [str(c)[6:] for c in names if str(c).startswith("genre.")]
+        self._moods = [str(c)[5:] for c in names if str(c).startswith("mood.")]
+        gcols = [i for i, c in enumerate(names) if str(c).startswith("genre.")]
+        mcols = [i for i, c in enumerate(names) if str(c).startswith("mood.")]
+        self._gcols, self._mcols = np.asarray(gcols, np.int64), np.asarray(mcols, np.int64)
+        self._genre_of = rec.tags_[:, gcols].argmax(1) if gcols else np.full(n, -1)
+        self._mood_of = rec.tags_[:, mcols].argmax(1) if mcols else np.full(n, -1)
+        meta = pd.DataFrame(index=pd.Index(rec.track_ids_, name="track_id"))
+        if self.tracks is not None and "track_id" in self.tracks:
+            t = self.tracks.drop_duplicates("track_id").set_index(
+                self.tracks["track_id"].drop_duplicates().astype(str)
+            )
+            meta = t.reindex(meta.index)
+        self._meta: dict[str, np.ndarray | None] = {
+            c: pd.to_numeric(meta[c], errors="coerce").to_numpy(float) if c in meta else None
+            for c in ("key", "mode", "tempo_bpm", "energy")
+        }
+        self._path = meta["path"].fillna("").astype(str).to_numpy() if "path" in meta else None
+        self._new = rec.listens_ == 0
+        self._new_label = "new releases"
+        if "release" in meta:
+            rel = pd.to_datetime(meta["release"], errors="coerce", utc=True)
+            if rel.notna().any():
+                self._new = (rel >= rel.max() - pd.Timedelta(days=NEW_RELEASE_DAYS)).to_numpy()
+        elif not self._new.any():
+            self._new_label = ""
+        dur = np.asarray(rec.duration_s_, float)
+        self._duration = np.where(np.isfinite(dur) & (dur > 0), dur, DEFAULT_DURATION_S)
+        self._n_tracks = n
+
+    # ------------------------------------------------------------------------------------------
+    def beliefs(self, user: str) -> pd.DataFrame:
+        """The bandit's current view for ``user``: per arm ``alpha``, ``beta``, ``mean`` (expected
+        full-play rate), ``full_plays`` and ``other_starts`` (discounted) and ``p_choose`` (chance
+        of filling a slot when every shelf has tracks)."""
+        a, b = self._posterior(str(user))
+        p = self._probabilities(a, b, np.ones(len(ARMS), bool))
+        c = self.counts_.get(str(user), np.zeros((len(ARMS), 2)))
+        return pd.DataFrame(
+            {
+                "arm": ARMS,
+                "alpha": a,
+                "beta": b,
+                "mean": a / (a + b),
+                "full_plays": c[:, 0],
+                "other_starts": c[:, 1],
+                "p_choose": p,
+            }
+        )
+
+    def _posterior(self, user: str) -> tuple[np.ndarray, np.ndarray]:
+        g = self._global
+        rate = (g[:, 0] + 1) / (g.sum(1) + 2)
+        a0 = 1 + self.prior_strength * rate
+        b0 = 1 + self.prior_strength * (1 - rate)
+        c = self.counts_.get(user)
+        if c is None:
+            return a0, b0
+        return a0 + c[:, 0], b0 + c[:, 1]
+
+    def _probabilities(self, a: np.ndarray, b: np.ndarray, avail: np.ndarray) -> np.ndarray:
+        """Chance of each arm filling a slot: Thompson sampling mixed with ``epsilon`` uniform."""
+        k = int(avail.sum())
+        if k == 0:
+            return np.zeros(len(ARMS))
+        if self.mix is not None:
+            w = np.array([float(self.mix.get(arm, 0.0)) for arm in ARMS]) * avail
+            if w.sum() > 0:
+                return w / w.sum()
+            return avail / k
+        idx = np.flatnonzero(avail)
+        theta = self._rng.beta(a[idx], b[idx], size=(self.draws, k))
+        ts = np.bincount(theta.argmax(1), minlength=k) / self.draws
+        p = np.zeros(len(ARMS))
+        p[idx] = (1 - self.epsilon) * ts + self.epsilon / k
+        return p
+
+    # ------------------------------------------------------------------------------------------
+    def playlist(
+        self,
+        user: str | None,
+        exclude: Iterable[str] | None = None,
+        *,
+        minutes: float | None = None,
+        record: bool = True,
+    ) -> pd.DataFrame:
+        """This week's playlist for ``user``.
+
+        Parameters
+        ----------
+        user
+            A listener the recommender knows; an unknown one (or ``None``) gets a labelled default
+            from popular and new tracks.
+        exclude
+            Track ids to leave out, besides everything the listener played or was shown before.
+        minutes
+            Fill by duration instead of ``size`` tracks.
+        record
+            Log the impressions (set False for a what-if playlist that changes nothing).
+
+        Returns
+        -------
+        pandas.DataFrame
+            In play order: ``position``, ``track_id``, ``shelf``, ``reason``, ``score``,
+            ``propensity``, ``arm``, ``artist``, ``title``, ``duration_s`` (and ``path`` when known).
+            ``attrs["unmet"]`` lists the constraints that could not be met, ``attrs["flow"]`` the
+            order's harmony/tempo/energy figures.
+        """
+        rec = self.rec
+        key = None if user is None else str(user)
+        u = None
+        if key is not None and key in set(rec.user_ids_):
+            u = int(pd.Index(rec.user_ids_).get_loc(key))
+        unmet: list[str] = []
+        n_tracks = self._n_tracks
+        if u is None:
+            listens = np.asarray(rec.listens_, float)
+            score = (
+                np.log1p(listens) / max(np.log1p(listens.max()), 1.0) if n_tracks else np.zeros(0)
+            )
+            unmet.append(
+                "history: no listening history for this listener, so popular and new tracks stand in"
+            )
+            heard = np.zeros(0, np.int64)
+        else:
+            score = rec._score(np.array([u]), np.arange(n_tracks))[0].astype(float)
+            heard = rec.plays_[u].indices
+        ok = np.ones(n_tracks, bool)
+        ok[heard] = False
+        if key is not None and self._shown.get(key):
+            ok[list(self._shown[key])] = False
+        if exclude is not None:
+            ex = pd.Index(rec.track_ids_).get_indexer([str(x) for x in exclude])
+            ok[ex[ex >= 0]] = False
+        shelves = self._shelves(u, ok, unmet)
+        target_n = self.size
+        if minutes is not None:
+            target_n = (
+                max(1, math.ceil(minutes * 60 / float(np.median(self._duration))) + 5)
+                if n_tracks
+                else 0
+            )
+        picked, arms, props, probs = self._fill(shelves, score, target_n, minutes, unmet)
+        if len(picked) < (target_n if minutes is None else 1):
+            unmet.append(
+                f"length: only {len(picked)} unheard tracks could be offered, not {target_n}"
+            )
+        elif minutes is not None and self._duration[picked].sum() < minutes * 60 - 60:
+            unmet.append(
+                f"length: the unheard tracks last only {self._duration[picked].sum() / 60:.0f} of {minutes:g} minutes"
+            )
+        idx = np.asarray(picked, np.int64)
+        order, flow, notes = flow_order(
+            *(None if v is None else v[idx] for v in self._meta.values())
+        )
+        unmet += notes
+        idx, arms_a, props_a, probs_a = (
+            idx[order],
+            np.asarray(arms)[order],
+            np.asarray(props)[order],
+            probs[order],
+        )
+        labels = {arm: label for arm, (label, _) in shelves.items()}
+        reasons = self._reasons(key if u is not None else None, idx, arms_a, labels)
+        out = pd.DataFrame(
+            {
+                "position": np.arange(1, len(idx) + 1),
+                "track_id": rec.track_ids_[idx].astype(str),
+                "shelf": [labels[a] for a in arms_a],
+                "reason": reasons,
+                "score": score[idx],
+                "propensity": props_a.astype(float),
+                "arm": arms_a.astype(str),
+                "artist": rec.artist_[idx],
+                "title": rec.title_[idx],
+                "duration_s": np.asarray(rec.duration_s_, float)[idx],
+            }
+        )
+        if self._path is not None:
+            out["path"] = self._path[idx]
+        if record and key is not None:
+            self._record(key, out, probs_a)
+        out.attrs["unmet"] = unmet
+        out.attrs["flow"] = flow
+        return out
+
+    def to_playlist(self, frame: pd.DataFrame) -> Playlist:
+        """Wrap :meth:`playlist`'s output for the M3U8 / JSON writers."""
+        return Playlist(
+            frame.reset_index(drop=True),
+            tuple(frame.attrs.get("unmet", ())),
+            dict(frame.attrs.get("flow", {})),
+        )
+
+    def _shelves(
+        self, u: int | None, ok: np.ndarray, unmet: list[str]
+    ) -> dict[str, tuple[str, np.ndarray]]:
+        """Arm -> (label, mask of tracks on that shelf) for the arms that make sense here."""
+        out: dict[str, tuple[str, np.ndarray]] = {
+            "for_you": ("for you" if u is not None else "popular here", ok)
+        }
+        if self._new_label:
+            out["new"] = (self._new_label, ok & self._new)
+        if u is None:
+            return out
+        row = self.rec.evidence_[u]
+        pos = row.data > 0
+        liked, w = row.indices[pos], row.data[pos]
+        if not len(liked):
+            unmet.append("taste: no liked plays yet, so only the for-you and new-release shelves")
+            return out
+        taste = (w @ self.rec.tags_[liked]) / w.sum()
+        if len(self._gcols):
+            g = taste[self._gcols]
+            top = np.argsort(-g, kind="stable")
+            out["top_genre"] = (
+                f"because you like {self._genres[top[0]]}",
+                ok & (self._genre_of == top[0]),
+            )
+            if len(top) > 1:
+                out["second_genre"] = (
+                    f"because you like {self._genres[top[1]]}",
+                    ok & (self._genre_of == top[1]),
+                )
+            out["outside"] = ("outside your usual", ok & ~np.isin(self._genre_of, top[:2]))
+        else:
+            unmet.append("shelves: the tracks have no genre.* tags, so no genre shelves")
+        if len(self._mcols):
+            m = int(np.argmax(taste[self._mcols]))
+            out["mood"] = (f"{self._moods[m]} for you", ok & (self._mood_of == m))
+        return out
+
+    def _fill(
+        self,
+        shelves: dict[str, tuple[str, np.ndarray]],
+        score: np.ndarray,
+        n: int,
+        minutes: float | None,
+        unmet: list[str],
+    ) -> tuple[list[int], list[str], list[float], np.ndarray]:
+        """Draw a shelf per slot and take its best remaining track by MMR under the artist cap."""
+        rec = self.rec
+        pools = {}
+        for arm, (_, mask) in shelves.items():
+            cand = np.flatnonzero(mask)
+            if len(cand) > self.pool:
+                cand = cand[np.argpartition(-score[cand], self.pool - 1)[: self.pool]]
+            pools[arm] = cand
+        union = np.unique(np.concatenate(list(pools.values()))) if pools else np.zeros(0, np.int64)
+        if not len(union):
+            return [], [], [], np.zeros((0, len(ARMS)))
+        local = {arm: np.searchsorted(union, c) for arm, c in pools.items()}
+        x = rec.X_[union]
+        sc = score[union]
+        lo, hi = float(sc.min()), float(sc.max())
+        rel = (sc - lo) / max(hi - lo, 1e-12)
+        artist = np.asarray(rec.artist_code_, np.int64)[union]
+        known = artist >= 0
+        code = np.where(known, artist, 0)
+        counts = np.zeros(int(code.max()) + 1, np.int64)
+        cap = self.artist_cap * max(1, math.ceil(n / 30)) if self.artist_cap > 0 else len(union)
+        used = np.zeros(len(union), bool)
+        max_sim = np.zeros(len(union))
+        a, b = self._posterior(self._current_user) if self._current_user else self._posterior("")
+        cache: dict[bytes, np.ndarray] = {}
+        picked: list[int] = []
+        arms: list[str] = []
+        props: list[float] = []
+        probs: list[np.ndarray] = []
+        total = 0.0
+        relaxed = False
+        while len(picked) < n and (
+            minutes is None or total < minutes * 60 - 0.5 * DEFAULT_DURATION_S
+        ):
+            free = ~used & ~(known & (counts[code] >= cap))
+            avail = np.array([arm in local and bool(free[local[arm]].any()) for arm in ARMS])
+            if not avail.any():
+                if not (~used).any():
+                    break
+                cap += 1
+                relaxed = True
+                continue
+            ck = avail.tobytes()
+            if ck not in cache:
+                cache[ck] = self._probabilities(a, b, avail)
+            p = cache[ck]
+            arm_i = int(self._rng.choice(len(ARMS), p=p))
+            cand = local[ARMS[arm_i]]
+            cand = cand[free[cand]]
+            val = (1 - self.diversity) * rel[cand] - self.diversity * max_sim[cand]
+            j = int(cand[np.argmax(val)])
+            used[j] = True
+            if known[j]:
+                counts[code[j]] += 1
+            max_sim = np.maximum(max_sim, x @ x[j])
+            picked.append(int(union[j]))
+            arms.append(ARMS[arm_i])
+            props.append(float(p[arm_i]))
+            probs.append(p)
+            total += self._duration[union[j]]
+        if relaxed:
+            n_art = len(np.unique(artist[known]))
+            unmet.append(
+                f"artist cap: only {n_art} artist(s) among the candidates, so up to {cap} tracks per artist"
+            )
+        return picked, arms, props, np.asarray(probs).reshape(-1, len(ARMS))
+
+    _current_user: str | None = None
+
+    def _reasons(
+        self, user: str | None, idx: np.ndarray, arms: np.ndarray, labels: dict[str, str]
+    ) -> list[str]:
+        if not len(idx):
+            return []
+        why = self.rec.recommend(
+            user, n=len(idx), candidates=self.rec.track_ids_[idx], exclude_seen=False
+        )
+        by_id = dict(zip(why["track_id"].astype(str), why["reason"].astype(str), strict=True))
+        return [
+            f"{labels[arm]}: {by_id.get(str(t), '')}".rstrip(": ")
+            for arm, t in zip(arms, self.rec.track_ids_[idx], strict=True)
+        ]
+
+    def _record(self, user: str, out: pd.DataFrame, probs: np.ndarray) -> None:
+        week = self._week.get(user, 0)
+        self._week[user] = week + 1
+        rows = out[["position", "track_id", "arm", "shelf", "score", "propensity"]].copy()
+        rows.insert(0, "week", week)
+        rows.insert(0, "user_id", user)
+        for i, arm in enumerate(ARMS):
+            rows[f"p.{arm}"] = probs[:, i] if len(probs) else 0.0
+        rows["started"] = pd.array([pd.NA] * len(rows), dtype="boolean")
+        rows["reward"] = np.nan
+        self._log.append(rows)
+        self._log_cache = None
+        shown = self._shown.setdefault(user, set())
+        shown.update(pd.Index(self.rec.track_ids_).get_indexer(rows["track_id"]).tolist())
+
+    @property
+    def log_(self) -> pd.DataFrame:
+        if self._log_cache is None:
+            self._log_cache = (
+                pd.concat(self._log, ignore_index=True)
+                if self._log
+                else pd.DataFrame(
+                    columns=[
+                        "user_id",
+                        "week",
+                        "position",
+                        "track_id",
+                        "arm",
+                        "shelf",
+                        "score",
+                        "propensity",
+                        "started",
+                        "reward",
+                    ]
+                )
+            )
+            self._log = [self._log_cache] if self._log else []
+        return self._log_cache
+
+    # ------------------------------------------------------------------------------------------
+    def update(self, feedback_events: pd.DataFrame) -> Discovery:
+        """Learn from what happened to the last playlists.
+
+        ``feedback_events`` are events (started tracks only). The recommender is updated with
+        them (``partial_fit``: profiles, factors, taste); every pending impression of a listener
+        who appears in them gets ``started`` and ``reward`` (1 full play, 0 otherwise, including
+        not started); each such listener's shelf counts are discounted and the started slots
+        added (a full play is a success, any other start a failure).
+        """
+        ev, _ = clean_events(feedback_events)
+        if ev.empty:
+            return self
+        self.rec.partial_fit(ev)
+        self._n_tracks = len(self.rec.track_ids_)
+        dur = pd.Series(np.asarray(self.rec.duration_s_, float), index=self.rec.track_ids_)
+        full = full_plays(ev, ev["track_id"].map(dur).to_numpy(float))
+        got = pd.DataFrame(
+            {
+                "user_id": ev["user_id"].astype(str),
+                "track_id": ev["track_id"].astype(str),
+                "full": full,
+            }
+        )
+        got = got.groupby(["user_id", "track_id"], as_index=False)["full"].max()
+        log = self.log_
+        pending = log["reward"].isna() & log["user_id"].isin(set(got["user_id"]))
+        if not pending.any():
+            return self
+        sub = log.loc[pending, ["user_id", "track_id", "arm"]].reset_index()
+        sub = sub.merge(got, on=["user_id", "track_id"], how="left")
+        started = sub["full"].notna().to_numpy()
+        reward = sub["full"].fillna(False).astype(float).to_numpy()
+        log.loc[sub["index"], "started"] = started
+        log.loc[sub["index"], "reward"] = reward
+        arm_i = sub["arm"].map({a: i for i, a in enumerate(ARMS)}).to_numpy()
+        for user, rows in pd.DataFrame(
+            {"u": sub["user_id"], "a": arm_i, "r": reward, "s": started}
+        ).groupby("u"):
+            c = self.counts_.setdefault(str(user), np.zeros((len(ARMS), 2))) * self.discount
+            s = rows[rows["s"]]
+            np.add.at(c[:, 0], s["a"].to_numpy(), s["r"].to_numpy())
+            np.add.at(c[:, 1], s["a"].to_numpy(), 1 - s["r"].to_numpy())
+            self.counts_[str(user)] = c
+        self._global = sum(self.counts_.values(), np.zeros((len(ARMS), 2)))
+        return self

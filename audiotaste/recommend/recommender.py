@@ -1,0 +1,652 @@
+"""The hybrid recommender: content for cold tracks, ALS where listens exist, a blend between them.
+
+Every track gets a vector in the ALS factor space. A track with listens has its own ALS factors; a
+track with none gets a *prior*: the factors predicted from its content (a ridge regression from
+content vectors to the ALS factors of played tracks) mixed with the mean factors of its artist's
+played tracks when the artist is known. The two are blended by ``n / (n + blend_listens)``, ``n``
+the track's number of listeners. A listener's score for a track is their ALS factors dotted with
+the track's blended factors, plus ``content_weight`` times the cosine between the track's content
+vector and the listener's taste vector (the recency-weighted mean of what they played, skips
+subtracted). The same score is an inner product of two concatenated vectors, so one approximate
+nearest-neighbour index (voyager) serves large catalogues.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from audiotaste.errors import InputError, ModelError
+from audiotaste.recommend.collaborative import als, confidence, fold_in
+from audiotaste.recommend.content import ContentSpace
+from audiotaste.recommend.events import EventReport, clean_events
+from audiotaste.recommend.profile import HALF_LIFE_DAYS, SKIP_S, evidence
+
+_PARAMS = (
+    "factors",
+    "regularization",
+    "iterations",
+    "alpha",
+    "half_life_days",
+    "skip_s",
+    "blend_listens",
+    "artist_listens",
+    "content_weight",
+    "ridge",
+    "ann_min_tracks",
+    "query_ef",
+    "random_state",
+)
+
+
+class Recommender:
+    """Hybrid content + collaborative recommender with reasons.
+
+    Parameters
+    ----------
+    factors
+        ALS latent dimensions.
+    regularization
+        ALS L2 penalty.
+    iterations
+        ALS sweeps.
+    alpha
+        Confidence per unit of evidence (a full listen is 1, an early skip -1).
+    half_life_days
+        Recency half-life of the evidence, days.
+    skip_s
+        Plays shorter than this (seconds) count as skips.
+    blend_listens
+        Listeners at which a track's own ALS factors and its content/artist prior weigh the same.
+    artist_listens
+        Listeners of an artist at which its mean factors and the content prediction weigh the same
+        in a new track's prior.
+    content_weight
+        Weight of the cosine between a track's sound and the listener's taste vector.
+    ridge
+        L2 penalty of the content-to-factors regression.
+    ann_min_tracks
+        Catalogues at least this large are searched with voyager instead of exactly.
+    query_ef
+        voyager's search breadth; raised to the number of results asked for when smaller.
+    random_state
+        Seed of the ALS initialisation.
+    """
+
+    def __init__(
+        self,
+        *,
+        factors: int = 64,
+        regularization: float = 0.05,
+        iterations: int = 15,
+        alpha: float = 10.0,
+        half_life_days: float = HALF_LIFE_DAYS,
+        skip_s: float = SKIP_S,
+        blend_listens: float = 10.0,
+        artist_listens: float = 10.0,
+        content_weight: float = 0.5,
+        ridge: float = 1.0,
+        ann_min_tracks: int = 200_000,
+        query_ef: int = 200,
+        random_state: int = 0,
+    ) -> None:
+        self.factors = factors
+        self.regularization = regularization
+        self.iterations = iterations
+        self.alpha = alpha
+        self.half_life_days = half_life_days
+        self.skip_s = skip_s
+        self.blend_listens = blend_listens
+        self.artist_listens = artist_listens
+        self.content_weight = content_weight
+        self.ridge = ridge
+        self.ann_min_tracks = ann_min_tracks
+        self.query_ef = query_ef
+        self.random_state = random_state
+        self._index: Any = None
+
+    def get_params(self) -> dict[str, Any]:
+        return {p: getattr(self, p) for p in _PARAMS}
+
+    # ------------------------------------------------------------------------------------------
+    def fit(self, events: pd.DataFrame, tracks: pd.DataFrame) -> Recommender:
+        """Learn from listening events and a tracks frame (any subset of the catalogue columns).
+
+        Events for tracks not in ``tracks`` are dropped and counted in ``fit_report_``.
+        """
+        if "track_id" not in tracks:
+            raise InputError(None, "the tracks frame has no track_id column")
+        tracks = tracks.drop_duplicates("track_id").reset_index(drop=True)
+        self.content_ = ContentSpace.fit(tracks)
+        self.track_ids_ = tracks["track_id"].astype(str).to_numpy()
+        self.X_ = self.content_.transform(tracks)
+        self.duration_s_ = _column(tracks, "duration_s", np.nan)
+        self.artist_ = _text(tracks, "artist")
+        self.title_ = _text(tracks, "title")
+        artist_key = tracks["artist_id"] if "artist_id" in tracks else tracks.get("artist")
+        self.artist_code_ = (
+            pd.factorize(artist_key.astype(str))[0]
+            if artist_key is not None
+            else np.full(len(tracks), -1)
+        ).astype(np.int64)
+        tags = [c for c in tracks.columns if str(c).startswith(("genre.", "mood."))]
+        self.tag_names_ = np.array(tags, dtype=str)
+        self.tags_ = (
+            tracks[tags].apply(pd.to_numeric, errors="coerce").fillna(0).to_numpy(np.float32)
+        )
+
+        ev, report = clean_events(events)
+        known = ev["track_id"].isin(pd.Index(self.track_ids_))
+        dropped = dict(report.dropped)
+        if (~known).any():
+            dropped["unknown_track"] = int((~known).sum())
+            ev = ev[known]
+        self.fit_report_ = EventReport("<frame>", "frame", report.rows_read, len(ev), dropped)
+        self.user_ids_ = np.array(sorted(ev["user_id"].unique()), dtype=str)
+        self.ref_time_ = ev["timestamp"].max() if len(ev) else pd.Timestamp.now(tz="UTC")
+        self.evidence_, self.plays_ = self._matrices(ev, len(self.user_ids_))
+        self._refit()
+        return self
+
+    def _matrices(self, ev: pd.DataFrame, n_users: int) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+        """Signed evidence and play counts, users x tracks."""
+        u = pd.Index(self.user_ids_).get_indexer(ev["user_id"])
+        i = pd.Index(self.track_ids_).get_indexer(ev["track_id"])
+        w = evidence(
+            ev,
+            self.duration_s_[i],
+            skip_s=self.skip_s,
+            half_life_days=self.half_life_days,
+            ref_time=self.ref_time_,
+        )
+        shape = (n_users, len(self.track_ids_))
+        s = sp.csr_matrix((w.astype(np.float32), (u, i)), shape=shape)
+        p = sp.csr_matrix((np.ones(len(u), np.float32), (u, i)), shape=shape)
+        s.sum_duplicates()
+        p.sum_duplicates()
+        return s, p
+
+    def _refit(self) -> None:
+        conf = confidence(self.evidence_, self.alpha)
+        n_users, n_items = conf.shape
+        if conf.nnz:
+            self.user_factors_, self.item_cf_ = als(
+                conf,
+                factors=self.factors,
+                regularization=self.regularization,
+                iterations=self.iterations,
+                random_state=self.random_state,
+            )
+        else:
+            self.user_factors_ = np.zeros((n_users, self.factors), np.float32)
+            self.item_cf_ = np.zeros((n_items, self.factors), np.float32)
+        self._update_items(np.arange(n_items))
+        self.taste_ = self._taste(np.arange(n_users))
+
+    def _update_items(self, changed: np.ndarray) -> None:
+        """Recompute listener counts, the content regression, artist priors and blended factors."""
+        pos = self.evidence_.copy()
+        pos.data = (pos.data > 0).astype(np.float32)
+        self.listens_ = np.asarray(pos.sum(0)).ravel().astype(np.int64)
+        n = self.listens_.astype(np.float32)
+        warm = n > 0
+        x = np.hstack([self.X_, np.ones((len(n), 1), np.float32)])
+        if warm.any():
+            xw = x[warm] * np.sqrt(n[warm])[:, None]
+            a = xw.T @ xw + self.ridge * np.eye(x.shape[1], dtype=np.float32)
+            self.projection_ = np.linalg.solve(
+                a, xw.T @ (self.item_cf_[warm] * np.sqrt(n[warm])[:, None])
+            )
+        else:
+            self.projection_ = np.zeros((x.shape[1], self.factors), np.float32)
+        predicted = x @ self.projection_
+        codes = self.artist_code_
+        has = codes >= 0
+        n_art = max(int(codes.max()) + 1, 1) if has.any() else 1
+        a_n = np.bincount(codes[has], weights=n[has], minlength=n_art)
+        a_sum = np.zeros((n_art, self.factors), np.float64)
+        np.add.at(a_sum, codes[has], self.item_cf_[has] * n[has][:, None])
+        a_mean = a_sum / np.maximum(a_n, 1e-9)[:, None]
+        self.artist_listens_ = a_n
+        wa = np.where(
+            has,
+            a_n[np.where(has, codes, 0)] / (a_n[np.where(has, codes, 0)] + self.artist_listens),
+            0.0,
+        )
+        prior = wa[:, None] * a_mean[np.where(has, codes, 0)] + (1 - wa[:, None]) * predicted
+        wb = (n / (n + self.blend_listens))[:, None]
+        self.item_factors_ = (wb * self.item_cf_ + (1 - wb) * prior).astype(np.float32)
+        self._index = None
+
+    def _taste(self, users: np.ndarray) -> np.ndarray:
+        """Unit taste vectors in content space: evidence-weighted mean of played tracks."""
+        t = np.asarray(self.evidence_[users] @ self.X_, np.float32)
+        return t / np.maximum(np.linalg.norm(t, axis=1, keepdims=True), 1e-9)
+
+    # ------------------------------------------------------------------------------------------
+    def partial_fit(self, new_events: pd.DataFrame) -> Recommender:
+        """Add events without a full refit: listeners' and tracks' factors are re-solved in place.
+
+        New listeners are added; events for unknown tracks are dropped (counted in
+        ``fit_report_``). Item factors of the tracks that got listens are re-solved against the
+        (updated) listener factors, so a cold track warms up as soon as it is played.
+        """
+        ev, report = clean_events(new_events)
+        known = ev["track_id"].isin(pd.Index(self.track_ids_))
+        dropped = dict(report.dropped)
+        if (~known).any():
+            dropped["unknown_track"] = int((~known).sum())
+            ev = ev[known]
+        self.fit_report_ = EventReport("<frame>", "frame", report.rows_read, len(ev), dropped)
+        if ev.empty:
+            return self
+        new_users = np.setdiff1d(ev["user_id"].unique().astype(str), self.user_ids_)
+        if len(new_users):
+            self.user_ids_ = np.concatenate([self.user_ids_, new_users])
+            grow = (len(new_users), self.evidence_.shape[1])
+            self.evidence_ = sp.vstack(
+                [self.evidence_, sp.csr_matrix(grow, dtype=np.float32)]
+            ).tocsr()
+            self.plays_ = sp.vstack([self.plays_, sp.csr_matrix(grow, dtype=np.float32)]).tocsr()
+            self.user_factors_ = np.vstack(
+                [self.user_factors_, np.zeros((len(new_users), self.factors), np.float32)]
+            )
+            self.taste_ = np.vstack(
+                [self.taste_, np.zeros((len(new_users), self.X_.shape[1]), np.float32)]
+            )
+        s, p = self._matrices(ev, len(self.user_ids_))
+        self.evidence_ = (self.evidence_ + s).tocsr()
+        self.plays_ = (self.plays_ + p).tocsr()
+        users = np.unique(pd.Index(self.user_ids_).get_indexer(ev["user_id"]))
+        items = np.unique(pd.Index(self.track_ids_).get_indexer(ev["track_id"]))
+        conf = confidence(self.evidence_, self.alpha)
+        self.user_factors_[users] = fold_in(self.item_factors_, conf[users], self.regularization)
+        self.item_cf_[items] = fold_in(
+            self.user_factors_, conf.T.tocsr()[items], self.regularization
+        )
+        self._update_items(items)
+        self.taste_[users] = self._taste(users)
+        return self
+
+    # ------------------------------------------------------------------------------------------
+    def score(self, users: Sequence[str], track_ids: Sequence[str] | None = None) -> np.ndarray:
+        """Scores ``[n_users, n_tracks]`` of the named tracks (all tracks when ``None``), exact."""
+        check_fitted(self)
+        u = self._user_index(users)
+        items = (
+            np.arange(len(self.track_ids_)) if track_ids is None else self._track_index(track_ids)
+        )
+        return self._score(u, items)
+
+    def _score(self, u: np.ndarray, items: np.ndarray) -> np.ndarray:
+        out = self.user_factors_[u] @ self.item_factors_[items].T
+        if self.content_weight:
+            out += self.content_weight * (self.taste_[u] @ self.X_[items].T)
+        return out
+
+    def score_components(self, user: str, track_ids: Sequence[str]) -> pd.DataFrame:
+        """Per track: ``collab_score`` (factors), ``content_score`` (cosine with the listener's
+        taste vector, -1..1), ``score`` (their weighted sum) and ``listens``; for re-ranking."""
+        check_fitted(self)
+        u = int(self._user_index([user])[0])
+        i = self._track_index(track_ids)
+        collab = self.item_factors_[i] @ self.user_factors_[u]
+        content = self.X_[i] @ self.taste_[u]
+        return pd.DataFrame(
+            {
+                "track_id": self.track_ids_[i],
+                "score": collab + self.content_weight * content,
+                "collab_score": collab,
+                "content_score": content,
+                "listens": self.listens_[i],
+            }
+        )
+
+    def recommend(
+        self,
+        user: str | None,
+        n: int = 10,
+        candidates: Iterable[str] | None = None,
+        exclude_seen: bool = True,
+    ) -> pd.DataFrame:
+        """Top ``n`` tracks for ``user``, best first.
+
+        Parameters
+        ----------
+        user
+            A listener seen in ``fit``/``partial_fit``; ``None`` for a new listener with no history
+            (a popularity-and-variety default, labelled as such in ``reason``).
+        candidates
+            Track ids to choose from (default: the whole catalogue).
+        exclude_seen
+            Leave out tracks the listener has played.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``track_id``, ``score``, ``reason``, ``collab_score``, ``content_score``, ``listens``,
+            ``artist``, ``title``.
+
+        Raises
+        ------
+        InputError
+            Unknown ``user`` or unknown candidate ids.
+        """
+        check_fitted(self)
+        items = None if candidates is None else self._track_index(list(candidates))
+        if user is None:
+            return self._default(n, items)
+        u = int(self._user_index([user])[0])
+        seen = self.plays_[u].indices if exclude_seen else np.zeros(0, np.int64)
+        if items is None and len(self.track_ids_) >= self.ann_min_tracks:
+            idx, sc = self._ann(u, n + len(seen))
+        else:
+            pool = np.arange(len(self.track_ids_)) if items is None else items
+            sc_all = self._score(np.array([u]), pool)[0]
+            k = min(n + len(seen), len(pool))
+            top = np.argpartition(-sc_all, k - 1)[:k] if k else np.zeros(0, np.int64)
+            idx, sc = pool[top], sc_all[top]
+        keep = ~np.isin(idx, seen)
+        idx, sc = idx[keep], sc[keep]
+        order = np.argsort(-sc, kind="stable")[:n]
+        return self._frame(u, idx[order], sc[order])
+
+    def recommend_many(
+        self,
+        users: Iterable[str],
+        n: int = 10,
+        candidates: Iterable[str] | None = None,
+        exclude_seen: bool = True,
+    ) -> pd.DataFrame:
+        """``recommend`` for several listeners: ``user_id``, ``rank`` (1-based) and its columns."""
+        cands = None if candidates is None else list(candidates)
+        frames = []
+        for user in users:
+            f = self.recommend(user, n, cands, exclude_seen)
+            f.insert(0, "rank", np.arange(1, len(f) + 1))
+            f.insert(0, "user_id", user)
+            frames.append(f)
+        if not frames:
+            return pd.DataFrame(columns=["user_id", "rank", "track_id", "score", "reason"])
+        return pd.concat(frames, ignore_index=True)
+
+    def similar(self, track_id: str, n: int = 10) -> pd.DataFrame:
+        """Tracks closest to ``track_id`` in listening pattern and sound: ``track_id``, ``score``
+        (mean of the factor and content cosines), ``reason``."""
+        check_fitted(self)
+        i = int(self._track_index([track_id])[0])
+        f = self.item_factors_ / np.maximum(
+            np.linalg.norm(self.item_factors_, axis=1, keepdims=True), 1e-9
+        )
+        by_listens = f @ f[i]
+        by_sound = self.X_ @ self.X_[i]
+        sc = 0.5 * (by_listens + by_sound)
+        sc[i] = -np.inf
+        k = min(n, len(sc) - 1)
+        top = np.argpartition(-sc, k - 1)[:k] if k > 0 else np.zeros(0, np.int64)
+        top = top[np.argsort(-sc[top], kind="stable")]
+        reasons = []
+        for j in top:
+            why = []
+            if self.artist_code_[j] >= 0 and self.artist_code_[j] == self.artist_code_[i]:
+                why.append("same artist")
+            if by_sound[j] >= 0.5:
+                why.append(f"sounds alike{self._tag_phrase(j, None, prefix=': both ')}")
+            if self.listens_[i] and self.listens_[j] and by_listens[j] >= 0.5:
+                why.append("played by the same listeners")
+            if not why:
+                why.append("the closest match available in sound and listeners")
+            reasons.append("; ".join(why))
+        return pd.DataFrame({"track_id": self.track_ids_[top], "score": sc[top], "reason": reasons})
+
+    # ------------------------------------------------------------------------------------------
+    def _ann(self, u: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` by inner product through voyager (Euclidean on norm-equalised vectors)."""
+        if self._index is None:
+            self._index = self._build_index()
+        index, max_norm = self._index
+        q = np.concatenate(
+            [self.user_factors_[u], self.content_weight * self.taste_[u], [0.0]]
+        ).astype(np.float32)
+        k = min(k, len(self.track_ids_))
+        index.ef = max(self.query_ef, k)
+        ids, _ = index.query(q, k=k, query_ef=max(self.query_ef, k))
+        ids = np.asarray(ids, np.int64)
+        return ids, self._score(np.array([u]), ids)[0]
+
+    def _build_index(self) -> tuple[Any, float]:
+        from voyager import Index, Space
+
+        z = np.hstack([self.item_factors_, self.X_])
+        norms = np.linalg.norm(z, axis=1)
+        max_norm = float(norms.max()) if len(norms) else 1.0
+        # Adding sqrt(M^2 - |z|^2) makes every item the same length, so nearest in Euclidean
+        # distance is largest inner product (Bachrach et al. 2014).
+        z = np.hstack([z, np.sqrt(np.clip(max_norm**2 - norms**2, 0, None))[:, None]]).astype(
+            np.float32
+        )
+        index = Index(
+            Space.Euclidean,
+            num_dimensions=z.shape[1],
+            M=16,
+            ef_construction=100,
+            random_seed=self.random_state,
+        )
+        index.add_items(z, ids=np.arange(len(z)), num_threads=-1)
+        return index, max_norm
+
+    def _default(self, n: int, items: np.ndarray | None) -> pd.DataFrame:
+        pool = np.arange(len(self.track_ids_)) if items is None else items
+        if self.listens_[pool].max(initial=0) > 0:
+            sc = np.log1p(self.listens_[pool]).astype(np.float64)
+            order = np.argsort(-sc, kind="stable")[:n]
+            reason = "popular here ({} listeners); a default: you have no listening history yet"
+            reasons = [reason.format(self.listens_[pool[j]]) for j in order]
+            return self._frame(None, pool[order], sc[order], reasons)
+        # Nobody has played anything: pick tracks that spread over the catalogue's sound.
+        chosen = [0]
+        dist = 1 - self.X_[pool] @ self.X_[pool[0]]
+        while len(chosen) < min(n, len(pool)):
+            j = int(np.argmax(dist))
+            chosen.append(j)
+            dist = np.minimum(dist, 1 - self.X_[pool] @ self.X_[pool[j]])
+        reasons = [
+            "a spread across the catalogue; a default: you have no listening history yet"
+        ] * len(chosen)
+        return self._frame(None, pool[chosen], np.zeros(len(chosen)), reasons)
+
+    def _frame(
+        self, u: int | None, idx: np.ndarray, sc: np.ndarray, reasons: list[str] | None = None
+    ) -> pd.DataFrame:
+        if u is None:
+            collab = np.zeros(len(idx), np.float32)
+            content = np.zeros(len(idx), np.float32)
+        else:
+            collab = self.item_factors_[idx] @ self.user_factors_[u]
+            content = self.X_[idx] @ self.taste_[u]
+        if reasons is None:
+            assert u is not None
+            reasons = self._reasons(u, idx, collab, content)
+        return pd.DataFrame(
+            {
+                "track_id": self.track_ids_[idx],
+                "score": np.asarray(sc, np.float64),
+                "reason": reasons,
+                "collab_score": collab,
+                "content_score": content,
+                "listens": self.listens_[idx],
+                "artist": self.artist_[idx],
+                "title": self.title_[idx],
+            }
+        )
+
+    # ------------------------------------------------------------------------------------------
+    def _reasons(
+        self, u: int, idx: np.ndarray, collab: np.ndarray, content: np.ndarray
+    ) -> list[str]:
+        """Reasons from the actual score parts: tags the listener favours, nearest liked tracks,
+        zero listens, artists they play, and whether listeners like them carried the score."""
+        row = self.evidence_[u]
+        liked = row.indices[row.data > 0]
+        weights = row.data[row.data > 0]
+        taste_tags = None
+        if len(liked) and len(self.tag_names_):
+            taste_tags = (weights @ self.tags_[liked]) / weights.sum() - self.tags_.mean(0)
+        liked_artists = pd.Series(weights, index=self.artist_code_[liked]).groupby(level=0).size()
+        out = []
+        for j, c_score, t_score in zip(idx, collab, content, strict=True):
+            parts = []
+            if self.listens_[j] == 0:
+                parts.append("new: nobody has played it yet")
+            head = self._tag_phrase(j, taste_tags)
+            if head:
+                parts.append(f"{head}, which you favour")
+            code = self.artist_code_[j]
+            if code >= 0 and code in liked_artists.index:
+                k = int(liked_artists[code])
+                parts.append(
+                    f"by {self.artist_[j] or 'an artist'}, whom you play ({k} track{'s' * (k > 1)} you like)"
+                )
+            if len(liked):
+                sims = self.X_[liked] @ self.X_[j]
+                k = int(np.argmax(sims))
+                if sims[k] >= 0.5 and liked[k] != j:
+                    parts.append(f"sounds like {self._name(liked[k])}, which you like")
+            if self.listens_[j] > 0 and c_score > 0 and c_score >= self.content_weight * t_score:
+                parts.append("liked by listeners who share your taste")
+            text = "; ".join(parts) or "the closest remaining match to your listening"
+            out.append(text[0].upper() + text[1:])
+        return out
+
+    def _tag_phrase(self, j: int, taste: np.ndarray | None, prefix: str = "") -> str:
+        """``"calm jazz"``: the track's strongest mood and genre, kept only if the listener plays
+        more of them than the catalogue average (or always, without a listener)."""
+        words = []
+        for kind in ("mood.", "genre."):
+            cols = np.flatnonzero(np.char.startswith(self.tag_names_, kind))
+            if not len(cols):
+                continue
+            c = cols[int(np.argmax(self.tags_[j, cols]))]
+            if self.tags_[j, c] >= 0.3 and (taste is None or taste[c] > 0):
+                words.append(self.tag_names_[c][len(kind) :])
+        return prefix + " ".join(words) if words else ""
+
+    def _name(self, j: int) -> str:
+        title, artist = self.title_[j], self.artist_[j]
+        if title and artist:
+            return f"“{title}” by {artist}"
+        return f"“{title}”" if title else f"track {self.track_ids_[j]}"
+
+    def _user_index(self, users: Sequence[str]) -> np.ndarray:
+        idx = pd.Index(self.user_ids_).get_indexer([str(x) for x in users])
+        if (idx < 0).any():
+            bad = [str(x) for x, i in zip(users, idx, strict=True) if i < 0][:3]
+            raise InputError(
+                None,
+                f"unknown listener(s) {bad}: not in the events this model was fitted on "
+                f"({len(self.user_ids_)} listeners); use user=None for a new listener's default",
+            )
+        return idx
+
+    def _track_index(self, track_ids: Sequence[str]) -> np.ndarray:
+        idx = pd.Index(self.track_ids_).get_indexer([str(x) for x in track_ids])
+        if (idx < 0).any():
+            bad = [str(x) for x, i in zip(track_ids, idx, strict=True) if i < 0][:3]
+            raise InputError(
+                None, f"unknown track id(s) {bad}: not in the tracks this model was fitted on"
+            )
+        return idx
+
+    # ------------------------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write ``config.json`` and ``arrays.npz`` (no pickle) to the directory ``path``."""
+        check_fitted(self)
+        d = Path(path)
+        d.mkdir(parents=True, exist_ok=True)
+        meta = {
+            "format": "audiotaste.recommender/1",
+            "params": self.get_params(),
+            "content": self.content_.to_dict(),
+            "ref_time": self.ref_time_.isoformat(),
+            "fit_report": self.fit_report_.to_dict(),
+        }
+        (d / "config.json").write_text(json.dumps(meta, indent=1))
+        arrays = {name: getattr(self, name) for name in _ARRAYS}
+        for name in ("evidence_", "plays_"):
+            m = getattr(self, name)
+            arrays |= {
+                f"{name}data": m.data,
+                f"{name}indices": m.indices,
+                f"{name}indptr": m.indptr,
+            }
+        np.savez(d / "arrays.npz", **arrays)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Recommender:
+        """Read a model written by :meth:`save`."""
+        d = Path(path)
+        try:
+            meta = json.loads((d / "config.json").read_text())
+            arrays = np.load(d / "arrays.npz", allow_pickle=False)
+            rec = cls(**meta["params"])
+            rec.content_ = ContentSpace.from_dict(meta["content"])
+            rec.ref_time_ = pd.Timestamp(meta["ref_time"])
+            r = meta["fit_report"]
+            rec.fit_report_ = EventReport(
+                r["source"], r["format"], r["rows_read"], r["rows_kept"], r["dropped"]
+            )
+            for name in _ARRAYS:
+                setattr(rec, name, arrays[name])
+            shape = (len(rec.user_ids_), len(rec.track_ids_))
+            for name in ("evidence_", "plays_"):
+                parts = (arrays[f"{name}data"], arrays[f"{name}indices"], arrays[f"{name}indptr"])
+                setattr(rec, name, sp.csr_matrix(parts, shape=shape))
+        except (OSError, KeyError, ValueError, TypeError) as exc:
+            raise ModelError(
+                d, f"not a saved Recommender ({exc.__class__.__name__}: {exc})"
+            ) from None
+        return rec
+
+
+_ARRAYS = (
+    "track_ids_",
+    "user_ids_",
+    "X_",
+    "duration_s_",
+    "artist_",
+    "title_",
+    "artist_code_",
+    "tag_names_",
+    "tags_",
+    "user_factors_",
+    "item_cf_",
+    "item_factors_",
+    "projection_",
+    "listens_",
+    "artist_listens_",
+    "taste_",
+)
+
+
+def check_fitted(rec: Recommender) -> None:
+    if not hasattr(rec, "item_factors_"):
+        raise ModelError(None, "this Recommender is not fitted yet: call fit(events, tracks) first")
+
+
+def _column(tracks: pd.DataFrame, name: str, default: float) -> np.ndarray:
+    if name not in tracks:
+        return np.full(len(tracks), default)
+    return pd.to_numeric(tracks[name], errors="coerce").to_numpy(np.float64)
+
+
+def _text(tracks: pd.DataFrame, name: str) -> np.ndarray:
+    if name not in tracks:
+        return np.full(len(tracks), "", dtype=str)
+    return tracks[name].fillna("").astype(str).to_numpy(dtype=str)
