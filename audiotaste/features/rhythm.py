@@ -13,9 +13,12 @@ wrong answer to the question a user asks ("do I count in threes or in fours?").
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 
 import numpy as np
+import torch
 
+from audiotaste.features._models import TempoNet, load_tempo_net
 from audiotaste.features.spectrum import (
     ANALYSIS_SR,
     HOP_LENGTH,
@@ -26,6 +29,15 @@ from audiotaste.features.spectrum import (
 
 MIN_BPM = 30.0
 MAX_BPM = 300.0
+
+#: The log-tempo axis of the tempogram features: 24 bins per octave from 30 BPM (to ~317 BPM).
+BINS_PER_OCTAVE = 24
+N_TEMPO_BINS = 84
+#: Mel band groups (of 128) whose onsets are tracked separately: <260 Hz (kick, bass), 260 Hz-1 kHz,
+#: 1-4 kHz (snare, chords), >4 kHz (hats, cymbals).
+_BAND_EDGES = (0, 10, 38, 90, 128)
+#: Tempogram analysis window and hop, seconds.
+_WINDOW_S = 8.0
 
 
 @dataclass(frozen=True)
@@ -119,20 +131,25 @@ def tempo(
         mel_db = melspectrogram(spectrum=spectrum)
     fps = sr / hop
     env = onset_envelope(mel_db, sr=sr, hop_length=hop)
-    return _estimate(env, fps)
+    return _estimate(env, fps, onset_bands(mel_db))
 
 
-def _estimate(env: np.ndarray, fps: float) -> TempoEstimate:
+def _estimate(env: np.ndarray, fps: float, bands: np.ndarray | None = None) -> TempoEstimate:
     rate = _onset_rate(env, fps)
     novelty = _novelty(env, fps)
     if novelty.size < 4 or not np.any(novelty > 0):
         return TempoEstimate(0.0, 0.0, (), 4, rate)
-    acf = _autocorrelation(novelty)
-    period, confidence = _pick_period(acf, fps)
+    loaded = load_tempo_net() if bands is not None else None
+    if loaded is not None and bands is not None:
+        period, confidence, meter = _learned_period(bands, fps, loaded[0])
+    else:
+        period, confidence = _pick_period(_autocorrelation(novelty), fps)
+        meter = 0
     if period <= 0:
         return TempoEstimate(0.0, 0.0, (), 4, rate)
     beats = _track_beats(novelty, period)
-    meter = _meter(novelty, beats, period)
+    if meter == 0:
+        meter = _meter(novelty, beats, period)
     return TempoEstimate(
         bpm=float(60.0 * fps / period),
         confidence=float(confidence),
@@ -140,6 +157,131 @@ def _estimate(env: np.ndarray, fps: float) -> TempoEstimate:
         time_signature=meter,
         onset_rate=rate,
     )
+
+
+def tempo_grid() -> np.ndarray:
+    """Centre tempo of each bin of the tempogram features, BPM [N_TEMPO_BINS]."""
+    return MIN_BPM * 2.0 ** (np.arange(N_TEMPO_BINS) / BINS_PER_OCTAVE)
+
+
+def onset_bands(mel_db: np.ndarray) -> np.ndarray:
+    """Onset strengths of four frequency bands, of the whole spectrum, and of the total level.
+
+    The band envelopes are dB spectral flux (every band counts equally, however quiet); the last one is
+    the rise of the frame's total power in dB, which follows the loud accents (kick, snare) that a
+    listener's tap locks to.
+
+    Returns
+    -------
+    np.ndarray [6, n_frames], float32
+    """
+    mel_db = np.asarray(mel_db, dtype=np.float32)
+    n_mels, n = mel_db.shape
+    out = np.zeros((len(_BAND_EDGES) + 1, n), dtype=np.float32)
+    if n < 2 or n_mels == 0:
+        return out
+    rise = np.maximum(np.diff(mel_db, axis=1), 0.0)
+    edges = [int(round(e * n_mels / 128)) for e in _BAND_EDGES]
+    for i, (lo, hi) in enumerate(zip(edges[:-1], edges[1:], strict=True)):
+        out[i, 1:] = rise[lo:max(hi, lo + 1)].mean(axis=0)
+    out[len(edges) - 1, 1:] = rise.mean(axis=0)
+    peak = float(mel_db.max())
+    power = np.exp((mel_db - peak) * np.float32(np.log(10.0) / 10.0)).sum(axis=0)
+    level = 10.0 * np.log10(power + 1e-10)
+    out[len(edges), 1:] = np.maximum(np.diff(level), 0.0)
+    return out
+
+
+def tempogram_features(bands: np.ndarray, fps: float) -> tuple[np.ndarray, np.ndarray]:
+    """Autocorrelation and Fourier tempograms of each onset band, on the log-tempo grid.
+
+    The autocorrelation peaks at a pulse's period and its multiples (slower tempi), the Fourier
+    tempogram at its frequency and its harmonics (faster tempi); together they tell a tempo from its
+    octaves. Both are averaged over 8 s windows and max-pooled onto ``tempo_grid()``.
+
+    Parameters
+    ----------
+    bands : np.ndarray [n_bands, n_frames]
+        Onset strengths (``onset_bands``).
+    fps : float
+        Frame rate, Hz.
+
+    Returns
+    -------
+    features : np.ndarray [2 * n_bands, N_TEMPO_BINS], float32
+        Normalised autocorrelations, then Fourier magnitudes.
+    acf : np.ndarray [n_lags]
+        Autocorrelation summed over bands (for refining the period), per lag in frames, up to 8 s.
+    """
+    nov = np.stack([_novelty(b, fps) for b in bands]).astype(np.float32)  # [C, T]
+    win = max(8, int(round(_WINDOW_S * fps)))
+    if nov.shape[1] < win:
+        nov = np.pad(nov, ((0, 0), (0, win - nov.shape[1])))
+    starts = np.arange(0, nov.shape[1] - win + 1, max(1, win // 2))
+    segs = np.lib.stride_tricks.sliding_window_view(nov, win, axis=1)[:, starts]  # [C, W, win]
+    segs = segs - segs.mean(axis=2, keepdims=True)
+
+    # one autocorrelation over the whole signal (a tempo-stable track gains nothing from windowing it)
+    centred = nov - nov.mean(axis=1, keepdims=True)
+    spec = np.fft.rfft(centred, n=2 * nov.shape[1], axis=1)
+    acf = np.fft.irfft(spec.real**2 + spec.imag**2, axis=1)[:, :win]  # [C, win]
+    zero = acf[:, :1]
+    acf_norm = np.divide(acf, zero, out=np.zeros_like(acf), where=zero > 0)
+
+    lags = np.minimum(60.0 * fps / tempo_grid_fine(), win - 1.001)
+    i0 = lags.astype(int)
+    frac = (lags - i0).astype(np.float32)
+    acf_fine = acf_norm[:, i0] * (1 - frac) + acf_norm[:, i0 + 1] * frac
+
+    cos, sin = _fourier_basis(win, round(fps, 6))
+    tapered = (segs * np.hanning(win).astype(np.float32)).reshape(-1, win)  # [C*W, win]
+    mags = np.sqrt((tapered @ cos) ** 2 + (tapered @ sin) ** 2).reshape(segs.shape[0], segs.shape[1], -1)
+    energy = np.sqrt((tapered**2).sum(axis=1) * win).reshape(segs.shape[0], segs.shape[1], 1)
+    dft_fine = np.divide(mags, energy, out=np.zeros_like(mags), where=energy > 0).mean(axis=1)
+
+    fine = np.concatenate([acf_fine, dft_fine])  # [2C, fine]
+    feats = fine.reshape(fine.shape[0], N_TEMPO_BINS, _OVERSAMPLE).max(axis=2)
+    return feats.astype(np.float32), acf.sum(axis=0)
+
+
+_OVERSAMPLE = 2
+
+
+def tempo_grid_fine() -> np.ndarray:
+    """The tempo grid oversampled ``_OVERSAMPLE`` times (max-pooled back onto ``tempo_grid``), BPM."""
+    steps = np.arange(N_TEMPO_BINS * _OVERSAMPLE) - (_OVERSAMPLE - 1) / 2
+    return MIN_BPM * 2.0 ** (steps / (_OVERSAMPLE * BINS_PER_OCTAVE))
+
+
+@lru_cache(maxsize=4)
+def _fourier_basis(win: int, fps: float) -> tuple[np.ndarray, np.ndarray]:
+    phase = 2 * np.pi * np.outer(np.arange(win), tempo_grid_fine() / 60.0 / fps)  # [win, fine]
+    return np.cos(phase).astype(np.float32), np.sin(phase).astype(np.float32)
+
+
+def _learned_period(bands: np.ndarray, fps: float, net: TempoNet) -> tuple[float, float, int]:
+    """Period (frames), confidence and meter from the tempo model, refined on the autocorrelation."""
+    feats, acf = tempogram_features(bands, fps)
+    with torch.inference_mode():
+        logits, hidden = net(torch.from_numpy(feats)[None])
+        probs = torch.softmax(logits[0], dim=0).numpy()
+        b = int(np.argmax(probs))
+        meter_p = torch.softmax(net.meter_logits(hidden, torch.tensor([b]))[0], dim=0).numpy()
+    confidence = float(probs[max(0, b - 1) : b + 2].sum())
+    bpm = float(tempo_grid()[b])
+    # the model picks the octave; the autocorrelation peak within +-1.5 bins gives the exact period
+    span = 2.0 ** (1.5 / BINS_PER_OCTAVE)
+    lo = max(1, int(np.floor(60.0 * fps / (bpm * span))))
+    hi = min(acf.size - 2, int(np.ceil(60.0 * fps / (bpm / span))))
+    period = 60.0 * fps / bpm
+    if hi > lo:
+        i = lo + int(np.argmax(acf[lo : hi + 1]))
+        period = float(i)
+        a, c, m = acf[i - 1], acf[i + 1], acf[i]
+        denom = a - 2 * m + c
+        if lo < i < hi and denom < 0:
+            period += float(np.clip(0.5 * (a - c) / denom, -0.5, 0.5))
+    return period, confidence, 3 if meter_p[0] > 0.5 else 4
 
 
 def _novelty(env: np.ndarray, fps: float) -> np.ndarray:

@@ -10,7 +10,11 @@ from dataclasses import asdict, dataclass
 from functools import lru_cache
 
 import numpy as np
+import scipy.sparse
+import soxr
+import torch
 
+from audiotaste.features._models import load_key_net
 from audiotaste.features.spectrum import ANALYSIS_SR, Spectrum, stft_power
 
 KEY_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
@@ -45,79 +49,147 @@ class KeyEstimate:
         return asdict(self)
 
 
-@lru_cache(maxsize=8)
-def _chroma_map(sr: int, n_fft: int, fmin: float, fmax: float) -> np.ndarray:
-    """[12, n_bins] weights folding FFT bins between ``fmin`` and ``fmax`` onto pitch classes.
+#: Pitch range of the key features: MIDI 28 (E1, 41 Hz) to 99 (D#7, 2489 Hz), in three 2-octave
+#: registers (bass, middle, treble).
+_MIDI_LO, _MIDI_HI = 28, 100
+_KEY_SR = 5512.5  # Hz; 2.7 kHz of bandwidth is all the pitch range needs
+_KEY_N_FFT, _KEY_HOP = 2048, 1024  # 2.7 Hz bins (a semitone at 55 Hz is 3.3 Hz), 0.19 s hop
+_EDGE_FRACTION = 0.15  # share of the frames that count as the opening and the ending
+N_KEY_BLOCKS = 7
 
-    Each bin is split between the two nearest pitch classes (triangular in cents) so that slightly
+
+@lru_cache(maxsize=8)
+def _semitone_filterbank(sr: float, n_fft: int, midi_lo: int, midi_hi: int) -> scipy.sparse.csr_matrix:
+    """[midi_hi - midi_lo, n_fft // 2 + 1] triangular filters one semitone wide on each side.
+
+    Each FFT bin is shared between the two semitones its frequency falls between, so slightly
     detuned partials still count.
     """
     freqs = np.linspace(0.0, sr / 2.0, n_fft // 2 + 1)
-    weights = np.zeros((12, freqs.size), dtype=np.float32)
-    valid = (freqs >= fmin) & (freqs <= fmax)
-    midi = 69.0 + 12.0 * np.log2(freqs[valid] / 440.0)
-    lower = np.floor(midi)
-    frac = midi - lower
-    cols = np.flatnonzero(valid)
-    weights[(lower.astype(int)) % 12, cols] = 1.0 - frac
-    weights[(lower.astype(int) + 1) % 12, cols] += frac
-    weights.setflags(write=False)
-    return weights
+    midi = np.full(freqs.size, -1e9)
+    midi[1:] = 69.0 + 12.0 * np.log2(freqs[1:] / 440.0)
+    centres = np.arange(midi_lo, midi_hi, dtype=np.float64)
+    weights = np.maximum(0.0, 1.0 - np.abs(midi[None, :] - centres[:, None])).astype(np.float32)
+    # each bin feeds at most two semitones: a sparse product is ~30x cheaper than the dense one
+    return scipy.sparse.csr_matrix(weights)
 
 
-def chromagram(
-    spectrum: Spectrum, *, fmin: float = 65.0, fmax: float = 2100.0, compression: float = 1.0
-) -> np.ndarray:
-    """Pitch-class energy per frame from a power STFT.
+def semitone_spectrogram(spectrum: Spectrum, *, midi_lo: int = _MIDI_LO, midi_hi: int = _MIDI_HI) -> np.ndarray:
+    """Magnitude per semitone, MIDI ``midi_lo`` to ``midi_hi - 1``.
+
+    Returns
+    -------
+    np.ndarray [midi_hi - midi_lo, n_frames], float32
+    """
+    fb = _semitone_filterbank(float(spectrum.sr), spectrum.n_fft, midi_lo, midi_hi)
+    return np.asarray(fb @ np.sqrt(spectrum.power), dtype=np.float32)
+
+
+def chromagram(spectrum: Spectrum, *, midi_lo: int = _MIDI_LO, midi_hi: int = _MIDI_HI) -> np.ndarray:
+    """Pitch-class magnitude per frame: the semitone spectrogram folded onto 12 pitch classes.
 
     Parameters
     ----------
     spectrum : Spectrum
-        Power STFT.
-    fmin, fmax : float
-        Frequency range folded onto pitch classes, Hz.
-    compression : float
-        Exponent applied to the magnitude before folding (1 = magnitude), so that one loud
-        partial does not outweigh a chord.
+        Power STFT. Long windows resolve low notes: at 22.05 kHz with 2048 samples, bins are 10.8 Hz
+        wide, wider than a semitone below ~180 Hz.
+    midi_lo, midi_hi : int
+        Pitch range folded, MIDI note numbers (default 41 Hz to 2.5 kHz).
 
     Returns
     -------
     np.ndarray [12, n_frames], float32
-        Non-negative chroma, C first; not normalised.
+        Non-negative, C first; not normalised.
     """
-    fmap = _chroma_map(spectrum.sr, spectrum.n_fft, fmin, fmax)
-    return (fmap @ np.power(spectrum.power, 0.5 * compression)).astype(np.float32, copy=False)
+    semis = semitone_spectrogram(spectrum, midi_lo=midi_lo, midi_hi=midi_hi)
+    return _fold(semis, midi_lo)
+
+
+def _fold(semis: np.ndarray, midi_lo: int) -> np.ndarray:
+    out = np.zeros((12, semis.shape[1]), dtype=np.float32)
+    for i in range(semis.shape[0]):
+        out[(midi_lo + i) % 12] += semis[i]
+    return out
+
+
+def key_features(y: np.ndarray | None, sr: float, *, spectrum: Spectrum | None = None) -> np.ndarray | None:
+    """Pitch-class summaries a key is read from, or ``None`` for silence.
+
+    Blocks (each 12 pitch classes, C first, each normalised to sum 1): mean chroma of the bass,
+    middle and treble registers; the chroma of the opening and of the ending (tonics are stated
+    there); the bass of the ending (the final cadence's root); and the share of frames in which each
+    pitch class is prominent (loudness-independent).
+
+    Returns
+    -------
+    np.ndarray [N_KEY_BLOCKS, 12], float32, or None
+    """
+    if y is not None:
+        y = np.asarray(y, dtype=np.float32)
+        low = soxr.resample(y, sr, _KEY_SR, quality="HQ") if y.size else y
+        spectrum = stft_power(low, sr=int(_KEY_SR), n_fft=_KEY_N_FFT, hop_length=_KEY_HOP)
+        spectrum = Spectrum(spectrum.power, _KEY_SR, _KEY_N_FFT, _KEY_HOP)  # type: ignore[arg-type]
+    if spectrum is None:
+        raise TypeError("key_features needs y or spectrum")
+    semis = semitone_spectrogram(spectrum)
+    peak = float(semis.max()) if semis.size else 0.0
+    if not np.isfinite(peak) or peak < 1e-4:  # ~ -80 dB re a full-scale sine: nothing pitched
+        return None
+    # log compression: quiet inner voices count, one loud note does not dominate
+    semis = np.log1p(100.0 * semis / peak)
+    n = semis.shape[1]
+    edge = max(1, int(round(_EDGE_FRACTION * n)))
+    regs = [_fold(semis[i : i + 24], _MIDI_LO + i) for i in (0, 24, 48)]
+    full = regs[0] + regs[1] + regs[2]
+    frame_max = full.max(axis=0, keepdims=True)
+    prominent = (full >= 0.5 * frame_max) & (frame_max > 0)
+    blocks = [
+        regs[0].mean(axis=1), regs[1].mean(axis=1), regs[2].mean(axis=1),
+        full[:, :edge].mean(axis=1), full[:, -edge:].mean(axis=1), regs[0][:, -edge:].mean(axis=1),
+        prominent.mean(axis=1),
+    ]
+    feats = np.stack(blocks).astype(np.float32)
+    totals = feats.sum(axis=1, keepdims=True)
+    return np.divide(feats, totals, out=np.full_like(feats, 1.0 / 12), where=totals > 0)
 
 
 def key(y: np.ndarray | None = None, sr: int = ANALYSIS_SR, *, spectrum: Spectrum | None = None) -> KeyEstimate:
     """Estimate the key (tonic and mode).
 
+    A small transposition-equivariant classifier (``models/features/key.safetensors``) reads
+    ``key_features``; without it, the mean chroma is matched to Temperley's key profiles.
+
     Parameters
     ----------
     y : np.ndarray [n_samples], optional
-        Mono signal; used when ``spectrum`` is not given.
+        Mono signal. Preferred: it is resampled to 5.5 kHz for a 2.7 Hz-resolution spectrum.
     sr : int
         Sample rate of ``y``, Hz.
     spectrum : Spectrum, optional
-        Precomputed power STFT.
+        Precomputed power STFT, used only when ``y`` is not given (coarser low notes).
 
     Returns
     -------
     KeyEstimate
+        ``key == -1`` and confidence 0 when there is no pitched content.
     """
-    if spectrum is None:
-        if y is None:
-            raise TypeError("key needs y or spectrum")
-        spectrum = stft_power(np.asarray(y, dtype=np.float32), sr=sr)
-    chroma = chromagram(spectrum)
-    profile = chroma.sum(axis=1).astype(np.float64)
-    if not np.all(np.isfinite(profile)) or profile.sum() <= 1e-6 * max(1, chroma.shape[1]):
+    if y is None and spectrum is None:
+        raise TypeError("key needs y or spectrum")
+    feats = key_features(y, sr, spectrum=spectrum)
+    if feats is None:
         return KeyEstimate(-1, "", 1, 0.0)
-    scores = _template_scores(profile)
-    best = int(np.argmax(scores))
+    loaded = load_key_net()
+    if loaded is not None:
+        with torch.inference_mode():
+            probs = torch.softmax(loaded[0](torch.from_numpy(feats)[None])[0], dim=0).numpy()
+        best = int(np.argmax(probs))
+        confidence = float(probs[best])
+    else:
+        scores = _template_scores(feats[:3].sum(axis=0).astype(np.float64))
+        best = int(np.argmax(scores))
+        ranked = np.sort(scores)[::-1]
+        confidence = float(np.clip((ranked[0] - ranked[1]) * 5.0 + max(ranked[0], 0.0) * 0.5, 0.0, 1.0))
     tonic, mode = best % 12, 1 - best // 12
-    ranked = np.sort(scores)[::-1]
-    confidence = float(np.clip((ranked[0] - ranked[1]) * 5.0 + max(ranked[0], 0.0) * 0.5, 0.0, 1.0))
     return KeyEstimate(tonic, KEY_NAMES[tonic], mode, confidence)
 
 

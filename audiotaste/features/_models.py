@@ -1,0 +1,133 @@
+"""Small learned models behind ``rhythm.tempo`` and ``tonal.key`` (architectures and weight loading).
+
+The training scripts (``scripts/train_tempo.py``, ``scripts/train_key.py``) import these classes, so the
+package and the trainer cannot disagree about an architecture. Weights are safetensors files under
+``models/features/``; a missing file makes the estimators fall back to their classical methods, a
+corrupt or mismatching one raises ``ModelError``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from audiotaste._paths import model_path
+from audiotaste.errors import ModelError
+
+TEMPO_WEIGHTS = "features/tempo.safetensors"
+KEY_WEIGHTS = "features/key.safetensors"
+
+
+class TempoNet(nn.Module):
+    """Tempo classifier over a log-tempo axis (a learned octave decision over tempograms).
+
+    Dilated 1-D convolutions along log-tempo see the relations between a candidate tempo and its
+    multiples (an octave is ``bins_per_octave`` bins away) the same way at every tempo; a learned
+    per-bin bias is the tempo prior. A second head reads the same hidden features at the chosen
+    tempo to decide the meter.
+
+    Input: tempogram features [batch, n_channels, n_bins]; output: tempo logits [batch, n_bins].
+    """
+
+    def __init__(self, n_channels: int, n_bins: int, *, width: int = 32, dilations: tuple[int, ...] = (1, 2, 4, 8, 16)) -> None:
+        super().__init__()
+        self.inp = nn.Conv1d(n_channels, width, kernel_size=5, padding=2)
+        self.body = nn.ModuleList(
+            nn.Conv1d(width, width, kernel_size=3, padding=d, dilation=d) for d in dilations
+        )
+        self.out = nn.Conv1d(width, 1, kernel_size=1)
+        self.prior = nn.Parameter(torch.zeros(n_bins))
+        self.meter = nn.Linear(width, 2)  # logits for (triple, duple) read at the chosen tempo bin
+
+    def hidden(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(self.inp(x))  # [B, width, n_bins]
+        for conv in self.body:
+            h = h + torch.relu(conv(h))  # residual keeps a 5-layer stack trainable on a small corpus
+        return h
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.hidden(x)
+        return self.out(h)[:, 0, :] + self.prior, h  # [B, n_bins], [B, width, n_bins]
+
+    def meter_logits(self, h: torch.Tensor, bins: torch.Tensor) -> torch.Tensor:
+        """[B, 2] meter logits from hidden features ``h`` [B, width, n_bins] at ``bins`` [B]."""
+        picked = h[torch.arange(h.shape[0]), :, bins]  # [B, width]
+        return self.meter(picked)
+
+
+class KeyNet(nn.Module):
+    """Transposition-equivariant key classifier.
+
+    The same small MLP scores "tonic = k, major" and "tonic = k, minor" from the pitch-class features
+    rotated so that k comes first; 12 rotations give 24 logits. Transposing the input rotates the
+    output, so every training clip teaches all 12 tonics.
+
+    Input: [batch, n_blocks, 12] pitch-class feature blocks; output: [batch, 24] logits, majors
+    (C..B) then minors (C..B).
+    """
+
+    def __init__(self, n_blocks: int, *, hidden: int = 48) -> None:
+        super().__init__()
+        self.mlp = nn.Sequential(nn.Linear(n_blocks * 12, hidden), nn.ReLU(), nn.Linear(hidden, 2))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        idx = (torch.arange(12)[:, None] + torch.arange(12)[None, :]) % 12  # [tonic, pc offset]
+        rotated = x[:, :, idx]  # [B, n_blocks, 12 tonics, 12 offsets]
+        rotated = rotated.permute(0, 2, 1, 3).reshape(x.shape[0], 12, -1)  # [B, 12, n_blocks*12]
+        scores = self.mlp(rotated)  # [B, 12, 2]
+        return torch.cat([scores[:, :, 0], scores[:, :, 1]], dim=1)  # [B, 24]
+
+
+def save_weights(module: nn.Module, path: str | Path, metadata: dict[str, str]) -> None:
+    """Write a module's parameters as safetensors with string metadata (the constructor config)."""
+    from safetensors.torch import save_file
+
+    save_file({k: v.detach().contiguous() for k, v in module.state_dict().items()}, str(path), metadata=metadata)
+
+
+def _load(relative: str) -> tuple[dict[str, torch.Tensor], dict[str, str]] | None:
+    path = model_path(relative)
+    if not path.exists():
+        return None
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = dict(f.metadata() or {})
+            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open is not a dict)
+    except Exception as exc:  # safetensors raises several unrelated types for a damaged file
+        raise ModelError(path, f"cannot read model weights ({exc})") from None
+    return tensors, meta
+
+
+@lru_cache(maxsize=1)
+def load_tempo_net() -> tuple[TempoNet, dict[str, str]] | None:
+    """The shipped tempo model and its metadata, or ``None`` when it is not installed."""
+    loaded = _load(TEMPO_WEIGHTS)
+    if loaded is None:
+        return None
+    tensors, meta = loaded
+    try:
+        net = TempoNet(int(meta["n_channels"]), int(meta["n_bins"]), width=int(meta["width"]))
+        net.load_state_dict(tensors)
+    except (KeyError, ValueError, RuntimeError) as exc:
+        raise ModelError(model_path(TEMPO_WEIGHTS), f"weights do not match TempoNet ({exc})") from None
+    return net.eval(), meta
+
+
+@lru_cache(maxsize=1)
+def load_key_net() -> tuple[KeyNet, dict[str, str]] | None:
+    """The shipped key model and its metadata, or ``None`` when it is not installed."""
+    loaded = _load(KEY_WEIGHTS)
+    if loaded is None:
+        return None
+    tensors, meta = loaded
+    try:
+        net = KeyNet(int(meta["n_blocks"]), hidden=int(meta["hidden"]))
+        net.load_state_dict(tensors)
+    except (KeyError, ValueError, RuntimeError) as exc:
+        raise ModelError(model_path(KEY_WEIGHTS), f"weights do not match KeyNet ({exc})") from None
+    return net.eval(), meta
