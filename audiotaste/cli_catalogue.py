@@ -34,7 +34,7 @@ from audiotaste.errors import AudiotasteError
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 _MAX_LISTED = 50  # failures printed one per line; the rest are in the catalogue
 
-console = Console(stderr=True, highlight=False)
+console = Console(stderr=True, highlight=False, soft_wrap=True)  # messages stay greppable
 
 
 class Engine(StrEnum):
@@ -102,7 +102,7 @@ def _summary_table(summary: Any, rate: float) -> Table:
         table.add_row("skipped (failed before, unchanged)", str(summary.skipped_failed))
     for kind, n in sorted(summary.failed.items()):
         table.add_row(f"[red]failed: {kind}[/]", str(n))
-    table.caption = (f"{summary.seconds:.1f} s, {rate:.2f} files/s analysed, "
+    table.caption = (f"{summary.seconds:.1f} s, {rate:.2f} files/s, "
                      f"peak worker memory {summary.peak_worker_mb:.0f} MB")
     return table
 
