@@ -198,7 +198,7 @@ def plan_clip(preset: str, seed: int, index: int) -> ClipSpec:
     mode = int(_pick(rng, mood.modes))
     prog = make_progression(rng, genre, mood.harmony, mode)
     bar_s = g.mma_time * 60.0 / (tempo * g.beats_per_tap)
-    duration = float(round(rng.uniform(12.0, 28.0), 2))
+    duration = float(round(rng.uniform(10.0, 24.0), 2))
     slow_bars = bar_s > 2.2 and rng.random() < 0.3
     cpb = 2 if (genre == "jazz" and rng.random() < 0.4) or slow_bars else 1
     if len(prog) == 12:  # a blues chorus keeps one chord per bar
