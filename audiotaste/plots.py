@@ -70,3 +70,46 @@ def plot_analysis(path: str | os.PathLike[str], result: Any, out: str | os.PathL
     fig.savefig(out, dpi=90)
     plt.close(fig)
     return out
+
+
+# --- taste profile (recommend) ---------------------------------------------------------------------
+def plot_taste_profile(profile: dict[str, Any], out: str | os.PathLike[str]) -> Path:
+    """One PNG of ``TasteProfile.to_dict()``: genre and mood weights, top artists, weekly drift.
+
+    Parameters
+    ----------
+    profile : dict
+        ``TasteProfile.to_dict()``.
+    out : path-like
+        PNG to write.
+    """
+    plt = _pyplot()
+    fig, axes = plt.subplots(2, 2, figsize=(11, 7))
+    panels = [
+        (axes[0, 0], profile.get("genres", {}), "genres (weighted tag mean; skips count against)"),
+        (axes[0, 1], profile.get("moods", {}), "moods"),
+        (axes[1, 0], profile.get("top_artists", {}), "top artists (recency-weighted liked plays)"),
+    ]
+    for ax, values, title in panels:
+        items = list(values.items())[:10][::-1]
+        ax.barh([k for k, _ in items], [v for _, v in items], color=["#b44" if v < 0 else "#357" for _, v in items])
+        ax.set_title(title, fontsize=10)
+        ax.axvline(0, color="#888", lw=0.5)
+    drift = profile.get("drift", [])
+    ax = axes[1, 1]
+    if drift:
+        ax.plot([d["week"] for d in drift], [d["similarity"] for d in drift], marker="o", color="#357")
+        for d in drift:
+            ax.annotate(d["top_genre"] or "", (d["week"], d["similarity"]), fontsize=7, rotation=45)
+        ax.tick_params(axis="x", labelrotation=60, labelsize=7)
+    ax.set_ylim(-1.05, 1.05)
+    ax.set_title("week by week: similarity to the whole profile", fontsize=10)
+    tr = profile.get("tempo_range")
+    extra = f", {tr[0]:.0f}-{tr[1]:.0f} BPM" if tr else ""
+    fig.suptitle(f"{profile.get('user_id')}: {profile.get('label')}{extra}, openness {profile.get('openness')}")
+    fig.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=90)
+    plt.close(fig)
+    return out

@@ -178,10 +178,10 @@ def quality(args: argparse.Namespace) -> None:
         f"fit: hybrid {fit_s:.1f}s, implicit ALS alone {als_s:.1f}s"
         + (f", LightFM {lfm_s:.1f}s" if lfm_s else "")
     )
-    ratio = lambda a, b, sl: (
-        df.query("model==@a and slice==@sl").ndcg_10.item()
-        / max(df.query("model==@b and slice==@sl").ndcg_10.item(), 1e-12)
-    )  # noqa: E731
+    def ratio(a: str, b: str, sl: str) -> float:
+        ndcg = df.set_index(["model", "slice"])["ndcg_10"]
+        return float(ndcg[(a, sl)] / max(ndcg[(b, sl)], 1e-12))
+
     for sl in slices:
         print(
             f"NDCG@10 ratio on {sl}: vs content {ratio('audiotaste hybrid', 'content (mean of full plays)', sl):.2f}, "

@@ -331,7 +331,7 @@ def clean_events(
 def _valid_ids(col: pd.Series) -> pd.Series:
     """True where a value can name a user or track: a non-blank string or an integer."""
     if pd.api.types.is_float_dtype(col):
-        ok = col.notna() & (col == col.round())
+        ok = col.notna() & (col == col.round()) & (col.abs() < 2.0**53)
     elif col.dtype == object:
         ok = pd.Series(
             [

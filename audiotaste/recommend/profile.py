@@ -184,7 +184,7 @@ class TasteProfile:
                 for a, b in zip(k, mo, strict=True)
             ]
             s = pd.Series(wpos, index=names).groupby(level=0).sum().drop("", errors="ignore")
-            keys = {str(a): round(float(b), 4) for a, b in s.nlargest(5).items()}
+            keys = {str(a): round(float(b), 4) for a, b in s[s > 0].nlargest(5).items()}
         artists: dict[str, float] = {}
         if "artist" in t:
             s = pd.Series(pos, index=t["artist"].astype(str).to_numpy()).groupby(level=0).sum()

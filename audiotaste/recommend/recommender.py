@@ -125,7 +125,7 @@ class Recommender:
             raise InputError(None, "the tracks frame has no track_id column")
         tracks = tracks.drop_duplicates("track_id").reset_index(drop=True)
         self.content_ = ContentSpace.fit(tracks)
-        self.track_ids_ = tracks["track_id"].astype(str).to_numpy()
+        self.track_ids_ = tracks["track_id"].astype(str).to_numpy(dtype=str)
         self.X_ = self.content_.transform(tracks)
         self.duration_s_ = _column(tracks, "duration_s", np.nan)
         self.artist_ = _text(tracks, "artist")

@@ -20,7 +20,7 @@ def split(sim: Simulation) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
 
 
 @pytest.fixture(scope="session")
-def fitted(split):  # type: ignore[no-untyped-def]
+def fitted(split):
     from audiotaste.recommend import Recommender
 
     train, _, tracks = split
