@@ -63,3 +63,18 @@ def broken_factory(spec: object) -> tuple[object, str]:
     from audiotaste.errors import ModelError
 
     raise ModelError("nosuch", "no such tagger model (installed: none)")
+
+
+def vanishing_factory(spec: object) -> tuple[object, str | None]:
+    """The real analyser; analysing ``a_first.wav`` deletes ``b_vanishes.wav`` (a file that vanishes
+    between the walk and its turn)."""
+    from audiotaste.catalogue import AnalyzerSpec
+
+    real, model_id = AnalyzerSpec(tags=False).build()
+
+    def run(path: str) -> Analysis:
+        if os.path.basename(path) == "a_first.wav":
+            os.remove(os.path.join(os.path.dirname(path), "b_vanishes.wav"))
+        return real(path)
+
+    return run, model_id
