@@ -18,7 +18,8 @@ It writes (all ``.npz`` without object arrays, so ``np.load(allow_pickle=False)`
     ``{MTT,MSD}_probs`` [6, 50], ``{MTT,MSD}_penultimate`` [6, 200], ``{MTT,MSD}_logits`` [6, 50].
 
 With ``--tags FILE...`` it instead prints, as JSON, musicnn's own ``top_tags``-style mean taggram for
-each file and model plus the seconds TensorFlow took on one thread (used by ``scripts/bench_realworld.py``).
+each file and model, the seconds its librosa front end and the TensorFlow network took on one thread
+(medians of 3) and the peak RSS (used by ``scripts/bench_realworld.py``).
 """
 
 from __future__ import annotations
@@ -107,17 +108,23 @@ def synth_music(seconds: float = 12.0) -> np.ndarray:
     return (np.clip(y / np.max(np.abs(y)) * 0.9, -1, 1) * 32767).astype(np.int16)
 
 
-def run_graph(model: str, patches: np.ndarray) -> dict[str, np.ndarray]:
-    """The original graph, fed all patches at once (the extractor's batch-size-1 path is buggy)."""
+def build(model: str, n_frames: int = N_FRAMES) -> tuple[Any, Any, list[Any]]:
+    """The original graph with the released weights restored: (session, input placeholder, fetches)."""
     tf.compat.v1.reset_default_graph()
     with tf.name_scope("model"):
-        x = tf.compat.v1.placeholder(tf.float32, [None, patches.shape[1], config.N_MELS])
-        is_training = tf.compat.v1.placeholder(tf.bool)
+        x = tf.compat.v1.placeholder(tf.float32, [None, n_frames, config.N_MELS])
+        is_training = tf.compat.v1.placeholder_with_default(False, [])
         y, *_, penultimate = models.define_model(x, is_training, model, 50)
-        probs = tf.nn.sigmoid(y)
-    with tf.compat.v1.Session() as sess:
-        tf.compat.v1.train.Saver().restore(sess, os.path.dirname(musicnn.__file__) + f"/{model}/")
-        p, pen, lg = sess.run([probs, penultimate, y], feed_dict={x: patches, is_training: False})
+    sess = tf.compat.v1.Session()
+    tf.compat.v1.train.Saver().restore(sess, os.path.dirname(musicnn.__file__) + f"/{model}/")
+    return sess, x, [tf.nn.sigmoid(y), penultimate, y]
+
+
+def run_graph(model: str, patches: np.ndarray) -> dict[str, np.ndarray]:
+    """All patches in one batch (musicnn's extractor, at batch size 1, repeats patch 0's features)."""
+    sess, x, fetches = build(model, patches.shape[1])
+    with sess:
+        p, pen, lg = sess.run(fetches, feed_dict={x: patches})
     return {"probs": p, "penultimate": pen, "logits": lg}
 
 
@@ -140,19 +147,42 @@ def reference(out: Path) -> None:
     np.savez_compressed(out / "reference.npz", **arrays)
 
 
-def tags(files: list[str]) -> None:
-    result = {}
-    for model in ("MTT_musicnn", "MSD_musicnn"):
-        for f in files:
-            batch, _ = mx.batch_data(f, N_FRAMES, N_FRAMES)
-            run_graph(model, batch[:2])  # warm-up: graph build and restore are not what we time
+def tags(files: list[str], repeats: int = 3) -> None:
+    """Mean taggram per file and model, with one-thread timings (median of ``repeats``)."""
+    import resource
+
+    import librosa
+
+    result: dict[str, Any] = {"files": {}}
+    batches = {}
+    for f in files:
+        times = []
+        for _ in range(repeats):
             t0 = time.perf_counter()
-            p = run_graph(model, batch)["probs"]
-            result[f"{model}:{f}"] = {
-                "mean": p.mean(0).tolist(),
-                "n_patches": len(batch),
-                "seconds": time.perf_counter() - t0,
-            }
+            batches[f], _ = mx.batch_data(
+                f, N_FRAMES, N_FRAMES
+            )  # librosa.load + mel, as musicnn does
+            times.append(time.perf_counter() - t0)
+        result["files"][f] = {
+            "duration_s": librosa.get_duration(path=f),
+            "n_patches": len(batches[f]),
+            "front_end_s": float(np.median(times)),
+        }
+    for model in ("MTT_musicnn", "MSD_musicnn"):
+        sess, x, fetches = build(model)
+        with sess:
+            for f, batch in batches.items():
+                sess.run(fetches[0], feed_dict={x: batch[:2]})  # warm-up
+                times = []
+                for _ in range(repeats):
+                    t0 = time.perf_counter()
+                    p = sess.run(fetches[0], feed_dict={x: batch})
+                    times.append(time.perf_counter() - t0)
+                result["files"][f][model] = {
+                    "mean": p.mean(0).tolist(),
+                    "network_s": float(np.median(times)),
+                }
+    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     json.dump(result, sys.stdout)
 
 

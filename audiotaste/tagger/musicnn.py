@@ -186,6 +186,31 @@ class MusicnnNet(nn.Module):
         self.dense_bn = _bn1d(n_units_backend)
         self.out = nn.Linear(n_units_backend, n_classes)
 
+    def _conv_relu_bn_freqmax(
+        self, x: torch.Tensor, conv: nn.Module, bn: nn.Module
+    ) -> torch.Tensor:
+        """``max over frequency of BN(ReLU(conv(x)))``: [B, 1, T', F] -> [B, C, T].
+
+        In inference ReLU and batch norm are monotone per channel (decreasing where gamma < 0), so the
+        max can be taken first, on the conv output, and the rest runs on a tensor F times smaller. A
+        decreasing channel needs the min instead: its filter is negated (exact in floating point) so
+        that one fast ``amax`` serves all channels. Same result as the plain order, twice as fast.
+        """
+        if self.training:
+            return bn(F.relu(conv(x))).amax(dim=3)
+        assert isinstance(conv, nn.Conv2d) and conv.bias is not None
+        assert (
+            isinstance(bn, nn.BatchNorm2d)
+            and bn.running_var is not None
+            and bn.running_mean is not None
+        )
+        sign = torch.where(bn.weight >= 0, 1.0, -1.0)  # [C]
+        z = F.conv2d(x, conv.weight * sign[:, None, None, None], conv.bias * sign)  # [B, C, T, F]
+        picked = F.relu(z.amax(dim=3) * sign[:, None])  # [B, C, T]
+        return F.batch_norm(
+            picked, bn.running_mean, bn.running_var, bn.weight, bn.bias, False, 0.0, bn.eps
+        )
+
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Tag logits and penultimate embedding of log-mel patches.
 
@@ -202,12 +227,11 @@ class MusicnnNet(nn.Module):
         front = []
         padded = F.pad(x, (0, 0, 3, 3))  # time only: frequency is pooled away afterwards
         for conv, bn in zip(self.timbral, self.timbral_bn, strict=True):
-            front.append(bn(F.relu(conv(padded))).amax(dim=3))  # [B, 204, T]
+            front.append(self._conv_relu_bn_freqmax(padded, conv, bn))  # [B, 204, T]
         for k, conv, bn in zip(self.temporal_lengths, self.temporal, self.temporal_bn, strict=True):
-            same = F.pad(
-                x, (0, 0, (k - 1) // 2, k // 2)
-            )  # TensorFlow 'same': the extra frame goes last
-            front.append(bn(F.relu(conv(same))).amax(dim=3))  # [B, 51, T]
+            # TensorFlow 'same' padding puts the odd extra frame last
+            same = F.pad(x, (0, 0, (k - 1) // 2, k // 2))
+            front.append(self._conv_relu_bn_freqmax(same, conv, bn))  # [B, 51, T]
         h = torch.cat(front, dim=1)  # [B, 561, T]
         feats = [h]
         for i, (conv, bn) in enumerate(zip(self.midend, self.midend_bn, strict=True)):

@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+import torch.nn.functional as F
 
 from audiotaste.errors import InputError, ModelError
 from audiotaste.tagger.fetch import MUSICNN_WHEEL_SHA256, _download_wheel, convert_musicnn_wheel
@@ -318,3 +319,22 @@ def test_tf_bundle_layout_is_what_the_mapping_expects(musicnn_wheel: Path, tmp_p
     assert n_params == sum(
         p.numel() for p in MusicnnNet().state_dict().values() if p.dtype == torch.float32
     )
+
+
+def test_pooled_fast_path_equals_the_plain_order() -> None:
+    # eval mode pools before ReLU/batch norm (flipping filters whose gamma < 0); it must not change results
+    torch.manual_seed(1)
+    net = MusicnnNet().eval()
+    conv, bn = net.timbral[0], net.timbral_bn[0]
+    assert isinstance(conv, torch.nn.Conv2d) and isinstance(bn, torch.nn.BatchNorm2d)
+    assert bn.running_mean is not None and bn.running_var is not None
+    with torch.no_grad():
+        bn.weight.copy_(torch.randn(204))  # about half negative
+        bn.bias.copy_(torch.randn(204))
+        bn.running_mean.copy_(torch.randn(204))
+        bn.running_var.copy_(torch.rand(204) + 0.1)
+        x = torch.randn(2, 1, 30, 96)
+        plain = bn(F.relu(conv(x))).amax(dim=3)
+        fast = net._conv_relu_bn_freqmax(x, conv, bn)
+    assert int((bn.weight < 0).sum()) > 50
+    torch.testing.assert_close(fast, plain, rtol=0, atol=1e-6)
