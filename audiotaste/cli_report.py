@@ -1,0 +1,33 @@
+"""``audiotaste report``: the HTML report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def report(
+        db: Annotated[Path, typer.Option("--db", help="Catalogue written by `audiotaste tag`.")],
+        out: Annotated[Path, typer.Option("--out", help="Folder for index.html.")],
+        events: Annotated[Path | None, typer.Option("--events", help="Listening history (any supported export).")] = None,
+        user: Annotated[list[str] | None, typer.Option("--user", help="Listener(s) to show (default: the most active).")] = None,
+        max_tracks: Annotated[int, typer.Option("--max-tracks", help="Tracks with a spectrogram panel.")] = 12,
+    ) -> None:
+        """Write a self-contained HTML report: tracks, tags, catalogue map, profiles, recommendations."""
+        from audiotaste.cli import EXIT_OK, EXIT_SOME_FAILED, console, report_failure
+        from audiotaste.errors import AudiotasteError
+        from audiotaste.report import build_report
+
+        try:
+            result = build_report(db, out, events=events, users=user or None, max_tracks=max_tracks)
+        except AudiotasteError as exc:
+            report_failure(exc)
+            raise typer.Exit(EXIT_SOME_FAILED) from None
+        for warning in result.warnings:
+            console.print(f"[yellow]note:[/] {warning}", highlight=False)
+        console.print(f"report written to [bold]{result.path}[/] (sections: {', '.join(result.sections)})")
+        raise typer.Exit(EXIT_OK)
