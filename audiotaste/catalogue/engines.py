@@ -222,12 +222,15 @@ def run_ray(tasks: list[dict[str, Any]], spec: AnalyzerSpec, *, workers: int,
             raise InputError(address, f"cannot start or reach Ray ({exc})") from None
         started = True
     try:
+        logging.getLogger("ray.data").setLevel(logging.ERROR)
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = False  # the CLI draws its own
+        ctx.print_on_execution_start = False
         items = ray.data.from_items([{"task": json.dumps(t)} for t in tasks],
                                     override_num_blocks=min(len(tasks), 200))
         ds = items.map_batches(RayAnalyzer, fn_constructor_kwargs={"spec": spec}, batch_size=1,
-                            concurrency=workers, num_cpus=1, batch_format="numpy")
+                               compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=1,
+                               batch_format="numpy")
         for row in ds.iter_rows():
             yield json.loads(row["record"])
     finally:

@@ -136,7 +136,8 @@ class ParquetCatalogue:
                 src = ok.loc[row.track_id]
                 rec["status"] = "ok"
                 rec["seconds"] = src["analysis_s"]
-                emb = np.frombuffer(src["embedding"], "<f4") if src["embedding"] else []
+                emb = (np.frombuffer(src["embedding"], "<f4") if src["embedding"]
+                       else np.zeros(0, "<f4"))
                 rec["fields"] = {**{n: _plain(src[n]) for n in DESCRIPTOR_FIELDS},
                                  "tags": json.loads(src["tags"] or "{}"),
                                  "embedding": [float(x) for x in emb], "model": src["model"],
