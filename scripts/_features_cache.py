@@ -2,7 +2,7 @@
 
 For each manifest row the cache holds the onset bands (``rhythm.onset_bands`` of the shared mel
 front end) and the key features (``tonal.key_features``) in ``<cache>/<sha1 of path>.npz``; a cache
-entry is reused while the audio file's size and mtime are unchanged.
+entry is reused while the audio file's size and mtime and ``FEATURES_VERSION`` are unchanged.
 """
 
 from __future__ import annotations
@@ -27,17 +27,23 @@ def read_manifest(path: Path) -> pd.DataFrame:
     return df
 
 
+#: Bump when onset_bands or key_features change, so that stale cache entries are recomputed.
+FEATURES_VERSION = 2
+
+
 def _entry(cache: Path, audio: str) -> Path:
     st = Path(audio).stat()
-    tag = f"{audio}|{st.st_size}|{st.st_mtime_ns}".encode()
+    tag = f"{audio}|{st.st_size}|{st.st_mtime_ns}|v{FEATURES_VERSION}".encode()
     return cache / f"{hashlib.sha1(tag).hexdigest()}.npz"
 
 
 def _compute(args: tuple[str, str]) -> str:
     audio, out = args
     import torch
+    from threadpoolctl import threadpool_limits
 
     torch.set_num_threads(1)
+    threadpool_limits(1)  # numpy's BLAS threads thrash on a shared machine (10x slower here)
     from audiotaste.audio import load
     from audiotaste.features.rhythm import onset_bands
     from audiotaste.features.spectrum import melspectrogram, stft_power

@@ -139,8 +139,10 @@ def _worker(runner: str, paths: list[str], queue: mp.Queue) -> None:
     os.environ["OMP_NUM_THREADS"] = "1"
     import soxr
     import torch
+    from threadpoolctl import threadpool_limits
 
     torch.set_num_threads(1)
+    threadpool_limits(1)  # numpy's BLAS too: its threads thrash on a shared machine
     from audiotaste.audio import load
 
     run = _make(runner)

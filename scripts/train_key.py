@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _features_cache import ROOT, load_features, read_manifest  # noqa: E402
@@ -55,6 +56,7 @@ def main() -> None:
     args = p.parse_args()
     torch.manual_seed(args.seed)
     torch.set_num_threads(1)
+    threadpool_limits(1)  # numpy's BLAS threads thrash on a shared machine (10x slower here)
 
     df = read_manifest(args.manifest)
     df = df[df["split"].isin(["train", "val"])].reset_index(drop=True)

@@ -74,6 +74,7 @@ class KeyNet(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(n_blocks * 12, hidden), nn.ReLU(), nn.Linear(hidden, 2))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = 12.0 * x - 1.0  # blocks sum to 1: centre them on a uniform distribution
         idx = (torch.arange(12)[:, None] + torch.arange(12)[None, :]) % 12  # [tonic, pc offset]
         rotated = x[:, :, idx]  # [B, n_blocks, 12 tonics, 12 offsets]
         rotated = rotated.permute(0, 2, 1, 3).reshape(x.shape[0], 12, -1)  # [B, 12, n_blocks*12]

@@ -235,7 +235,12 @@ def tempogram_features(bands: np.ndarray, fps: float) -> tuple[np.ndarray, np.nd
 
     cos, sin = _fourier_basis(win, round(fps, 6))
     tapered = (segs * np.hanning(win).astype(np.float32)).reshape(-1, win)  # [C*W, win]
-    mags = np.sqrt((tapered @ cos) ** 2 + (tapered @ sin) ** 2).reshape(segs.shape[0], segs.shape[1], -1)
+    # torch, not numpy, for the products: numpy's BLAS spreads even small products over every core,
+    # which on a busy machine costs several times the single-thread time
+    with torch.inference_mode():
+        tt = torch.from_numpy(np.ascontiguousarray(tapered))
+        re, im = tt @ torch.from_numpy(cos), tt @ torch.from_numpy(sin)
+        mags = torch.sqrt(re**2 + im**2).numpy().reshape(segs.shape[0], segs.shape[1], -1)
     energy = np.sqrt((tapered**2).sum(axis=1) * win).reshape(segs.shape[0], segs.shape[1], 1)
     dft_fine = np.divide(mags, energy, out=np.zeros_like(mags), where=energy > 0).mean(axis=1)
 

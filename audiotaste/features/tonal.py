@@ -58,8 +58,36 @@ _EDGE_FRACTION = 0.15  # share of the frames that count as the opening and the e
 N_KEY_BLOCKS = 7
 
 
-@lru_cache(maxsize=8)
-def _semitone_filterbank(sr: float, n_fft: int, midi_lo: int, midi_hi: int) -> scipy.sparse.csr_matrix:
+def estimate_tuning(spectrum: Spectrum, *, midi_lo: int = _MIDI_LO, midi_hi: int = _MIDI_HI) -> float:
+    """Deviation of the music's tuning from A4 = 440 Hz, semitones in [-0.5, 0.5).
+
+    The magnitude-weighted circular mean of the distance of every spectral peak (frequency refined by
+    parabolic interpolation of the log magnitude) to the nearest equal-tempered semitone.
+    """
+    freqs_hz = spectrum.sr / spectrum.n_fft
+    lo = max(1, int(440.0 * 2 ** ((midi_lo - 69) / 12) / freqs_hz))
+    hi = min(spectrum.power.shape[0] - 1, int(440.0 * 2 ** ((midi_hi - 69) / 12) / freqs_hz) + 1)
+    if hi - lo < 3:
+        return 0.0
+    logm = 0.5 * np.log(spectrum.power[lo - 1 : hi + 1] + 1e-12)  # [bins + 2, frames]
+    a, b, c = logm[:-2], logm[1:-1], logm[2:]
+    floor = logm.max(axis=0, keepdims=True) - np.log(30.0)  # peaks within ~30 dB of the frame's top
+    peak = (b > a) & (b >= c) & (b > floor)
+    if not peak.any():
+        return 0.0
+    denom = a - 2 * b + c
+    delta = np.divide(0.5 * (a - c), denom, out=np.zeros_like(b), where=denom < 0)
+    k, _ = np.nonzero(peak)
+    f = (lo + k + np.clip(delta[peak], -0.5, 0.5)) * freqs_hz
+    dev = 2 * np.pi * (12.0 * np.log2(f / 440.0))
+    w = np.exp(b[peak])
+    return float(np.arctan2((w * np.sin(dev)).sum(), (w * np.cos(dev)).sum()) / (2 * np.pi))
+
+
+@lru_cache(maxsize=32)
+def _semitone_filterbank(
+    sr: float, n_fft: int, midi_lo: int, midi_hi: int, tuning: float = 0.0
+) -> scipy.sparse.csr_matrix:
     """[midi_hi - midi_lo, n_fft // 2 + 1] triangular filters one semitone wide on each side.
 
     Each FFT bin is shared between the two semitones its frequency falls between, so slightly
@@ -68,20 +96,28 @@ def _semitone_filterbank(sr: float, n_fft: int, midi_lo: int, midi_hi: int) -> s
     freqs = np.linspace(0.0, sr / 2.0, n_fft // 2 + 1)
     midi = np.full(freqs.size, -1e9)
     midi[1:] = 69.0 + 12.0 * np.log2(freqs[1:] / 440.0)
-    centres = np.arange(midi_lo, midi_hi, dtype=np.float64)
+    centres = np.arange(midi_lo, midi_hi, dtype=np.float64) + tuning
     weights = np.maximum(0.0, 1.0 - np.abs(midi[None, :] - centres[:, None])).astype(np.float32)
     # each bin feeds at most two semitones: a sparse product is ~30x cheaper than the dense one
     return scipy.sparse.csr_matrix(weights)
 
 
-def semitone_spectrogram(spectrum: Spectrum, *, midi_lo: int = _MIDI_LO, midi_hi: int = _MIDI_HI) -> np.ndarray:
+def semitone_spectrogram(
+    spectrum: Spectrum, *, midi_lo: int = _MIDI_LO, midi_hi: int = _MIDI_HI, tuning: float = 0.0
+) -> np.ndarray:
     """Magnitude per semitone, MIDI ``midi_lo`` to ``midi_hi - 1``.
+
+    Parameters
+    ----------
+    tuning : float
+        Offset of the semitone centres from A4 = 440 Hz tuning, semitones (``estimate_tuning``).
 
     Returns
     -------
     np.ndarray [midi_hi - midi_lo, n_frames], float32
     """
-    fb = _semitone_filterbank(float(spectrum.sr), spectrum.n_fft, midi_lo, midi_hi)
+    tuning = round(float(tuning), 2)  # 1-cent steps keep the filterbank cache small
+    fb = _semitone_filterbank(float(spectrum.sr), spectrum.n_fft, midi_lo, midi_hi, tuning)
     return np.asarray(fb @ np.sqrt(spectrum.power), dtype=np.float32)
 
 
@@ -131,7 +167,7 @@ def key_features(y: np.ndarray | None, sr: float, *, spectrum: Spectrum | None =
         spectrum = Spectrum(spectrum.power, _KEY_SR, _KEY_N_FFT, _KEY_HOP)  # type: ignore[arg-type]
     if spectrum is None:
         raise TypeError("key_features needs y or spectrum")
-    semis = semitone_spectrogram(spectrum)
+    semis = semitone_spectrogram(spectrum, tuning=estimate_tuning(spectrum))
     peak = float(semis.max()) if semis.size else 0.0
     if not np.isfinite(peak) or peak < 1e-4:  # ~ -80 dB re a full-scale sine: nothing pitched
         return None

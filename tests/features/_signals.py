@@ -34,17 +34,25 @@ def six_eight(dotted_bpm: float, *, dur: float = 20.0, sr: int = SR) -> np.ndarr
     return y
 
 
-def _tone(midi: int, dur: float, sr: int = SR) -> np.ndarray:
+def _tone(midi: float, dur: float, sr: int = SR) -> np.ndarray:
     t = np.arange(int(dur * sr)) / sr
     f0 = 440.0 * 2 ** ((midi - 69) / 12)
     return sum(0.6**h * np.sin(2 * np.pi * f0 * (h + 1) * t) for h in range(6) if f0 * (h + 1) < sr / 2) * np.exp(-2.0 * t)
 
 
-def cadence(tonic: int, *, minor: bool, chord_s: float = 1.0, sr: int = SR) -> np.ndarray:
-    """i-iv-V-i (or I-IV-V-I) in root position with the root doubled an octave below, harmonic tones."""
+def cadence(
+    tonic: int, *, minor: bool, chord_s: float = 1.0, sr: int = SR, detune_cents: float = 0.0
+) -> np.ndarray:
+    """i-iv-V-i (or I-IV-V-I) in root position with the root doubled an octave below, harmonic tones.
+
+    ``detune_cents`` shifts every pitch (an instrument tuned away from A4 = 440 Hz).
+    """
     third = 3 if minor else 4
     chords = [(0, third, 7), (5, 5 + third, 12), (7, 11, 14), (0, third, 7)]
     root = 48 + tonic
-    parts = [sum(_tone(n, chord_s, sr) for n in [root - 12 + c[0], *(root + x for x in c)]) for c in chords]
+    shift = detune_cents / 100.0
+    parts = [
+        sum(_tone(n + shift, chord_s, sr) for n in [root - 12 + c[0], *(root + x for x in c)]) for c in chords
+    ]
     y = np.concatenate(parts)
     return (0.2 * y / np.abs(y).max()).astype(np.float32)

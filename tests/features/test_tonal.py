@@ -19,6 +19,24 @@ def test_cadence_reads_its_key(tonic: int, minor: bool, name: str) -> None:
     assert 0.0 < est.confidence <= 1.0
 
 
+@pytest.mark.parametrize("cents", [-40.0, 35.0])
+def test_detuned_cadence_still_reads_its_key(cents: float) -> None:
+    est = key(cadence(9, minor=True, detune_cents=cents), SR)
+    assert (est.key, est.mode) == (9, 0)
+
+
+def test_tuning_estimate_recovers_the_detuning() -> None:
+    import soxr
+
+    from audiotaste.features.spectrum import Spectrum
+    from audiotaste.features.tonal import estimate_tuning
+
+    low = soxr.resample(cadence(2, minor=False, detune_cents=-25.0), SR, 5512.5)
+    spec = stft_power(low, sr=5512, n_fft=2048, hop_length=1024)
+    spec = Spectrum(spec.power, 5512.5, 2048, 1024)  # type: ignore[arg-type]
+    assert estimate_tuning(spec) == pytest.approx(-0.25, abs=0.03)
+
+
 def test_chromagram_of_a_chord_lights_its_notes() -> None:
     t = np.arange(SR) / SR
     y = sum(np.sin(2 * np.pi * f * t) for f in (261.63, 329.63, 392.0)).astype(np.float32)  # C4 E4 G4
