@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -30,7 +31,7 @@ import pandas as pd  # noqa: E402
 import scipy.sparse as sp  # noqa: E402
 
 from audiotaste.recommend import Recommender  # noqa: E402
-from audiotaste.recommend.collaborative import als, confidence  # noqa: E402
+from audiotaste.recommend.collaborative import als, als_numpy, confidence  # noqa: E402
 from audiotaste.recommend.evaluate import SliceResult, evaluate_slice, relevant_items, time_split  # noqa: E402
 from audiotaste.recommend.simulate import simulate  # noqa: E402
 
@@ -122,6 +123,15 @@ def quality(args: argparse.Namespace) -> None:
         random_state=0,
     )
     als_s = time.time() - t
+    t = time.time()
+    nu, ni = als_numpy(
+        confidence(rec.evidence_, rec.alpha),
+        factors=64,
+        regularization=0.05,
+        iterations=15,
+        random_state=0,
+    )
+    als_np_s = time.time() - t
 
     scorers = {
         "random": lambda u, i: rng.random((len(u), len(i))),
@@ -131,6 +141,7 @@ def quality(args: argparse.Namespace) -> None:
         ),
         "content (mean of full plays)": lambda u, i: mean_vec[u] @ rec.X_[i].T,
         "implicit ALS": lambda u, i: au[u] @ ai[i].T + jitter[i],
+        "numpy ALS (ours)": lambda u, i: nu[u] @ ni[i].T + jitter[i],
         "audiotaste hybrid": lambda u, i: rec._score(u, i),
     }
     lfm_s = None
@@ -175,9 +186,10 @@ def quality(args: argparse.Namespace) -> None:
         f"\ndebut-artist share: of cold relevant {rel_debut:.3f}; of the hybrid's cold top-10 {debut[top].mean():.3f}"
     )
     print(
-        f"fit: hybrid {fit_s:.1f}s, implicit ALS alone {als_s:.1f}s"
+        f"fit: hybrid {fit_s:.1f}s, implicit ALS alone {als_s:.1f}s, numpy ALS alone {als_np_s:.1f}s"
         + (f", LightFM {lfm_s:.1f}s" if lfm_s else "")
     )
+
     def ratio(a: str, b: str, sl: str) -> float:
         ndcg = df.set_index(["model", "slice"])["ndcg_10"]
         return float(ndcg[(a, sl)] / max(ndcg[(b, sl)], 1e-12))
@@ -245,12 +257,126 @@ def main() -> None:
     s.add_argument("--events", type=int, default=10_000_000)
     s.add_argument("--tracks", type=int, default=1_000_000)
     s.add_argument("--queries", type=int, default=300)
+    s.add_argument("--query-ef", type=int, default=200)
+    s.add_argument("--ann-min-tracks", type=int, default=200_000)
     args = ap.parse_args()
     {"quality": quality, "scale": scale}[args.cmd](args)
 
 
+def synthetic(
+    n_users: int, n_events: int, n_tracks: int, seed: int = 0
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A large log with Zipf-like track popularity and taste clusters, made fast with numpy."""
+    rng = np.random.default_rng(seed)
+    n_genres = 8
+    track_genre = rng.integers(0, n_genres, n_tracks)
+    user_genre = rng.integers(0, n_genres, n_users)
+    by_genre = [np.flatnonzero(track_genre == g) for g in range(n_genres)]
+    u = rng.integers(0, n_users, n_events)
+    own = rng.random(n_events) < 0.7  # 70 % of plays from the listener's genre
+    rank = np.minimum((rng.pareto(1.2, n_events) * 50).astype(np.int64), n_tracks - 1)
+    item = rank.copy()
+    for g in range(n_genres):
+        m = own & (user_genre[u] == g)
+        item[m] = by_genre[g][rank[m] % len(by_genre[g])]
+    ts = pd.Timestamp("2025-01-01", tz="UTC") + pd.to_timedelta(
+        rng.integers(0, 90 * 86400, n_events), unit="s"
+    )
+    uid = np.char.add("u", np.arange(n_users).astype(str))
+    tid = np.char.add("t", np.arange(n_tracks).astype(str))
+    events = pd.DataFrame(
+        {
+            "user_id": pd.array(uid[u], dtype="str"),
+            "track_id": pd.array(tid[item], dtype="str"),
+            "timestamp": ts,
+            "ms_played": rng.integers(1_000, 300_000, n_events),
+        }
+    )
+    onehot = (
+        np.eye(n_genres, dtype=np.float32)[track_genre] * 0.8
+        + rng.random((n_tracks, n_genres), np.float32) * 0.2
+    )
+    tracks = pd.DataFrame(
+        {"track_id": tid, "artist_id": np.char.add("a", (np.arange(n_tracks) // 10).astype(str))}
+    )
+    tracks = pd.concat(
+        [
+            tracks,
+            pd.DataFrame(onehot, columns=[f"genre.g{g}" for g in range(n_genres)]),
+            pd.DataFrame(
+                rng.normal(size=(n_tracks, 16)).astype(np.float32),
+                columns=[f"emb_{j}" for j in range(16)],
+            ),
+            pd.DataFrame(
+                {
+                    "tempo_bpm": rng.uniform(60, 180, n_tracks),
+                    "energy": rng.random(n_tracks),
+                    "duration_s": 240.0,
+                }
+            ),
+        ],
+        axis=1,
+    )
+    return events, tracks
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def reference_s() -> float:
+    """Median of 5 timings of a fixed float32 matmul (2048^3): a yardstick for a loaded machine."""
+    a = np.random.default_rng(0).random((2048, 2048), np.float32)
+    times = []
+    for _ in range(5):
+        t = time.perf_counter()
+        a @ a
+        times.append(time.perf_counter() - t)
+    return float(np.median(times))
+
+
 def scale(args: argparse.Namespace) -> None:
-    raise SystemExit("scale: not yet")
+    ref0 = reference_s()
+    t = time.time()
+    events, tracks = synthetic(args.users, args.events, args.tracks)
+    print(
+        f"synthetic: {len(events):,} events, {args.users:,} users, {args.tracks:,} tracks in {time.time() - t:.1f}s; "
+        f"rss {peak_rss_mb():,.0f} MB"
+    )
+    t = time.time()
+    rec = Recommender(ann_min_tracks=args.ann_min_tracks, query_ef=args.query_ef).fit(
+        events, tracks
+    )
+    fit_s = time.time() - t
+    print(f"fit: {fit_s:.1f}s; peak rss {peak_rss_mb():,.0f} MB")
+    t = time.time()
+    users = rec.user_ids_[
+        np.random.default_rng(1).choice(len(rec.user_ids_), args.queries, replace=False)
+    ]
+    rec.recommend(users[0], 10)  # builds the index
+    build_s = time.time() - t
+    print(f"voyager index build: {build_s:.1f}s; peak rss {peak_rss_mb():,.0f} MB")
+    lat, lat_exact, recall = [], [], []
+    for u in users:
+        t = time.perf_counter()
+        got = rec.recommend(u, 50)
+        lat.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        exact = rec.recommend(
+            u, 50, candidates=None if len(rec.track_ids_) < rec.ann_min_tracks else rec.track_ids_
+        )
+        lat_exact.append(time.perf_counter() - t)
+        recall.append(len(set(got.track_id) & set(exact.track_id)) / 50)
+    ref1 = reference_s()
+    print(
+        f"recommend n=50 over {len(rec.track_ids_):,} tracks ({args.queries} users): p50 {1000 * np.median(lat):.2f} ms, "
+        f"p95 {1000 * np.percentile(lat, 95):.2f} ms; exact search p50 {1000 * np.median(lat_exact):.1f} ms; "
+        f"ANN recall@50 vs exact {np.mean(recall):.3f} (min {np.min(recall):.2f}); query_ef {rec.query_ef}"
+    )
+    print(
+        f"reference 2048^3 float32 matmul: {1000 * ref0:.0f} ms before, {1000 * ref1:.0f} ms after; "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; peak rss {peak_rss_mb():,.0f} MB"
+    )
 
 
 if __name__ == "__main__":

@@ -142,23 +142,29 @@ class Recommender:
             tracks[tags].apply(pd.to_numeric, errors="coerce").fillna(0).to_numpy(np.float32)
         )
 
-        ev, report = clean_events(events)
-        known = ev["track_id"].isin(pd.Index(self.track_ids_))
-        dropped = dict(report.dropped)
-        if (~known).any():
-            dropped["unknown_track"] = int((~known).sum())
-            ev = ev[known]
-        self.fit_report_ = EventReport("<frame>", "frame", report.rows_read, len(ev), dropped)
-        self.user_ids_ = np.array(sorted(ev["user_id"].unique()), dtype=str)
+        ev, items = self._known_events(events)
+        users, uniques = pd.factorize(ev["user_id"], sort=True)
+        self.user_ids_ = np.asarray(uniques, dtype=str)
         self.ref_time_ = ev["timestamp"].max() if len(ev) else pd.Timestamp.now(tz="UTC")
-        self.evidence_, self.plays_ = self._matrices(ev, len(self.user_ids_))
+        self.evidence_, self.plays_ = self._matrices(ev, users, items, len(self.user_ids_))
         self._refit()
         return self
 
-    def _matrices(self, ev: pd.DataFrame, n_users: int) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    def _known_events(self, events: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+        """Cleaned events of catalogue tracks and their track indices; sets ``fit_report_``."""
+        ev, report = clean_events(events)
+        items = pd.Index(self.track_ids_).get_indexer(ev["track_id"])
+        dropped = dict(report.dropped)
+        if (items < 0).any():
+            dropped["unknown_track"] = int((items < 0).sum())
+            ev, items = ev[items >= 0], items[items >= 0]
+        self.fit_report_ = EventReport("<frame>", "frame", report.rows_read, len(ev), dropped)
+        return ev, items
+
+    def _matrices(
+        self, ev: pd.DataFrame, u: np.ndarray, i: np.ndarray, n_users: int
+    ) -> tuple[sp.csr_matrix, sp.csr_matrix]:
         """Signed evidence and play counts, users x tracks."""
-        u = pd.Index(self.user_ids_).get_indexer(ev["user_id"])
-        i = pd.Index(self.track_ids_).get_indexer(ev["track_id"])
         w = evidence(
             ev,
             self.duration_s_[i],
@@ -211,8 +217,10 @@ class Recommender:
         has = codes >= 0
         n_art = max(int(codes.max()) + 1, 1) if has.any() else 1
         a_n = np.bincount(codes[has], weights=n[has], minlength=n_art)
-        a_sum = np.zeros((n_art, self.factors), np.float64)
-        np.add.at(a_sum, codes[has], self.item_cf_[has] * n[has][:, None])
+        by_artist = sp.csr_matrix(
+            (n[has], (codes[has], np.flatnonzero(has))), shape=(n_art, len(n))
+        )
+        a_sum = by_artist @ self.item_cf_
         a_mean = a_sum / np.maximum(a_n, 1e-9)[:, None]
         self.artist_listens_ = a_n
         wa = np.where(
@@ -238,13 +246,7 @@ class Recommender:
         ``fit_report_``). Item factors of the tracks that got listens are re-solved against the
         (updated) listener factors, so a cold track warms up as soon as it is played.
         """
-        ev, report = clean_events(new_events)
-        known = ev["track_id"].isin(pd.Index(self.track_ids_))
-        dropped = dict(report.dropped)
-        if (~known).any():
-            dropped["unknown_track"] = int((~known).sum())
-            ev = ev[known]
-        self.fit_report_ = EventReport("<frame>", "frame", report.rows_read, len(ev), dropped)
+        ev, items = self._known_events(new_events)
         if ev.empty:
             return self
         new_users = np.setdiff1d(ev["user_id"].unique().astype(str), self.user_ids_)
@@ -261,11 +263,11 @@ class Recommender:
             self.taste_ = np.vstack(
                 [self.taste_, np.zeros((len(new_users), self.X_.shape[1]), np.float32)]
             )
-        s, p = self._matrices(ev, len(self.user_ids_))
+        users = pd.Index(self.user_ids_).get_indexer(ev["user_id"])
+        s, p = self._matrices(ev, users, items, len(self.user_ids_))
         self.evidence_ = (self.evidence_ + s).tocsr()
         self.plays_ = (self.plays_ + p).tocsr()
-        users = np.unique(pd.Index(self.user_ids_).get_indexer(ev["user_id"]))
-        items = np.unique(pd.Index(self.track_ids_).get_indexer(ev["track_id"]))
+        users, items = np.unique(users), np.unique(items)
         conf = confidence(self.evidence_, self.alpha)
         self.user_factors_[users] = fold_in(self.item_factors_, conf[users], self.regularization)
         self.item_cf_[items] = fold_in(
@@ -519,8 +521,12 @@ class Recommender:
                 k = int(np.argmax(sims))
                 if sims[k] >= 0.5 and liked[k] != j:
                     parts.append(f"sounds like {self._name(liked[k])}, which you like")
-            if self.listens_[j] > 0 and c_score > 0 and c_score >= self.content_weight * t_score:
-                parts.append("liked by listeners who share your taste")
+            # Only when the track's own listening data (not its content or artist prior) carries
+            # most of the score.
+            n = self.listens_[j]
+            own = n / (n + self.blend_listens) * float(self.item_cf_[j] @ self.user_factors_[u])
+            if own > 0 and own >= 0.5 * c_score and own >= self.content_weight * t_score:
+                parts.append(f"liked by listeners who share your taste ({n} listeners)")
             text = "; ".join(parts) or "the closest remaining match to your listening"
             out.append(text[0].upper() + text[1:])
         return out
