@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from corpus.manifest import Manifest  # noqa: E402
+from corpus.manifest import BENCH_COLUMNS, COLUMNS, Manifest  # noqa: E402
 from corpus.pipeline import render_clip  # noqa: E402
 from corpus.plan import plan_clips  # noqa: E402
 from corpus.render import CorpusError, check_tools, disk_full, disk_full_message, font_for  # noqa: E402
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace, specs: list) -> int:
-    manifest = Manifest(args.out)
+    manifest = Manifest(args.out, BENCH_COLUMNS if args.preset == "bench" else COLUMNS)
     done = manifest.done()
     todo = [s for s in specs if s.clip_id not in done]
     print(f"{len(specs)} clips planned, {len(specs) - len(todo)} already done, {len(todo)} to render "

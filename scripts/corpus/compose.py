@@ -310,6 +310,8 @@ def _pattern_notes(timeline, bar_ticks: int, sub: int, pattern, register: tuple[
             if tone == "b":
                 p = register[0] + (root - register[0]) % 12
                 out.append((t, d, p, vv))
+            elif isinstance(tone, str) and tone.startswith("d"):  # a fixed (drum) note
+                out.append((t, d, int(tone[1:]), vv))
             elif tone == "c":
                 for pc in pcs[:4]:
                     p = register[0] + 12 + (pc - register[0]) % 12
@@ -345,6 +347,10 @@ def _own_tracks(spec: ClipSpec, timeline, bar_ticks: int, tap_ticks: int):
     rng = _rng(spec, 5)
     sub = tap_ticks // spec.subdiv
     style = spec.own_style
+    if style.startswith("band_"):
+        from .bench import band_tracks
+
+        return band_tracks(spec, timeline, bar_ticks, tap_ticks)
     tracks = []
     for progs, register, pattern in _OWN_STYLES[style][1]:
         prog = int(rng.choice(progs))
@@ -391,8 +397,14 @@ def compose(spec: ClipSpec, out_mid: Path) -> Composition:
     if spec.groove.startswith("@"):
         mid = mido.MidiFile(type=1, ticks_per_beat=PPQ)
         mid.tracks.append(_to_track("meta", 0, 0, [], _meta(spec)))
-        for ch, (prog, notes) in enumerate(_own_tracks(spec, timeline, bar_ticks, tap_ticks)):
-            mid.tracks.append(_to_track(f"part{ch}", ch, prog, notes))
+        if spec.groove == "@chorale":
+            from .bench import chorale_tracks
+
+            parts = chorale_tracks(spec)
+        else:
+            parts = _own_tracks(spec, timeline, bar_ticks, tap_ticks)
+        for ch, (prog, notes) in enumerate(parts):
+            mid.tracks.append(_to_track(f"part{ch}", DRUM_CH if prog < 0 else ch, prog, notes))
     else:
         fd, tmp = tempfile.mkstemp(suffix=".mid")
         os.close(fd)
@@ -404,8 +416,9 @@ def compose(spec: ClipSpec, out_mid: Path) -> Composition:
         _rewrite_mma(mid, spec, rng)
     used = {m.channel for tr in mid.tracks for m in tr if hasattr(m, "channel")}
     lead_ch = next(c for c in (15, 14, 13, 12, 11, 10, 8, 7, 6, 5, 4, 3) if c not in used)
-    melody = write_melody(spec, timeline, bar_ticks, tap_ticks, total)
-    mid.tracks.append(_to_track("melody", lead_ch, spec.lead_program, melody))
+    if spec.groove != "@chorale":  # a chorale is complete as written
+        melody = write_melody(spec, timeline, bar_ticks, tap_ticks, total)
+        mid.tracks.append(_to_track("melody", lead_ch, spec.lead_program, melody))
     if spec.detune_cents:
         _detune(mid, spec.detune_cents)
     mid.save(out_mid)

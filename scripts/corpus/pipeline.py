@@ -44,6 +44,6 @@ def render_clip(spec: ClipSpec, root: Path, augmented: bool = True) -> dict:
         "instruments": ";".join(comp.instruments), "soundfont": font.name, "synth": font.synth,
         "seed": spec.seed, "split": spec.split, "duration_s": f"{spec.duration_s:g}",
         "has_drums": int(comp.has_drums), "groove": spec.variant, "subset": spec.subset,
-        "modulates": int(spec.modulates) if spec.subset else "",
+        "modulates": int(spec.modulates) if spec.subset else "", "hard_kind": spec.hard_kind,
         "_seconds": time.perf_counter() - t0,
     }

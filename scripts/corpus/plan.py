@@ -108,6 +108,8 @@ class ClipSpec:
     modulate_by: int = 0
     avoid_tonic: bool = False
     detune_cents: float = 0.0
+    hard_kind: str = ""
+    transpose: int = 0  # chorales: semitones applied to the score
 
     @property
     def mma_tempo(self) -> float:
