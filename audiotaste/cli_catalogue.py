@@ -19,6 +19,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -29,7 +30,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from audiotaste.errors import AudiotasteError
+from audiotaste.errors import AudiotasteError, InputError
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 _MAX_LISTED = 50  # failures printed one per line; the rest are in the catalogue
@@ -58,7 +59,10 @@ def exclusive(target: str, *, wait_s: float = 0.0) -> Iterator[None]:
         Still held by another process after ``wait_s`` seconds; the message names its pid.
     """
     lock_path = os.path.join(target, ".lock") if os.path.isdir(target) else f"{target}.lock"
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise InputError(target, f"cannot create its lock file {lock_path} ({exc.strerror})") from None
     deadline = time.monotonic() + wait_s
     try:
         while True:
@@ -83,7 +87,7 @@ def _print_error(error: BaseException, verbose: bool) -> None:
     if verbose:
         console.print_exception()
     text = str(error) if isinstance(error, AudiotasteError) else f"{type(error).__name__}: {error}"
-    console.print(f"[bold red]error:[/] {text}", soft_wrap=True, markup=True)
+    console.print(f"[bold red]error:[/] {escape(text)}")
 
 
 def _sigterm_as_interrupt(signum: int, frame: FrameType | None) -> None:
@@ -127,7 +131,7 @@ def tag(
 ) -> None:
     """Analyse and tag every audio file under DIR_OR_FILES into a catalogue, incrementally."""
     from audiotaste.catalogue import AnalyzerSpec, Catalogue, run_batch
-    from audiotaste.catalogue.export import ParquetCatalogue
+    from audiotaste.catalogue.export import ParquetCatalogue, display_path
 
     if (db is None) == (out is None):
         console.print("[bold red]usage error:[/] give exactly one of --db FILE or --out DIR")
@@ -179,7 +183,7 @@ def tag(
     finally:
         signal.signal(signal.SIGTERM, previous)
     for path, kind, message in summary.failures[:_MAX_LISTED]:
-        console.print(f"[red]failed[/] {path}: {message} [dim]({kind})[/]", soft_wrap=True)
+        console.print(f"[red]failed[/] {escape(display_path(path))}: {escape(message)} [dim]({kind})[/]")
     if len(summary.failures) > _MAX_LISTED:
         console.print(f"… and {len(summary.failures) - _MAX_LISTED} more; all are in the catalogue's "
                       "failures (Catalogue.failures()).")
