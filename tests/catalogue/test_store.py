@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import sqlite3
+from typing import Any
 
 import numpy as np
 import pytest
@@ -19,7 +20,7 @@ from audiotaste.errors import InputError
 
 def _ok(path: str, track_id: str, *, energy: float = 0.5, size: int = 10, mtime_ns: int = 1,
         emb: tuple[float, ...] = (1.0, 2.0)) -> dict:
-    fields = {name: 1.0 for name in DESCRIPTOR_FIELDS}
+    fields: dict[str, Any] = {name: 1.0 for name in DESCRIPTOR_FIELDS}
     fields.update(key_name="A", key=9, energy=energy, loudness_lufs=float("-inf"))
     fields.update(tags={"genre": {"rock": 0.9}, "mood": {"sad": 0.2}, "instrument": {"piano": 0.7}},
                   embedding=list(emb), model=MODEL_ID, beat_times=[0.5], timings={"decode": 0.1})

@@ -73,7 +73,7 @@ def test_track_id_is_sha256_prefix_and_rename_stable(tmp_path):
 
 @settings(max_examples=30, deadline=None)
 @given(st.lists(st.text(alphabet=st.characters(blacklist_characters="/\x00",
-                                               blacklist_categories=("Cs",)),
+                                               blacklist_categories=["Cs"]),
                         min_size=1, max_size=12), max_size=6, unique=True))
 def test_walk_never_raises_on_arbitrary_names(tmp_path_factory, names):
     root = tmp_path_factory.mktemp("names")
