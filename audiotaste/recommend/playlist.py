@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -188,10 +189,10 @@ def build_playlist(
             f"length: the unheard candidates last only {_seconds(chosen).sum() / 60:.0f} of the {minutes:g} minutes asked for"
         )
     order, flow, flow_notes = flow_order(
-        *(
-            _numeric(chosen, c) if c in chosen else None
-            for c in ("key", "mode", "tempo_bpm", "energy")
-        )
+        _numeric(chosen, "key"),
+        _numeric(chosen, "mode") if "mode" in chosen else None,
+        _numeric(chosen, "tempo_bpm"),
+        _numeric(chosen, "energy"),
     )
     unmet += flow_notes
     out = chosen.iloc[order].reset_index(drop=True)
@@ -257,11 +258,13 @@ def _seconds(frame: pd.DataFrame) -> np.ndarray:
 
 def content_vectors(frame: pd.DataFrame) -> np.ndarray | None:
     """Unit content vectors from whatever content columns ``frame`` has (None when it has none)."""
-    try:
-        space = ContentSpace.fit(frame)
-    except InputError:
-        return None
-    return space.transform(frame)
+    with warnings.catch_warnings():  # all-NaN columns are expected here; they become zeros
+        warnings.simplefilter("ignore", RuntimeWarning)
+        try:
+            space = ContentSpace.fit(frame)
+        except InputError:
+            return None
+        return space.transform(frame)
 
 
 def artist_keys(frame: pd.DataFrame) -> np.ndarray:
@@ -420,16 +423,17 @@ def flow_order(
     if np.isfinite(e).any():
         lo, hi = np.nanpercentile(e, [10, 90])
         target = lo + (hi - lo) * _arc(n)
-        place = np.nan_to_num(np.abs(e[:, None] - target[None, :]) / max(hi - lo, 0.05)) * W_ENERGY
+        gap = np.nan_to_num(np.abs(e[:, None] - target[None, :]) / max(hi - lo, 0.05))
+        place = W_ENERGY * (gap + gap**2)  # the square makes a sorted assignment the unique best
     else:
         place = np.zeros((n, n))
 
-    best, best_cost = np.arange(n), np.inf
-    # A few greedy starts (each position takes the free track that best fits the arc and its
-    # predecessor), each polished by best-improvement swaps; the cheapest wins.
-    for first in np.argsort(place[:, 0], kind="stable")[:starts]:
-        order = _greedy(int(first), step, place)
-        order, cost = _swap_descent(order, step, place, max_iter)
+    # Greedy paths from every first track at once (each position takes the free track that best
+    # fits the arc and its predecessor); the cheapest few are polished by local search.
+    paths, costs = _greedy_all(step, place)
+    best, best_cost = paths[0], np.inf
+    for r in np.argsort(costs, kind="stable")[:starts]:
+        order, cost = _swap_descent(paths[r], step, place, max_iter)
         if cost < best_cost - 1e-12:
             best, best_cost = order, cost
     o = best
@@ -437,24 +441,30 @@ def flow_order(
     return idx, _flow_stats(num[idx], letter[idx], tempo[idx], energy[idx]), notes
 
 
-def _greedy(first: int, step: np.ndarray, place: np.ndarray) -> np.ndarray:
+def _greedy_all(step: np.ndarray, place: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Greedy paths starting from each track, ``[n_starts, n]``, and their costs."""
     n = len(step)
-    order = [first]
-    free = np.ones(n, bool)
-    free[first] = False
+    rows = np.arange(n)
+    paths = np.zeros((n, n), np.int64)
+    paths[:, 0] = rows
+    free = np.ones((n, n), bool)
+    free[rows, rows] = False
+    cost = place[rows, 0].copy()
     for p in range(1, n):
-        c = step[order[-1]] + place[:, p]
+        c = step[paths[:, p - 1]] + place[:, p][None, :]
         c[~free] = np.inf
-        j = int(np.argmin(c))
-        order.append(j)
-        free[j] = False
-    return np.asarray(order, np.int64)
+        j = np.argmin(c, axis=1)
+        cost += c[rows, j]
+        paths[:, p] = j
+        free[rows, j] = False
+    return paths, cost
 
 
 def _swap_descent(
     o: np.ndarray, step: np.ndarray, place: np.ndarray, max_iter: int
 ) -> tuple[np.ndarray, float]:
-    """Apply the best swap of two positions while one lowers the cost; all swaps scored at once."""
+    """Local search: apply the best swap of two positions or reversal of a stretch (2-opt) while
+    one lowers the cost; every candidate move is scored at once."""
     n = len(o)
     sp = np.zeros((n + 1, n + 1))
     sp[:n, :n] = step  # index n is "no neighbour" and costs nothing
@@ -473,13 +483,32 @@ def _swap_descent(
         new = sp[pa, y] + sp[y, na] + sp[pb, x] + sp[x, nb]
         old_adj = sp[pa, x] + sp[x, y] + sp[y, nb]
         new_adj = sp[pa, y] + sp[y, x] + sp[x, nb]
-        delta = np.where(adjacent, new_adj - old_adj, new - old) + moved - placed
-        delta[~upper] = np.inf
-        k = int(np.argmin(delta))
-        if delta.flat[k] >= -1e-9:
+        swap = np.where(adjacent, new_adj - old_adj, new - old) + moved - placed
+        # Reversing o[a..b] changes two edges (steps are symmetric) and the placement of every
+        # track inside: track o[i] moves to a + b - i, summed along anti-diagonals of m.
+        m = place[o]  # m[i, k]: cost of the track now at i placed at k
+        flipped = np.zeros((2 * n - 1, n))
+        flipped[(pos[:, None] + pos[None, :]).ravel(), np.repeat(pos, n)] = m.ravel()
+        cum = np.cumsum(flipped, axis=1)
+        s = pos[:, None] + pos[None, :]
+        inside = cum[s, pos[None, :]] - np.where(
+            pos[:, None] > 0, cum[s, np.maximum(pos[:, None] - 1, 0)], 0
+        )
+        diag = np.concatenate([[0.0], np.cumsum(m[pos, pos])])
+        before = diag[pos[None, :] + 1] - diag[pos[:, None]]
+        edges = sp[pa, y] + sp[x, nb] - sp[pa, x] - sp[y, nb]
+        rev = edges + inside - before
+        swap[~upper] = np.inf
+        rev[~upper] = np.inf
+        ks, kr = int(np.argmin(swap)), int(np.argmin(rev))
+        if min(swap.flat[ks], rev.flat[kr]) >= -1e-9:
             break
-        a, b = divmod(k, n)
-        o[a], o[b] = o[b], o[a]
+        if swap.flat[ks] <= rev.flat[kr]:
+            a, b = divmod(ks, n)
+            o[a], o[b] = o[b], o[a]
+        else:
+            a, b = divmod(kr, n)
+            o[a : b + 1] = o[a : b + 1][::-1].copy()
     cost = float(place[o, pos].sum() + step[o[:-1], o[1:]].sum())
     return o, cost
 
