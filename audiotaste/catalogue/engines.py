@@ -231,8 +231,17 @@ def run_ray(tasks: list[dict[str, Any]], spec: AnalyzerSpec, *, workers: int,
         ds = items.map_batches(RayAnalyzer, fn_constructor_kwargs={"spec": spec}, batch_size=1,
                                compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=1,
                                batch_format="numpy")
-        for row in ds.iter_rows():
-            yield json.loads(row["record"])
+        try:
+            for row in ds.iter_rows():
+                yield json.loads(row["record"])
+        except (KeyboardInterrupt, GeneratorExit):
+            raise
+        except Exception as exc:  # an actor that kept dying, a lost node: Ray's own errors
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            err = AudiotasteError(address, f"the Ray job failed ({first}); finished files are "
+                                           "saved, run the same command again to resume")
+            err.kind = "engine"
+            raise err from None
     finally:
         if started:
             ray.shutdown()

@@ -143,3 +143,10 @@ def test_analysis_fields_are_json_plain(tmp_path):
     fields = analysis_fields(analyze(str(wav)))
     assert fields["duration_s"] == pytest.approx(0.1)
     assert json.loads(json.dumps(fields))["tags"]["genre"]["rock"] == pytest.approx(0.5)
+
+
+def test_write_to_a_read_only_catalogue_is_a_clear_error(tmp_path):
+    db = tmp_path / "c.sqlite"
+    Catalogue.open(db).close()
+    with Catalogue.open(db, readonly=True) as cat, pytest.raises(InputError, match="cannot write"):
+        cat.write([_ok("/a.wav", "a" * 16)])
