@@ -18,12 +18,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from audiotaste.errors import InputError
 from audiotaste.recommend.events import clean_events
 from audiotaste.recommend.playlist import DEFAULT_DURATION_S, Playlist, flow_order
 from audiotaste.recommend.profile import SKIP_S
@@ -31,6 +29,19 @@ from audiotaste.recommend.recommender import Recommender, check_fitted
 
 #: Shelf kinds, the bandit's arms, in display order.
 ARMS = ("for_you", "top_genre", "second_genre", "mood", "new", "outside")
+#: Per (listener, track) inputs of the learned re-ranker: the recommender's score; the listener's
+#: liked genre and mood mix dotted with the track's tags; whether they like the artist; the gaps
+#: to their liked energy and (octave-folded, log2) tempo; cosine with their recent feedback
+#: (finished minus skipped tracks of past playlists, discounted weekly).
+FEATURES = (
+    "score",
+    "genre_match",
+    "mood_match",
+    "liked_artist",
+    "energy_gap",
+    "tempo_gap",
+    "recent",
+)
 #: A play of at least this share of the track counts as a full play.
 FULL_FRACTION = 0.9
 #: Tracks released this close to the newest release are "new releases", days.
@@ -123,6 +134,9 @@ class Discovery:
         Weight kept by past feedback at each update, so a changing taste is followed.
     diversity
         MMR trade-off within shelves (0: by score only).
+    learn
+        Re-rank with a logistic model of full plays fitted on the playlists' own feedback (see
+        :data:`FEATURES`); until feedback arrives, the recommender's score ranks alone.
     artist_cap
         Tracks per artist per 30 tracks.
     pool
@@ -155,6 +169,7 @@ class Discovery:
         prior_strength: float = 4.0,
         discount: float = 0.7,
         diversity: float = 0.2,
+        learn: bool = True,
         artist_cap: int = 1,
         pool: int = 60,
         draws: int = 2000,
@@ -169,6 +184,7 @@ class Discovery:
         self.prior_strength = prior_strength
         self.discount = discount
         self.diversity = diversity
+        self.learn = learn
         self.artist_cap = artist_cap
         self.pool = pool
         self.draws = draws
@@ -176,6 +192,9 @@ class Discovery:
         self.random_state = random_state
         self._rng = np.random.default_rng(random_state)
         self.counts_: dict[str, np.ndarray] = {}
+        self._recent: dict[str, np.ndarray] = {}
+        self._round = 0
+        self.coef_: np.ndarray | None = None
         self._global = np.zeros((len(ARMS), 2))
         self._log: list[pd.DataFrame] = []
         self._log_cache: pd.DataFrame | None = None
@@ -314,7 +333,8 @@ class Discovery:
             )
             heard = np.zeros(0, np.int64)
         else:
-            score = rec._score(np.array([u]), np.arange(n_tracks))[0].astype(float)
+            feats = self._features(u, str(key))
+            score = feats[:, 0] if self.coef_ is None else feats @ self.coef_[1:] + self.coef_[0]
             heard = rec.plays_[u].indices
         ok = np.ones(n_tracks, bool)
         ok[heard] = False
@@ -331,7 +351,8 @@ class Discovery:
                 if n_tracks
                 else 0
             )
-        picked, arms, props, probs = self._fill(shelves, score, target_n, minutes, unmet)
+        a, b = self._posterior(key or "")
+        picked, arms, props, probs = self._fill(shelves, score, (a, b), target_n, minutes, unmet)
         if len(picked) < (target_n if minutes is None else 1):
             unmet.append(
                 f"length: only {len(picked)} unheard tracks could be offered, not {target_n}"
@@ -370,7 +391,7 @@ class Discovery:
         if self._path is not None:
             out["path"] = self._path[idx]
         if record and key is not None:
-            self._record(key, out, probs_a)
+            self._record(key, out, probs_a, None if u is None else feats[idx])
         out.attrs["unmet"] = unmet
         out.attrs["flow"] = flow
         return out
@@ -425,6 +446,7 @@ class Discovery:
         self,
         shelves: dict[str, tuple[str, np.ndarray]],
         score: np.ndarray,
+        posterior: tuple[np.ndarray, np.ndarray],
         n: int,
         minutes: float | None,
         unmet: list[str],
@@ -452,7 +474,7 @@ class Discovery:
         cap = self.artist_cap * max(1, math.ceil(n / 30)) if self.artist_cap > 0 else len(union)
         used = np.zeros(len(union), bool)
         max_sim = np.zeros(len(union))
-        a, b = self._posterior(self._current_user) if self._current_user else self._posterior("")
+        a, b = posterior
         cache: dict[bytes, np.ndarray] = {}
         picked: list[int] = []
         arms: list[str] = []
@@ -496,8 +518,6 @@ class Discovery:
             )
         return picked, arms, props, np.asarray(probs).reshape(-1, len(ARMS))
 
-    _current_user: str | None = None
-
     def _reasons(
         self, user: str | None, idx: np.ndarray, arms: np.ndarray, labels: dict[str, str]
     ) -> list[str]:
@@ -512,14 +532,19 @@ class Discovery:
             for arm, t in zip(arms, self.rec.track_ids_[idx], strict=True)
         ]
 
-    def _record(self, user: str, out: pd.DataFrame, probs: np.ndarray) -> None:
+    def _record(
+        self, user: str, out: pd.DataFrame, probs: np.ndarray, feats: np.ndarray | None
+    ) -> None:
         week = self._week.get(user, 0)
         self._week[user] = week + 1
         rows = out[["position", "track_id", "arm", "shelf", "score", "propensity"]].copy()
         rows.insert(0, "week", week)
+        rows.insert(0, "round", self._round)
         rows.insert(0, "user_id", user)
         for i, arm in enumerate(ARMS):
             rows[f"p.{arm}"] = probs[:, i] if len(probs) else 0.0
+        for i, name in enumerate(FEATURES):
+            rows[f"f.{name}"] = np.nan if feats is None else feats[:, i]
         rows["started"] = pd.array([pd.NA] * len(rows), dtype="boolean")
         rows["reward"] = np.nan
         self._log.append(rows)
@@ -568,6 +593,17 @@ class Discovery:
         self._n_tracks = len(self.rec.track_ids_)
         dur = pd.Series(np.asarray(self.rec.duration_s_, float), index=self.rec.track_ids_)
         full = full_plays(ev, ev["track_id"].map(dur).to_numpy(float))
+        ti = pd.Index(self.rec.track_ids_).get_indexer(ev["track_id"].astype(str))
+        sign = np.where(
+            full, 1.0, np.where(ev["ms_played"].to_numpy(float) < SKIP_S * 1000, -1.0, 0.0)
+        )
+        sign[ti < 0] = 0.0
+        by_user = pd.Series(np.arange(len(ev))).groupby(ev["user_id"].astype(str).to_numpy())
+        for user, rows in by_user:
+            i = rows.to_numpy()
+            vec = sign[i] @ self.rec.X_[np.maximum(ti[i], 0)]
+            old = self._recent.get(str(user))
+            self._recent[str(user)] = vec if old is None else self.discount * old + vec
         got = pd.DataFrame(
             {
                 "user_id": ev["user_id"].astype(str),
@@ -596,4 +632,70 @@ class Discovery:
             np.add.at(c[:, 1], s["a"].to_numpy(), 1 - s["r"].to_numpy())
             self.counts_[str(user)] = c
         self._global = sum(self.counts_.values(), np.zeros((len(ARMS), 2)))
+        if self.learn:
+            self._fit_ranker()
+        self._round += 1
         return self
+
+    # ------------------------------------------------------------------------------------------
+    def _features(self, u: int, user: str) -> np.ndarray:
+        """:data:`FEATURES` of every track for listener ``u``, ``[n_tracks, n_features]``."""
+        rec = self.rec
+        n = len(rec.track_ids_)
+        out = np.zeros((n, len(FEATURES)))
+        out[:, 0] = rec._score(np.array([u]), np.arange(n))[0]
+        row = rec.evidence_[u]
+        pos = row.data > 0
+        liked, w = row.indices[pos], row.data[pos].astype(float)
+        if len(liked):
+            w = w / w.sum()
+            for col, cols in ((1, self._gcols), (2, self._mcols)):
+                if len(cols):
+                    tags = rec.tags_[:, cols]
+                    out[:, col] = tags @ (w @ tags[liked])
+            liked_artists = np.unique(rec.artist_code_[liked])
+            out[:, 3] = np.isin(rec.artist_code_, liked_artists[liked_artists >= 0])
+            for col, name in ((4, "energy"), (5, "tempo_bpm")):
+                v = self._meta[name]
+                if v is None:
+                    continue
+                v = np.log2(np.where(v > 0, v, np.nan)) if name == "tempo_bpm" else v
+                ok = np.isfinite(v[liked])
+                if ok.any():
+                    gap = np.abs(v - np.average(v[liked][ok], weights=w[ok] + 1e-12))
+                    if name == "tempo_bpm":
+                        gap = np.minimum(gap, np.abs(gap - 1))  # octave errors
+                    out[:, col] = np.nan_to_num(
+                        gap, nan=float(np.nanmean(gap)) if np.isfinite(gap).any() else 0.0
+                    )
+        recent = self._recent.get(user)
+        if recent is not None:
+            out[:, 6] = rec.X_ @ (recent / max(float(np.linalg.norm(recent)), 1e-9))
+        return out
+
+    def _fit_ranker(self) -> None:
+        """Weighted L2 logistic regression of full play on :data:`FEATURES` (Newton steps)."""
+        log = self.log_
+        rows = log[log["started"].fillna(False).astype(bool) & log["f.score"].notna()]
+        if len(rows) < 200 or rows["reward"].nunique() < 2:
+            return
+        x = rows[[f"f.{f}" for f in FEATURES]].to_numpy(float)
+        y = rows["reward"].to_numpy(float)
+        sw = self.discount ** (self._round - rows["round"].to_numpy(float))
+        mu, sd = x.mean(0), x.std(0)
+        sd = np.where(sd > 1e-9, sd, 1.0)
+        z = np.hstack([np.ones((len(x), 1)), (x - mu) / sd])
+        beta = np.zeros(z.shape[1])
+        ridge = np.eye(z.shape[1]) * 1.0
+        ridge[0, 0] = 0.0
+        for _ in range(25):
+            p = 1 / (1 + np.exp(-(z @ beta)))
+            grad = z.T @ (sw * (y - p)) - ridge @ beta
+            hess = (z * (sw * p * (1 - p))[:, None]).T @ z + ridge
+            step = np.linalg.solve(hess, grad)
+            beta += step
+            if np.abs(step).max() < 1e-6:
+                break
+        # Fold the standardisation into the coefficients: score = coef_[0] + x @ coef_[1:].
+        coef = beta[1:] / sd
+        self.coef_ = np.concatenate([[beta[0] - mu @ coef], coef])

@@ -1,0 +1,157 @@
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from audiotaste.recommend import Recommender
+from audiotaste.recommend.explore import ARMS, Discovery, full_plays, off_policy_estimate
+
+
+def _log(n: int, rates: dict[str, float], logging: dict[str, float], seed: int = 0) -> pd.DataFrame:
+    """Slots logged by a fixed shelf mix, rewards Bernoulli with a known rate per shelf."""
+    rng = np.random.default_rng(seed)
+    arms = list(logging)
+    p = np.array([logging[a] for a in arms])
+    pick = rng.choice(len(arms), n, p=p)
+    frame = pd.DataFrame({"arm": np.array(arms)[pick], "propensity": p[pick]})
+    frame["reward"] = (rng.random(n) < frame["arm"].map(rates)).astype(float)
+    for a in ARMS:
+        frame[f"p.{a}"] = logging.get(a, 0.0)
+    return frame
+
+
+def test_ips_recovers_known_rates() -> None:
+    rates = {"for_you": 0.2, "new": 0.5, "outside": 0.8}
+    log = _log(60_000, rates, {"for_you": 0.6, "new": 0.3, "outside": 0.1})
+    assert log["reward"].mean() == pytest.approx(0.35, abs=0.01)
+    only_outside = off_policy_estimate(log, {"outside": 1.0})
+    assert only_outside["ips"] == pytest.approx(0.8, abs=0.03)
+    assert only_outside["snips"] == pytest.approx(0.8, abs=0.01)
+    uniform = off_policy_estimate(log, {a: 1.0 for a in ARMS})  # renormalised over the 3 logged
+    assert uniform["snips"] == pytest.approx(0.5, abs=0.01)
+    assert uniform["ips"] == pytest.approx(0.5, abs=0.02)
+    assert 0 < only_outside["ess"] < 0.2 * len(log)
+    as_function = off_policy_estimate(log, lambda rows: (rows["arm"] == "new").to_numpy(float))
+    assert as_function["snips"] == pytest.approx(0.5, abs=0.01)
+    assert np.isnan(off_policy_estimate(log.iloc[:0], {"new": 1})["ips"])
+
+
+def test_full_plays() -> None:
+    ev = pd.DataFrame(
+        {
+            "ms_played": [200_000, 150_000, 5_000, 130_000],
+            "reason_end": ["trackdone", "fwdbtn", "fwdbtn", "trackdone"],
+        }
+    )
+    assert full_plays(ev, np.array([210.0, 160.0, 200.0, np.nan])).tolist() == [
+        True,
+        True,
+        False,
+        True,
+    ]
+    assert full_plays(ev.drop(columns="reason_end")).tolist() == [True, True, False, True]
+
+
+@pytest.fixture()
+def disc(split, fitted):
+    """A fresh Discovery over a copy of the session's fitted recommender (update() changes it)."""
+    train, _, tracks = split
+    rec = Recommender(factors=16, iterations=8).fit(train, tracks)
+    return Discovery(rec, 30, tracks=tracks, random_state=0)
+
+
+def test_playlist_follows_the_contract(disc, split) -> None:
+    train, _, tracks = split
+    user = disc.rec.user_ids_[3]
+    pl = disc.playlist(user)
+    assert list(pl.columns[:6]) == [
+        "position",
+        "track_id",
+        "shelf",
+        "reason",
+        "score",
+        "propensity",
+    ]
+    assert len(pl) == 30 and pl["track_id"].is_unique
+    assert pl["position"].tolist() == list(range(1, 31))
+    heard = set(train.loc[train["user_id"] == user, "track_id"])
+    assert not heard & set(pl["track_id"])
+    artists = tracks.set_index("track_id").loc[pl["track_id"], "artist_id"]
+    assert artists.value_counts().max() == 1
+    assert (pl["propensity"] >= disc.epsilon / len(ARMS) - 1e-12).all() and (
+        pl["propensity"] <= 1
+    ).all()
+    assert all(r.startswith(s) for r, s in zip(pl["reason"], pl["shelf"], strict=True))
+    assert pl["shelf"].str.startswith("because you like ").any() or pl["shelf"].eq("for you").any()
+    log = disc.log_
+    assert len(log) == 30
+    assert np.allclose(log[[f"p.{a}" for a in ARMS]].sum(1), 1.0)
+    # shown tracks are not shown again next week
+    again = disc.playlist(user)
+    assert not set(again["track_id"]) & set(pl["track_id"])
+
+
+def test_bandit_learns_which_shelf_is_finished(disc, split) -> None:
+    users = list(disc.rec.user_ids_[:25])
+    t = split[0]["timestamp"].max()
+    for week in range(3):
+        frames = [disc.playlist(u) for u in users]
+        ev = pd.concat(frames, ignore_index=True)
+        ev["user_id"] = np.repeat(users, [len(f) for f in frames])
+        full = ev["arm"].eq("new").to_numpy()
+        ev = pd.DataFrame(
+            {
+                "user_id": ev["user_id"],
+                "track_id": ev["track_id"],
+                "timestamp": t
+                + pd.Timedelta(weeks=week)
+                + pd.to_timedelta(np.arange(len(ev)), unit="s"),
+                "ms_played": np.where(full, ev["duration_s"] * 1000, 5_000).astype(np.int64),
+            }
+        )
+        disc.update(ev)
+    b = disc.beliefs(users[0]).set_index("arm")
+    assert b["mean"].idxmax() == "new"
+    assert b.loc["new", "p_choose"] > 0.6
+    log = disc.log_
+    assert log["reward"].notna().all() and log["started"].all()
+    assert log.loc[log["arm"] == "new", "reward"].eq(1).all()
+    assert disc.coef_ is not None
+
+
+def test_new_listener_and_thin_catalogues(split) -> None:
+    train, _, tracks = split
+    small = tracks.iloc[:20].copy()
+    rec = Recommender(factors=8, iterations=3).fit(train, small)
+    d = Discovery(rec, 30, tracks=small)
+    pl = d.playlist(None)
+    assert 0 < len(pl) <= 20 and pl["track_id"].is_unique
+    unmet = " | ".join(pl.attrs["unmet"])
+    assert "no listening history" in unmet and "length" in unmet
+    assert d.playlist("nobody-at-all").attrs["unmet"][0].startswith("history")
+
+
+def test_one_artist_and_no_key_or_tempo(split) -> None:
+    train, _, tracks = split
+    mono = tracks.drop(columns=["key", "mode", "tempo_bpm"]).assign(artist_id="a1", artist="Solo")
+    rec = Recommender(factors=8, iterations=3).fit(train, mono)
+    d = Discovery(rec, 30, tracks=mono)
+    user = rec.user_ids_[0]
+    pl = d.playlist(user)
+    assert len(pl) == 30
+    unmet = pl.attrs["unmet"]
+    assert any(u.startswith("artist cap") for u in unmet)
+    assert any(u.startswith("key: unknown for every track") for u in unmet)
+    assert any(u.startswith("tempo: unknown for every track") for u in unmet)
+
+
+def test_minutes_and_fixed_mix(disc) -> None:
+    user = disc.rec.user_ids_[5]
+    pl = disc.playlist(user, minutes=60, record=False)
+    assert 57 <= pl["duration_s"].sum() / 60 <= 66
+    assert disc.log_.empty
+    fixed = Discovery(disc.rec, 20, mix={"for_you": 1.0, "new": 1.0}, random_state=1)
+    pl = fixed.playlist(user)
+    assert set(pl["arm"]) <= {"for_you", "new"}
+    assert set(np.round(pl["propensity"], 6)) <= {0.5, 1.0}
