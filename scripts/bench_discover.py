@@ -24,8 +24,8 @@ simulator's frame as it returns (``sys.setprofile``) rather than re-implementing
 from __future__ import annotations
 
 import argparse
-import json
 import copy
+import json
 import os
 import sys
 import time
@@ -139,7 +139,7 @@ def run_policy(
         if name == "ours"
         else None
     )
-    shadows = {}
+    shadows: dict[str, Discovery] = {}
     if disc is not None:
         for t, mix in targets.items():
             sh = copy.copy(disc)
@@ -151,7 +151,7 @@ def run_policy(
     u_all = _idx(pd.Series(users))
     genre_full = np.zeros((len(world.state["drift"]), n_genre))
     full_total = starts = early_total = 0
-    truth = {t: [] for t in targets}
+    truth: dict[str, list[np.ndarray]] = {t: [] for t in targets}
     ms_per_playlist: list[float] = []
     for r in range(rounds):
         week = weeks + r

@@ -155,3 +155,48 @@ def test_minutes_and_fixed_mix(disc) -> None:
     pl = fixed.playlist(user)
     assert set(pl["arm"]) <= {"for_you", "new"}
     assert set(np.round(pl["propensity"], 6)) <= {0.5, 1.0}
+
+
+def test_cli_discover(monkeypatch, split, tmp_path) -> None:
+    import json
+
+    import typer
+    from typer.testing import CliRunner
+
+    from audiotaste import cli_discover, cli_recommend
+
+    train, _, tracks = split
+    tracks = tracks.assign(path=[f"/music/{t}.ogg" for t in tracks["track_id"]])
+    monkeypatch.setattr(cli_recommend, "load_tracks", lambda db: tracks)
+    app = typer.Typer()
+    cli_discover.register(app)
+
+    @app.callback()
+    def _root() -> None:  # a group, so the command keeps its name
+        pass
+
+    events = tmp_path / "events.parquet"
+    train[train.user_id.isin(["u00001", "u00002"])].to_parquet(events)
+    base = ["discover", "--events", str(events), "--db", str(tmp_path / "c.sqlite")]
+    m3u = tmp_path / "week.m3u8"
+    r = CliRunner().invoke(
+        app, [*base, "--user", "u00001", "--minutes", "60", "--out", str(m3u), "--json"]
+    )
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert 57 <= doc["minutes"] <= 66 and len(doc["beliefs"]) == 6
+    assert all(t["reason"] for t in doc["tracks"])
+    lines = m3u.read_text(encoding="utf-8").splitlines()
+    assert (
+        lines[0] == "#EXTM3U"
+        and lines[2].startswith("/music/t")
+        and len(lines) == 1 + 2 * doc["n_tracks"]
+    )
+    r = CliRunner().invoke(app, [*base, "--user", "someone-new", "--explain", "-n", "10"])
+    assert r.exit_code == 0, r.output
+    assert "'someone-new' is not in the listening history" in r.stdout
+    assert "bandit's beliefs" in r.stdout and "popular here" in r.stdout
+    r = CliRunner().invoke(
+        app, [*base, "--user", "u00001", "--out", str(tmp_path / "no" / "dir.m3u8")]
+    )
+    assert r.exit_code == 1 and "cannot write the playlist" in r.output
