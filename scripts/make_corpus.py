@@ -6,6 +6,7 @@ Examples
     python scripts/make_corpus.py --out corpus/smoke --n 48 --seed 0
     nohup nice -n 10 python scripts/make_corpus.py --out corpus/full --n 4200 --workers 2 &
     python scripts/make_corpus.py --preset bench --out corpus/bench
+    python scripts/make_corpus.py --preset sample --out corpus/sample   # also writes sample_audio/
     python scripts/make_corpus.py --out corpus/other --n 48 --soundfont /path/to/other.sf2
 
 The clip list is a pure function of (--preset, --seed, --n); ``--soundfont`` (repeatable, clips take
@@ -41,12 +42,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--no-augment", action="store_true", help="skip gain/EQ/reverb/noise/compression")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--sample-dir", type=Path, default=Path(__file__).resolve().parent.parent / "sample_audio",
+                   help="--preset sample: where the OGG clips, tracks.csv and histories go")
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    n = args.n if args.n is not None else (80 if args.preset == "bench" else 48)
+    n = args.n if args.n is not None else {"bench": 80, "sample": 12}.get(args.preset, 48)
     specs = plan_clips(args.preset, args.seed, n)
     try:
         if args.soundfont:
@@ -59,7 +62,13 @@ def main(argv: list[str] | None = None) -> int:
         args.out.mkdir(parents=True, exist_ok=True)
         if disk_full(args.out):
             raise CorpusError(disk_full_message(args.out))
-        return _run(args, specs)
+        rc = _run(args, specs)
+        if args.preset == "sample" and rc == 0:
+            from corpus.sample import export
+
+            export(args.out, args.sample_dir, args.seed)
+            print(f"wrote {args.sample_dir}", file=sys.stderr)
+        return rc
     except CorpusError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

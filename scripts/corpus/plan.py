@@ -233,4 +233,8 @@ def plan_clips(preset: str, seed: int, n: int) -> list[ClipSpec]:
         from .bench import plan_bench
 
         return plan_bench(seed, n)
+    if preset == "sample":
+        from .sample import plan_sample
+
+        return plan_sample(seed)[:n]
     return [plan_clip(preset, seed, i) for i in range(n)]
