@@ -120,10 +120,10 @@ def process_file(analyze_fn: AnalyzeFn, task: Mapping[str, Any], *, model_id: st
     dict
         ``path``, ``size``, ``mtime_ns``, ``status`` (``"ok"``, ``"known"``, ``"unchanged"`` or
         ``"failed"``), ``track_id``, ``fields`` (ok), ``kind`` and ``message`` (failed),
-        ``seconds`` and ``timings`` (s), ``rss_mb`` (the worker's peak resident memory, MB),
+        ``seconds``, ``cpu_s`` and ``timings`` (s), ``rss_mb`` (the worker's peak resident memory, MB),
         ``pid``.
     """
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     path = task["path"]
     rec: dict[str, Any] = {"path": path, "size": task["size"], "mtime_ns": task["mtime_ns"],
                            "track_id": task.get("track_id"), "pid": os.getpid()}
@@ -152,6 +152,7 @@ def process_file(analyze_fn: AnalyzeFn, task: Mapping[str, Any], *, model_id: st
     except Exception as exc:  # a bug or an unforeseen input: record it, keep the batch going
         rec.update(status="failed", kind="internal", message=f"{type(exc).__name__}: {exc}")
     rec["seconds"] = time.perf_counter() - t0
+    rec["cpu_s"] = time.process_time() - cpu0
     rec["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return rec
 

@@ -14,14 +14,16 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from audiotaste.analysis import DESCRIPTOR_FIELDS, Analysis
 from audiotaste.catalogue.schema import migrate
 from audiotaste.errors import InputError
+
+if TYPE_CHECKING:  # pandas is imported on use: workers never need it (~60 MB each)
+    import pandas as pd
 
 #: Taxonomies that keep their own column prefix; every other one is flattened as ``tag.<label>``.
 OWN_PREFIX_TAXONOMIES = ("genre", "mood")
@@ -241,6 +243,8 @@ class Catalogue:
     def failures(self) -> pd.DataFrame:
         """Every path whose last attempt failed: ``path``, ``kind``, ``message``, ``attempts``,
         ``last_seen`` (UTC), ``first_seen`` (UTC)."""
+        import pandas as pd
+
         rows = self._conn.execute(
             "SELECT path, kind, message, attempts, last_seen, first_seen FROM failures ORDER BY path"
         ).fetchall()
@@ -264,6 +268,8 @@ _TRACK_COLS = ", ".join(
 
 def tracks_frame(rows: Iterable[Any]) -> pd.DataFrame:
     """Flatten stored track rows (``_TRACK_COLS`` order) into the public ``to_pandas`` frame."""
+    import pandas as pd
+
     base: list[dict[str, Any]] = []
     tag_rows: list[dict[str, float]] = []
     embs: list[np.ndarray] = []
