@@ -76,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace, specs: list) -> int:
     manifest = Manifest(args.out, BENCH_COLUMNS if args.preset == "bench" else COLUMNS)
+    for stray in args.out.glob("audio/*/.*.tmp.flac"):  # left by a run killed mid-write
+        stray.unlink(missing_ok=True)
     done = manifest.done()
     todo = [s for s in specs if s.clip_id not in done]
     print(f"{len(specs)} clips planned, {len(specs) - len(todo)} already done, {len(todo)} to render "
