@@ -19,7 +19,7 @@ It writes (all ``.npz`` without object arrays, so ``np.load(allow_pickle=False)`
 
 With ``--tags FILE...`` it instead prints, as JSON, musicnn's own ``top_tags``-style mean taggram for
 each file and model, the seconds its librosa front end and the TensorFlow network took on one thread
-(medians of 3) and the peak RSS (used by ``scripts/bench_realworld.py``).
+(CPU time, medians of 5) and the peak RSS (used by ``scripts/bench_realworld.py``).
 """
 
 from __future__ import annotations
@@ -115,7 +115,10 @@ def build(model: str, n_frames: int = N_FRAMES) -> tuple[Any, Any, list[Any]]:
         x = tf.compat.v1.placeholder(tf.float32, [None, n_frames, config.N_MELS])
         is_training = tf.compat.v1.placeholder_with_default(False, [])
         y, *_, penultimate = models.define_model(x, is_training, model, 50)
-    sess = tf.compat.v1.Session()
+    one_thread = tf.compat.v1.ConfigProto(
+        intra_op_parallelism_threads=1, inter_op_parallelism_threads=1
+    )
+    sess = tf.compat.v1.Session(config=one_thread)
     tf.compat.v1.train.Saver().restore(sess, os.path.dirname(musicnn.__file__) + f"/{model}/")
     return sess, x, [tf.nn.sigmoid(y), penultimate, y]
 
@@ -147,8 +150,8 @@ def reference(out: Path) -> None:
     np.savez_compressed(out / "reference.npz", **arrays)
 
 
-def tags(files: list[str], repeats: int = 3) -> None:
-    """Mean taggram per file and model, with one-thread timings (median of ``repeats``)."""
+def tags(files: list[str], repeats: int = 5) -> None:
+    """Mean taggram per file and model, with one-thread CPU times (median of ``repeats``)."""
     import resource
 
     import librosa
@@ -158,11 +161,11 @@ def tags(files: list[str], repeats: int = 3) -> None:
     for f in files:
         times = []
         for _ in range(repeats):
-            t0 = time.perf_counter()
+            t0 = time.process_time()
             batches[f], _ = mx.batch_data(
                 f, N_FRAMES, N_FRAMES
             )  # librosa.load + mel, as musicnn does
-            times.append(time.perf_counter() - t0)
+            times.append(time.process_time() - t0)
         result["files"][f] = {
             "duration_s": librosa.get_duration(path=f),
             "n_patches": len(batches[f]),
@@ -172,16 +175,18 @@ def tags(files: list[str], repeats: int = 3) -> None:
         sess, x, fetches = build(model)
         with sess:
             for f, batch in batches.items():
-                sess.run(fetches[0], feed_dict={x: batch[:2]})  # warm-up
-                times = []
-                for _ in range(repeats):
-                    t0 = time.perf_counter()
-                    p = sess.run(fetches[0], feed_dict={x: batch})
-                    times.append(time.perf_counter() - t0)
-                result["files"][f][model] = {
-                    "mean": p.mean(0).tolist(),
-                    "network_s": float(np.median(times)),
-                }
+                p = sess.run(fetches[0], feed_dict={x: batch})  # also the warm-up
+                timing = {}
+                # musicnn's extractor feeds one patch per run (configuration.BATCH_SIZE = 1)
+                for label, size in (("network_s", 1), ("network_full_batch_s", len(batch))):
+                    times = []
+                    for _ in range(repeats):
+                        t0 = time.process_time()
+                        for s in range(0, len(batch), size):
+                            sess.run(fetches[0], feed_dict={x: batch[s : s + size]})
+                        times.append(time.process_time() - t0)
+                    timing[label] = float(np.median(times))
+                result["files"][f][model] = {"mean": p.mean(0).tolist(), **timing}
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     json.dump(result, sys.stdout)
 
