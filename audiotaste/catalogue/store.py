@@ -287,7 +287,7 @@ def tracks_frame(rows: Iterable[Any]) -> pd.DataFrame:
     frame = pd.DataFrame(base, columns=[n for n in names if n != "path"])
     # object dtype: a non-UTF-8 file name (surrogate escapes) cannot live in an Arrow string column
     frame.insert(1, "path", pd.Series(paths, dtype=object, index=frame.index))
-    frame["mtime"] = pd.to_datetime(frame.pop("mtime_ns"), unit="ns", utc=True)
+    frame.insert(3, "mtime", pd.to_datetime(frame.pop("mtime_ns"), unit="ns", utc=True))
     frame["tagged_at"] = pd.to_datetime(frame["tagged_at"], unit="s", utc=True)
     parts = [frame]
     if any(tag_rows):

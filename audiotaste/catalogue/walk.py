@@ -101,7 +101,7 @@ def walk(inputs: Iterable[str | os.PathLike[str]], *,
     Parameters
     ----------
     inputs
-        Files and folders. Files are taken whatever their extension.
+        Files and folders. Files are taken whatever their extension. Yielded paths are absolute.
     extensions
         Lower-case extensions (with the dot) taken inside folders.
 
@@ -113,7 +113,8 @@ def walk(inputs: Iterable[str | os.PathLike[str]], *,
     """
     seen_dirs: set[tuple[int, int]] = set()
     for item in inputs:
-        path = os.fspath(item)
+        # Absolute (links not resolved): the same file is the same key from any working directory.
+        path = os.path.abspath(os.fspath(item))
         try:
             st = os.stat(path)
         except OSError as exc:
