@@ -132,6 +132,7 @@ def _card(name: str, wheel: Path, sha256: str) -> dict[str, object]:
     folder, labels = MODEL_NAMES[name]
     return {
         "name": name,
+        "version": MUSICNN_VERSION,
         "architecture": "musicnn",
         "format_version": 1,
         "labels": {"tag": labels},

@@ -310,6 +310,7 @@ class MusicnnTagger:
         self.net = net.eval()
         self.card = dict(card)
         self.name = str(card.get("name", "musicnn"))
+        self.version = str(card.get("version", ""))
         self.labels: dict[str, list[str]] = {"tag": list(card["labels"]["tag"])}
         self.batch_size = batch_size
 
@@ -397,31 +398,71 @@ class MusicnnTagger:
         """The 200-d penultimate layer (batch-normalised dense ReLU) of each patch: [n, 200], float32."""
         return self._run(mel)[1]
 
-    def file_patches(self, path: str | os.PathLike[str]) -> np.ndarray:
-        """Decode a file at 16 kHz mono and cut it into patches [n, 187, 96] (EmptyAudioError if silent-short)."""
-        from audiotaste.audio import load
+    @property
+    def label_names(self) -> tuple[str, ...]:
+        """Flattened ``"tag.<name>"`` column names of every per-patch array."""
+        return tuple(f"tag.{name}" for name in self.labels["tag"])
+
+    def audio_patches(
+        self, y: np.ndarray, *, sr: int = SR, path: str | os.PathLike[str] | None = None
+    ) -> np.ndarray:
+        """musicnn's patches [n, 187, 96] of a mono signal (resampled to 16 kHz with soxr if needed)."""
         from audiotaste.errors import EmptyAudioError
 
-        y, _ = load(path, sr=SR, mono=True)
-        patches = musicnn_patches(musicnn_logmel(y))
-        if len(patches) == 0:
-            raise EmptyAudioError(path, "no audio frames to tag")
-        return patches
+        y = np.asarray(y, dtype=np.float32)
+        if y.ndim != 1 or y.size == 0:
+            raise EmptyAudioError(path, f"expected a non-empty mono signal, got shape {y.shape}")
+        if sr != SR:
+            import soxr
 
-    def predict_file(self, path: str | os.PathLike[str]) -> dict[str, dict[str, float]]:
-        """Track-level tags: the mean over 3-s patches (as ``musicnn.tagger.top_tags``).
+            y = soxr.resample(y, sr, SR).astype(np.float32, copy=False)
+        return musicnn_patches(musicnn_logmel(y))
+
+    def predict_audio(self, y: np.ndarray, *, sr: int = SR) -> Any:
+        """Tags, embedding and per-patch tags of a mono signal.
+
+        Parameters
+        ----------
+        y : np.ndarray [n_samples]
+            Mono signal.
+        sr : int
+            Its sample rate, Hz (resampled to 16 kHz when different).
 
         Returns
         -------
-        dict
-            ``{"tag": {name: probability}}``.
+        audiotaste.tagger.infer.TaggerOutput
+            ``tags = {"tag": {...}}`` and ``embedding`` are means over 3-s patches (as
+            ``musicnn.tagger.top_tags``); ``patch_times`` are patch starts in seconds.
         """
-        probs = self.predict_patches(self.file_patches(path)).mean(axis=0)
+        from audiotaste.tagger.infer import TaggerOutput
+
+        patches = self.audio_patches(y, sr=sr)
+        probs, embs = self._run(patches)
+        mean = probs.mean(axis=0)
+        return TaggerOutput(
+            tags={
+                "tag": {name: float(p) for name, p in zip(self.labels["tag"], mean, strict=True)}
+            },
+            embedding=embs.mean(axis=0),
+            patch_probs=probs,
+            patch_times=np.arange(len(patches)) * (PATCH_FRAMES * HOP_LENGTH / SR),
+            label_names=self.label_names,
+        )
+
+    def _load(self, path: str | os.PathLike[str]) -> np.ndarray:
+        from audiotaste.audio import load
+
+        return load(path, sr=SR, mono=True)[0]
+
+    def predict_file(self, path: str | os.PathLike[str]) -> dict[str, dict[str, float]]:
+        """Track-level tags ``{"tag": {name: probability}}``: the mean over 3-s patches."""
+        y = self._load(path)
+        probs = self.predict_patches(self.audio_patches(y, path=path)).mean(axis=0)
         return {"tag": {name: float(p) for name, p in zip(self.labels["tag"], probs, strict=True)}}
 
     def embed_file(self, path: str | os.PathLike[str]) -> np.ndarray:
         """Track-level embedding: the mean penultimate layer over patches, [200] float32."""
-        return self.embed_patches(self.file_patches(path)).mean(axis=0)
+        return self.embed_patches(self.audio_patches(self._load(path), path=path)).mean(axis=0)
 
 
 def load_musicnn(name: str, cache_dir: str | os.PathLike[str] | None = None) -> MusicnnTagger:
