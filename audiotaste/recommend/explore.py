@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -172,7 +173,7 @@ class Discovery:
         learn: bool = True,
         artist_cap: int = 1,
         pool: int = 60,
-        draws: int = 2000,
+        draws: int = 1000,
         mix: Mapping[str, float] | None = None,
         random_state: int = 0,
     ) -> None:
@@ -194,6 +195,8 @@ class Discovery:
         self.counts_: dict[str, np.ndarray] = {}
         self._recent: dict[str, np.ndarray] = {}
         self._round = 0
+        self._user_pos: dict[str, int] = {}
+        self._track_pos: pd.Index | None = None
         self.coef_: np.ndarray | None = None
         self._global = np.zeros((len(ARMS), 2))
         self._log: list[pd.DataFrame] = []
@@ -236,6 +239,11 @@ class Discovery:
             self._new_label = ""
         dur = np.asarray(rec.duration_s_, float)
         self._duration = np.where(np.isfinite(dur) & (dur > 0), dur, DEFAULT_DURATION_S)
+        self._gtags = np.ascontiguousarray(rec.tags_[:, gcols], np.float32)
+        self._mtags = np.ascontiguousarray(rec.tags_[:, mcols], np.float32)
+        tempo = self._meta["tempo_bpm"]
+        self._log_tempo = None if tempo is None else np.log2(np.where(tempo > 0, tempo, np.nan))
+        self._phrase = _phrases(self._mtags, self._moods, self._gtags, self._genres)
         self._n_tracks = n
 
     # ------------------------------------------------------------------------------------------
@@ -268,7 +276,7 @@ class Discovery:
             return a0, b0
         return a0 + c[:, 0], b0 + c[:, 1]
 
-    def _probabilities(self, a: np.ndarray, b: np.ndarray, avail: np.ndarray) -> np.ndarray:
+    def _probabilities(self, a: np.ndarray, b: np.ndarray, avail: Any) -> np.ndarray:
         """Chance of each arm filling a slot: Thompson sampling mixed with ``epsilon`` uniform."""
         k = int(avail.sum())
         if k == 0:
@@ -319,8 +327,8 @@ class Discovery:
         rec = self.rec
         key = None if user is None else str(user)
         u = None
-        if key is not None and key in set(rec.user_ids_):
-            u = int(pd.Index(rec.user_ids_).get_loc(key))
+        if key is not None:
+            u = self._users().get(key)
         unmet: list[str] = []
         n_tracks = self._n_tracks
         if u is None:
@@ -341,7 +349,7 @@ class Discovery:
         if key is not None and self._shown.get(key):
             ok[list(self._shown[key])] = False
         if exclude is not None:
-            ex = pd.Index(rec.track_ids_).get_indexer([str(x) for x in exclude])
+            ex = self._tracks_index().get_indexer([str(x) for x in exclude])
             ok[ex[ex >= 0]] = False
         shelves = self._shelves(u, ok, unmet)
         target_n = self.size
@@ -373,7 +381,7 @@ class Discovery:
             probs[order],
         )
         labels = {arm: label for arm, (label, _) in shelves.items()}
-        reasons = self._reasons(key if u is not None else None, idx, arms_a, labels)
+        reasons = self._reasons(u, idx, arms_a, labels)
         out = pd.DataFrame(
             {
                 "position": np.arange(1, len(idx) + 1),
@@ -463,6 +471,10 @@ class Discovery:
         if not len(union):
             return [], [], [], np.zeros((0, len(ARMS)))
         local = {arm: np.searchsorted(union, c) for arm, c in pools.items()}
+        member = np.zeros((len(ARMS), len(union)), bool)
+        for i, arm in enumerate(ARMS):
+            if arm in local:
+                member[i, local[arm]] = True
         x = rec.X_[union]
         sc = score[union]
         lo, hi = float(sc.min()), float(sc.max())
@@ -486,7 +498,7 @@ class Discovery:
             minutes is None or total < minutes * 60 - 0.5 * DEFAULT_DURATION_S
         ):
             free = ~used & ~(known & (counts[code] >= cap))
-            avail = np.array([arm in local and bool(free[local[arm]].any()) for arm in ARMS])
+            avail = (member & free).any(1)
             if not avail.any():
                 if not (~used).any():
                     break
@@ -497,7 +509,8 @@ class Discovery:
             if ck not in cache:
                 cache[ck] = self._probabilities(a, b, avail)
             p = cache[ck]
-            arm_i = int(self._rng.choice(len(ARMS), p=p))
+            arm_i = int(np.searchsorted(np.cumsum(p), self._rng.random() * p.sum(), side="right"))
+            arm_i = min(arm_i, len(ARMS) - 1)
             cand = local[ARMS[arm_i]]
             cand = cand[free[cand]]
             val = (1 - self.diversity) * rel[cand] - self.diversity * max_sim[cand]
@@ -519,18 +532,44 @@ class Discovery:
         return picked, arms, props, np.asarray(probs).reshape(-1, len(ARMS))
 
     def _reasons(
-        self, user: str | None, idx: np.ndarray, arms: np.ndarray, labels: dict[str, str]
+        self, u: int | None, idx: np.ndarray, arms: np.ndarray, labels: dict[str, str]
     ) -> list[str]:
-        if not len(idx):
-            return []
-        why = self.rec.recommend(
-            user, n=len(idx), candidates=self.rec.track_ids_[idx], exclude_seen=False
-        )
-        by_id = dict(zip(why["track_id"].astype(str), why["reason"].astype(str), strict=True))
-        return [
-            f"{labels[arm]}: {by_id.get(str(t), '')}".rstrip(": ")
-            for arm, t in zip(arms, self.rec.track_ids_[idx], strict=True)
-        ]
+        """Shelf, then what in the listener's history the track relates to."""
+        rec = self.rec
+        liked = self._liked(u)[0] if u is not None else np.zeros(0, np.int64)
+        near = np.full(len(idx), -1)
+        if len(liked) and len(idx):
+            sims = rec.X_[idx] @ rec.X_[liked].T
+            best = sims.argmax(1)
+            near = np.where(sims[np.arange(len(idx)), best] >= 0.5, liked[best], -1)
+        liked_artists = set(rec.artist_code_[liked].tolist()) - {-1}
+        out = []
+        for k, j in enumerate(idx):
+            parts = [self._phrase[j]] if self._phrase[j] else []
+            if near[k] >= 0 and near[k] != j:
+                parts.append(f"sounds like {_name(rec, int(near[k]))}, which you like")
+            if rec.artist_code_[j] in liked_artists:
+                parts.append(f"by {rec.artist_[j] or 'an artist'}, whom you play")
+            if rec.listens_[j] == 0:
+                parts.append("new: nobody has played it yet")
+            elif u is None:
+                parts.append(
+                    f"{rec.listens_[j]} listeners here; a default: no listening history yet"
+                )
+            out.append(f"{labels[arms[k]]}: " + "; ".join(parts) if parts else labels[arms[k]])
+        return out
+
+    def _users(self) -> dict[str, int]:
+        ids = self.rec.user_ids_
+        if len(self._user_pos) != len(ids):
+            self._user_pos = {str(x): i for i, x in enumerate(ids)}
+        return self._user_pos
+
+    def _tracks_index(self) -> pd.Index:
+        ids = self.rec.track_ids_
+        if self._track_pos is None or len(self._track_pos) != len(ids):
+            self._track_pos = pd.Index(np.asarray(ids, dtype=object))
+        return self._track_pos
 
     def _record(
         self, user: str, out: pd.DataFrame, probs: np.ndarray, feats: np.ndarray | None
@@ -550,7 +589,7 @@ class Discovery:
         self._log.append(rows)
         self._log_cache = None
         shown = self._shown.setdefault(user, set())
-        shown.update(pd.Index(self.rec.track_ids_).get_indexer(rows["track_id"]).tolist())
+        shown.update(self._tracks_index().get_indexer(rows["track_id"]).tolist())
 
     @property
     def log_(self) -> pd.DataFrame:
@@ -593,7 +632,7 @@ class Discovery:
         self._n_tracks = len(self.rec.track_ids_)
         dur = pd.Series(np.asarray(self.rec.duration_s_, float), index=self.rec.track_ids_)
         full = full_plays(ev, ev["track_id"].map(dur).to_numpy(float))
-        ti = pd.Index(self.rec.track_ids_).get_indexer(ev["track_id"].astype(str))
+        ti = self._tracks_index().get_indexer(ev["track_id"].astype(str))
         sign = np.where(
             full, 1.0, np.where(ev["ms_played"].to_numpy(float) < SKIP_S * 1000, -1.0, 0.0)
         )
@@ -643,35 +682,36 @@ class Discovery:
         rec = self.rec
         n = len(rec.track_ids_)
         out = np.zeros((n, len(FEATURES)))
-        out[:, 0] = rec._score(np.array([u]), np.arange(n))[0]
-        row = rec.evidence_[u]
-        pos = row.data > 0
-        liked, w = row.indices[pos], row.data[pos].astype(float)
+        # the recommender's score (Recommender.score), without copying the catalogue's factors
+        out[:, 0] = rec.item_factors_ @ rec.user_factors_[u]
+        if rec.content_weight:
+            out[:, 0] += rec.content_weight * (rec.X_ @ rec.taste_[u])
+        liked, w = self._liked(u)
         if len(liked):
             w = w / w.sum()
-            for col, cols in ((1, self._gcols), (2, self._mcols)):
-                if len(cols):
-                    tags = rec.tags_[:, cols]
+            for col, tags in ((1, self._gtags), (2, self._mtags)):
+                if tags.shape[1]:
                     out[:, col] = tags @ (w @ tags[liked])
             liked_artists = np.unique(rec.artist_code_[liked])
             out[:, 3] = np.isin(rec.artist_code_, liked_artists[liked_artists >= 0])
-            for col, name in ((4, "energy"), (5, "tempo_bpm")):
-                v = self._meta[name]
-                if v is None:
+            for col, v, fold in ((4, self._meta["energy"], False), (5, self._log_tempo, True)):
+                if v is None or not np.isfinite(v[liked]).any():
                     continue
-                v = np.log2(np.where(v > 0, v, np.nan)) if name == "tempo_bpm" else v
                 ok = np.isfinite(v[liked])
-                if ok.any():
-                    gap = np.abs(v - np.average(v[liked][ok], weights=w[ok] + 1e-12))
-                    if name == "tempo_bpm":
-                        gap = np.minimum(gap, np.abs(gap - 1))  # octave errors
-                    out[:, col] = np.nan_to_num(
-                        gap, nan=float(np.nanmean(gap)) if np.isfinite(gap).any() else 0.0
-                    )
+                gap = np.abs(v - np.average(v[liked][ok], weights=w[ok] + 1e-12))
+                if fold:
+                    gap = np.minimum(gap, np.abs(gap - 1))  # octave errors
+                out[:, col] = np.where(np.isfinite(gap), gap, 0.5 if fold else 0.25)
         recent = self._recent.get(user)
         if recent is not None:
             out[:, 6] = rec.X_ @ (recent / max(float(np.linalg.norm(recent)), 1e-9))
         return out
+
+    def _liked(self, u: int) -> tuple[np.ndarray, np.ndarray]:
+        """Tracks with positive evidence for listener ``u`` and that evidence."""
+        row = self.rec.evidence_[u]
+        pos = row.data > 0
+        return row.indices[pos], row.data[pos].astype(float)
 
     def _fit_ranker(self) -> None:
         """Weighted L2 logistic regression of full play on :data:`FEATURES` (Newton steps)."""
@@ -699,3 +739,25 @@ class Discovery:
         # Fold the standardisation into the coefficients: score = coef_[0] + x @ coef_[1:].
         coef = beta[1:] / sd
         self.coef_ = np.concatenate([[beta[0] - mu @ coef], coef])
+
+
+def _phrases(
+    mtags: np.ndarray, moods: list[str], gtags: np.ndarray, genres: list[str]
+) -> np.ndarray:
+    """``"calm jazz"`` per track: its strongest mood and genre where they are clear (>= 0.3)."""
+    words = np.full(len(mtags) if len(mtags) else len(gtags), "", dtype=object)
+    for tags, names in ((mtags, moods), (gtags, genres)):
+        if not tags.shape[1]:
+            continue
+        top = tags.argmax(1)
+        strong = tags[np.arange(len(tags)), top] >= 0.3
+        w = np.where(strong, np.asarray(names, dtype=object)[top], "")
+        words = np.where((words != "") & (w != ""), words + " " + w, words + w)
+    return words
+
+
+def _name(rec: Recommender, j: int) -> str:
+    title, artist = rec.title_[j], rec.artist_[j]
+    if title and artist:
+        return f"“{title}” by {artist}"
+    return f"“{title}”" if title else f"track {rec.track_ids_[j]}"

@@ -379,8 +379,8 @@ def flow_order(
     tempo_bpm: np.ndarray | None,
     energy: np.ndarray | None,
     *,
-    starts: int = 2,
-    max_iter: int = 200,
+    starts: int = 1,
+    max_iter: int = 30,
 ) -> tuple[np.ndarray, dict[str, float], list[str]]:
     """An order for tracks with the given ``key`` (0-11), ``mode`` (1/0), ``tempo_bpm`` and
     ``energy`` (NaN where unknown, ``None`` for a whole unknown column).
@@ -471,6 +471,7 @@ def _swap_descent(
     pos = np.arange(n)
     upper = pos[:, None] < pos[None, :]
     adjacent = pos[None, :] == pos[:, None] + 1
+    diag_of, row_of = (pos[:, None] + pos[None, :]).ravel(), np.repeat(pos, n)
     o = o.copy()
     for _ in range(max_iter):
         prev = np.concatenate([[n], o[:-1]])
@@ -488,7 +489,7 @@ def _swap_descent(
         # track inside: track o[i] moves to a + b - i, summed along anti-diagonals of m.
         m = place[o]  # m[i, k]: cost of the track now at i placed at k
         flipped = np.zeros((2 * n - 1, n))
-        flipped[(pos[:, None] + pos[None, :]).ravel(), np.repeat(pos, n)] = m.ravel()
+        flipped[diag_of, row_of] = m.ravel()
         cum = np.cumsum(flipped, axis=1)
         s = pos[:, None] + pos[None, :]
         inside = cum[s, pos[None, :]] - np.where(
