@@ -125,6 +125,7 @@ def tag(
     model: Annotated[str | None, typer.Option("--model", help="Tagger name or folder (default: the shipped one).")] = None,
     no_tags: Annotated[bool, typer.Option("--no-tags", help="Descriptors only, no tagger.")] = False,
     wait: Annotated[float, typer.Option("--wait", min=0, help="Seconds to wait for another tag run on the same catalogue.")] = 0.0,
+    timeout: Annotated[float, typer.Option("--timeout", min=0, help="Seconds one file may take before it is stopped and recorded as failed (0: no limit; local engine).")] = 3600.0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show tracebacks.")] = False,
     analyzer: Annotated[str | None, typer.Option("--analyzer", hidden=True, help="module:function building a custom analyser (see AnalyzerSpec.factory).")] = None,
@@ -168,7 +169,8 @@ def tag(
                                     workers=workers, spec=spec, force=force, retag=retag,
                                     retry_failed=retry_failed, address=address,
                                     lookup_db=target if out is None else None,
-                                    on_planned=planned, on_record=finished)
+                                    on_planned=planned, on_record=finished,
+                                    file_timeout_s=timeout or None)
             finally:
                 progress.stop()
                 sink.close()

@@ -253,7 +253,8 @@ def run_batch(inputs: Iterable[str], sink: Sink, *, engine: str = "local", worke
               lookup_db: str | None = None,
               on_planned: Callable[[int], None] | None = None,
               on_record: Callable[[dict[str, Any]], None] | None = None,
-              flush_every_s: float = 0.5) -> BatchSummary:
+              flush_every_s: float = 0.5,
+              file_timeout_s: float | None = None) -> BatchSummary:
     """Tag every file under ``inputs`` into ``sink``; see ``audiotaste tag``.
 
     Parameters
@@ -279,6 +280,9 @@ def run_batch(inputs: Iterable[str], sink: Sink, *, engine: str = "local", worke
         Progress callbacks: the number of tasks, then each finished record.
     flush_every_s
         Results are committed in groups at most this old (seconds).
+    file_timeout_s
+        Local pool only: a file whose analysis takes longer is stopped and recorded as a
+        ``timeout`` failure (``None``: no limit).
 
     Returns
     -------
@@ -299,7 +303,7 @@ def run_batch(inputs: Iterable[str], sink: Sink, *, engine: str = "local", worke
         on_planned(len(tasks))
     buffer: list[dict[str, Any]] = []
     last_flush = time.monotonic()
-    records = _engine_records(engine, tasks, spec, workers, address, lookup_db)
+    records = _engine_records(engine, tasks, spec, workers, address, lookup_db, file_timeout_s)
     try:
         for rec in records:
             _count(summary, rec)
@@ -335,7 +339,8 @@ def _count(summary: BatchSummary, rec: Mapping[str, Any]) -> None:
 
 
 def _engine_records(engine: str, tasks: list[dict[str, Any]], spec: AnalyzerSpec, workers: int,
-                    address: str | None, lookup_db: str | None) -> Iterator[dict[str, Any]]:
+                    address: str | None, lookup_db: str | None,
+                    file_timeout_s: float | None) -> Iterator[dict[str, Any]]:
     from audiotaste.catalogue import engines
 
     if not tasks:
@@ -343,7 +348,8 @@ def _engine_records(engine: str, tasks: list[dict[str, Any]], spec: AnalyzerSpec
     if engine == "local":
         if workers <= 0:
             return engines.run_inline(tasks, spec, lookup_db=lookup_db)
-        return engines.run_local(tasks, spec, workers=workers, lookup_db=lookup_db)
+        return engines.run_local(tasks, spec, workers=workers, lookup_db=lookup_db,
+                                 file_timeout_s=file_timeout_s)
     if engine == "ray":
         return engines.run_ray(tasks, spec, workers=max(1, workers), address=address)
     raise ValueError(f"unknown engine {engine!r} (local or ray)")

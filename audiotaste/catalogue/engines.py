@@ -16,6 +16,7 @@ import os
 import queue
 import signal
 import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -89,8 +90,12 @@ def _death(code: int | None, who: str = "the worker analysing it") -> str:
 
 
 def run_local(tasks: list[dict[str, Any]], spec: AnalyzerSpec, *, workers: int,
-              lookup_db: str | None = None) -> Iterator[dict[str, Any]]:
+              lookup_db: str | None = None,
+              file_timeout_s: float | None = None) -> Iterator[dict[str, Any]]:
     """Run ``tasks`` on ``workers`` processes; yield each record as it finishes.
+
+    A file that takes longer than ``file_timeout_s`` (a decoder stuck on a crafted file) has its
+    worker killed and replaced, and is recorded as a ``timeout`` failure.
 
     Raises
     ------
@@ -102,6 +107,7 @@ def run_local(tasks: list[dict[str, Any]], spec: AnalyzerSpec, *, workers: int,
     procs: dict[int, Any] = {}
     inboxes: dict[int, Any] = {}
     held: dict[int, dict[str, Any]] = {}
+    since: dict[int, float] = {}
     ready: set[int] = set()
     todo = iter(tasks)
     remaining = len(tasks)
@@ -117,7 +123,7 @@ def run_local(tasks: list[dict[str, Any]], spec: AnalyzerSpec, *, workers: int,
         if task is None:
             inboxes[wid].put(None)
         else:
-            held[wid] = task
+            held[wid], since[wid] = task, time.monotonic()
             inboxes[wid].put(task)
 
     for wid in range(min(workers, len(tasks))):
@@ -128,14 +134,23 @@ def run_local(tasks: list[dict[str, Any]], spec: AnalyzerSpec, *, workers: int,
                 msg = results.get(timeout=_POLL_S)
             except queue.Empty:
                 for wid, proc in list(procs.items()):
-                    if not proc.is_alive() and wid not in ready:
+                    alive = proc.is_alive()
+                    if not alive and wid not in ready:
                         raise AudiotasteError(None, _death(proc.exitcode, "a worker, while starting,")) from None
-                    if not proc.is_alive() and wid in held:
+                    overdue = (alive and wid in held and file_timeout_s is not None
+                               and time.monotonic() - since[wid] > file_timeout_s)
+                    if overdue:
+                        proc.kill()
+                        proc.join()
+                    if (not alive or overdue) and wid in held:
                         task = held.pop(wid)
                         remaining -= 1
+                        kind, why = (("timeout", f"analysis took longer than {file_timeout_s:g} s; "
+                                      "its worker was stopped") if overdue
+                                     else ("crash", _death(proc.exitcode)))
                         yield {"path": task["path"], "size": task["size"],
                                "mtime_ns": task["mtime_ns"], "track_id": None, "status": "failed",
-                               "kind": "crash", "message": _death(proc.exitcode)}
+                               "kind": kind, "message": why}
                         ready.discard(wid)
                         start(wid)
                 continue

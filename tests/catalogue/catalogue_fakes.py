@@ -49,11 +49,14 @@ def factory(spec: object) -> tuple[object, str]:
 
 
 def crashing_factory(spec: object) -> tuple[object, str]:
-    """Kills its own process on files named ``crash*`` (a decoder segfault, the OOM killer)."""
+    """Kills its own process on files named ``crash*`` (a decoder segfault, the OOM killer) and
+    hangs on ``hang*`` (a decoder stuck in a loop)."""
 
     def run(path: str) -> Analysis:
         if os.path.basename(path).startswith("crash"):
             os._exit(139)
+        if os.path.basename(path).startswith("hang"):
+            time.sleep(3600)
         return analyze(path)
 
     return run, MODEL_ID

@@ -73,15 +73,16 @@ def test_retag_only_redoes_files_of_another_model(tmp_path, music, monkeypatch):
 
 def test_process_pool_matches_inline_and_survives_a_worker_crash(tmp_path, music):
     shutil.copy(music / "t2.wav", music / "crash.wav")
+    shutil.copy(music / "t3.wav", music / "hang.wav")
     spec = AnalyzerSpec(factory="catalogue_fakes:crashing_factory")
     with Catalogue.open(tmp_path / "pool.sqlite") as pool, \
             Catalogue.open(tmp_path / "inline.sqlite") as inline:
-        s = run_batch([str(music)], pool, workers=2, spec=spec)
+        s = run_batch([str(music)], pool, workers=2, spec=spec, file_timeout_s=3.0)
         run_batch([str(music)], inline, workers=0, spec=FAKE)
-        assert (s.done, s.n_failed) == (4, 2)
-        assert dict(s.failed) == {"decode": 1, "crash": 1}
-        crash = pool.failures().set_index("kind").loc["crash", "message"]
-        assert "exited unexpectedly" in crash
+        assert (s.done, s.n_failed) == (4, 3)
+        assert dict(s.failed) == {"decode": 1, "crash": 1, "timeout": 1}
+        why = pool.failures().set_index("kind")["message"]
+        assert "exited unexpectedly" in why["crash"] and "longer than 3 s" in why["timeout"]
         a = pool.to_pandas().drop(columns=["tagged_at", "analysis_s"])
         b = inline.to_pandas().drop(columns=["tagged_at", "analysis_s"])
         b = b[b["track_id"].isin(a["track_id"])].reset_index(drop=True)
