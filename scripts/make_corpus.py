@@ -93,7 +93,7 @@ def _run(args: argparse.Namespace, specs: list) -> int:
         with progress, ProcessPoolExecutor(max_workers=max(1, args.workers)) as pool:
             task = progress.add_task("rendering", total=len(todo))
             it = iter(todo)
-            running = {}
+            running: dict = {}
             while True:
                 while len(running) < 2 * max(1, args.workers):
                     spec = next(it, None)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache
+from typing import Any, cast
 
 import numpy as np
 
@@ -43,7 +44,7 @@ def _hats(step: float, taps: int, vel: int = 75) -> list:
 
 
 # Band patterns in taps (position, duration, tone, velocity); tone as in compose._pattern_notes.
-_BAND_TAPS = {
+_BAND_TAPS: dict[str, list[Any]] = {
     "band_sync": [
         (-1, [(0, .5, _K, 105), (.75, .25, _K, 85), (1.5, .5, _K, 95), (2.75, .25, _K, 90),
               (3.5, .5, _K, 85), (1, .5, _S, 105), (3, .5, _S, 105)] + _hats(.5, 4)),
@@ -133,7 +134,7 @@ def chorale_info(path: str) -> tuple[int, int, str, float] | None:
     """
     from music21 import converter
 
-    score = converter.parse(path)
+    score = cast(Any, converter.parse(path))
     keys = list(score.recurse().getElementsByClass("KeySignature"))
     metres = list(score.recurse().getElementsByClass("TimeSignature"))
     if not keys or not metres or len(score.parts) < 4:
@@ -162,7 +163,7 @@ def chorale_tracks(spec: ClipSpec):
 
     from .compose import PPQ
 
-    score = converter.parse(spec.variant).stripTies()
+    score = cast(Any, converter.parse(spec.variant)).stripTies()
     rng = np.random.default_rng([spec.seed, 5])
     ensembles = ((19, 19, 19, 19), (20, 20, 20, 20), (40, 40, 41, 42), (48, 48, 48, 48),
                  (52, 52, 53, 52), (73, 68, 71, 70), (56, 60, 57, 58), (0, 0, 0, 0), (6, 6, 6, 6))

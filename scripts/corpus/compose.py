@@ -12,7 +12,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import mido
 import numpy as np
@@ -125,7 +125,7 @@ Begin Bass-Drone
 End
 """,
 }
-_EXTRA_VOICES = {  # GM programs each extra's roles choose from
+_EXTRA_VOICES: dict[str, dict[str, tuple[int, ...]]] = {  # GM programs each extra's roles choose from
     "skank": {"chord": (27, 16, 26, 17), "bass": (33, 34, 38)},
     "upstroke": {"chord": (27, 16, 28, 4), "bass": (32, 33, 34)},
     "power": {"chord": (30, 29), "bass": (34, 33)},
@@ -194,7 +194,7 @@ def _nearest(pitch: int, pcs: list[int], lo: int, hi: int, rng: np.random.Genera
 
 
 # --- melody ------------------------------------------------------------------------------------
-_RHYTHMS = {  # durations in sub-beats for simple (2 subs/tap) and compound (3 subs/tap) meters
+_RHYTHMS: dict[int, dict[str, tuple[float, ...]]] = {  # durations in sub-beats for simple (2 subs/tap) and compound (3 subs/tap) meters
     2: {"sparse": (4, 4, 8, 2, 6), "medium": (2, 2, 1, 1, 4, 3), "dense": (1, 1, 1, 2, 0.5, 0.5),
         "chromatic": (1, 2, 1, 2, 3, 1)},
     3: {"sparse": (6, 3, 6, 9), "medium": (3, 2, 1, 3, 1, 2), "dense": (1, 1, 1, 2, 3),
@@ -323,7 +323,9 @@ def _pattern_notes(timeline, bar_ticks: int, sub: int, pattern, register: tuple[
     return out
 
 
-_OWN_STYLES = {
+# a part: (program choices, register, pattern of (sub offset, sub duration, tone, velocity))
+Part = tuple[tuple[int, ...], tuple[int, int], list[tuple[float, float, Any, int]]]
+_OWN_STYLES: dict[str, tuple[str, list[Part]]] = {
     # name: (meters it fits, [(program choices, register, pattern over one chord slot)])
     "ambient_pad": ("4/4 3/4", [((88, 89, 91, 94, 95, 92, 52), (48, 84), [(0, 64, "c", 60)]),
                                 ((89, 92, 38, 48), (28, 52), [(0, 64, "b", 70)]),

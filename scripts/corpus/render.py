@@ -50,7 +50,7 @@ FONTS: dict[str, Font] = {f.key: f for f in (
     Font("freepats", ("/etc/timidity/freepats.cfg",), "freepats", "GPL-2+ with a rendering exception",
          synth="timidity"),
     Font("opl3", ("/usr/share/sounds/sf2/OPL-3_FM_128M.sf2",), "opl3-soundfont",
-         "CC-BY-SA-4.0 / GPL-3+"),
+         "CC-BY-SA-4.0"),
     Font("csound", ("/usr/share/sounds/sf2/sf_GMbank.sf2",), "csound-soundfont", "LGPL-2.1+"),
 )}
 _TOOL_PACKAGES = {"fluidsynth": "fluidsynth", "mma": "mma", "timidity": "timidity"}

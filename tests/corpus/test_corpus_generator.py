@@ -276,3 +276,33 @@ def test_write_flac_turns_a_full_disk_into_a_clear_error(tmp_path, monkeypatch):
         render.write_flac(tmp_path / "x.flac", np.zeros((10, 2), np.float32))
     assert not list(tmp_path.iterdir())
     assert os.environ.get("PATH")  # the environment is untouched
+
+
+# --- bench sets ---------------------------------------------------------------------------------------
+needs_music21 = pytest.mark.skipif(
+    __import__("importlib.util").util.find_spec("music21") is None, reason="needs music21")
+
+
+@needs_music21
+@pytest.mark.parametrize(("bwv", "tonic", "mode"), [("bwv66.6", 6, 0), ("bwv1.6", 5, 1)])
+def test_chorale_key_comes_from_the_score(bwv, tonic, mode):
+    from corpus.bench import chorale_info, chorale_paths
+
+    path = next(p for p in chorale_paths() if p.endswith(f"/{bwv}.mxl"))
+    assert chorale_info(path)[:3] == (tonic, mode, "4/4")  # F# minor; F major
+
+
+@needs_music21
+def test_bench_plan_is_pure_and_labels_follow_transposition():
+    from corpus.bench import SUBSETS, chorale_info
+
+    a, b = plan_clips("bench", 0, 3), plan_clips("bench", 0, 3)
+    assert [s.to_dict() for s in a] == [s.to_dict() for s in b]
+    assert [s.subset for s in a] == list(SUBSETS) * 3
+    for s in a:
+        assert 20.0 <= s.duration_s <= 30.0 or s.subset == "chorales"
+        if s.subset == "chorales":
+            tonic, mode, _, _ = chorale_info(s.variant)
+            assert s.key == (tonic + s.transpose) % 12 and s.mode == mode
+        if s.hard_kind == "modulation":
+            assert s.modulates and s.modulate_bar < s.bars
