@@ -76,6 +76,8 @@ def migrate(conn: sqlite3.Connection, *, path: str) -> int:
     if found > SCHEMA_VERSION:
         raise InputError(path, f"catalogue schema version {found} is newer than this audiotaste "
                                f"understands ({SCHEMA_VERSION}); upgrade audiotaste")
+    if found == SCHEMA_VERSION and not _missing_columns(conn):
+        return found  # nothing to do: take no write lock (readers may open during a tag run)
     # Re-read the version inside BEGIN IMMEDIATE: another process may have migrated meanwhile.
     conn.execute("BEGIN IMMEDIATE")
     try:
@@ -86,12 +88,15 @@ def migrate(conn: sqlite3.Connection, *, path: str) -> int:
                 if statement.strip():
                     conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {step + 1}")
-        have = {row[1] for row in conn.execute("PRAGMA table_info(tracks)")}
-        for name in DESCRIPTOR_FIELDS:
-            if name not in have:
-                conn.execute(f'ALTER TABLE tracks ADD COLUMN "{name}" {descriptor_sql_type(name)}')
+        for name in _missing_columns(conn):
+            conn.execute(f'ALTER TABLE tracks ADD COLUMN "{name}" {descriptor_sql_type(name)}')
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
         raise
     return found
+
+
+def _missing_columns(conn: sqlite3.Connection) -> list[str]:
+    have = {row[1] for row in conn.execute("PRAGMA table_info(tracks)")}
+    return [name for name in DESCRIPTOR_FIELDS if name not in have]

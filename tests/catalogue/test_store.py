@@ -150,3 +150,12 @@ def test_write_to_a_read_only_catalogue_is_a_clear_error(tmp_path):
     Catalogue.open(db).close()
     with Catalogue.open(db, readonly=True) as cat, pytest.raises(InputError, match="cannot write"):
         cat.write([_ok("/a.wav", "a" * 16)])
+
+
+def test_opening_during_a_write_transaction_does_not_wait(tmp_path):
+    db = tmp_path / "c.sqlite"
+    with Catalogue.open(db) as writer:
+        writer._conn.execute("BEGIN IMMEDIATE")  # a tag run in the middle of a commit
+        with Catalogue.open(db, timeout_s=0.5) as reader:
+            assert len(reader) == 0
+        writer._conn.execute("COMMIT")
