@@ -10,6 +10,10 @@ each week so a drifting taste is followed. The probability of the shelf drawn fo
 logged as the item's ``propensity``, which makes inverse-propensity (IPS) and self-normalised IPS
 estimates of another shelf policy's full-play rate possible from the logs alone.
 
+Tracks are ranked by the recommender's score until feedback arrives; from then on by a logistic
+model of "finished it" fitted on the playlists' own logged outcomes (:data:`FEATURES`: the
+recommender's score, genre and mood match, a liked artist, energy and tempo gaps, and the listener's
+recent finishes minus skips), so what the playlists learn is not diluted in months of history.
 Within a shelf, tracks are taken by maximal marginal relevance under an artist cap, and the finished
 playlist is ordered to flow (see :mod:`audiotaste.recommend.playlist`).
 """
@@ -319,8 +323,10 @@ class Discovery:
         Returns
         -------
         pandas.DataFrame
-            In play order: ``position``, ``track_id``, ``shelf``, ``reason``, ``score``,
-            ``propensity``, ``arm``, ``artist``, ``title``, ``duration_s`` (and ``path`` when known).
+            In play order: ``position``, ``track_id``, ``shelf``, ``reason``, ``score`` (the
+            recommender's score until feedback has fitted the re-ranker, then its log-odds of a
+            full play), ``propensity`` (chance that this slot's shelf was drawn), ``arm``,
+            ``artist``, ``title``, ``duration_s`` (and ``path`` when known).
             ``attrs["unmet"]`` lists the constraints that could not be met, ``attrs["flow"]`` the
             order's harmony/tempo/energy figures.
         """

@@ -161,7 +161,7 @@ def build_playlist(
     feats = (
         None
         if features is None
-        else np.asarray(features, np.float32)[np.asarray(frame.index)[keep]]
+        else np.asarray(features, np.float32)[frame["_row"].to_numpy()[keep]]
     )
     if feats is None:
         feats = content_vectors(pool)
@@ -181,7 +181,7 @@ def build_playlist(
         unmet.append(
             "diversity: the tracks have no content columns, so only the artist cap spreads them"
         )
-    chosen = pool.iloc[picked].reset_index(drop=True)
+    chosen = pool.iloc[picked].drop(columns="_row").reset_index(drop=True)
     if minutes is None and n is not None and len(chosen) < n:
         unmet.append(f"length: only {len(chosen)} unheard candidate tracks for a playlist of {n}")
     if minutes is not None and len(chosen) and _seconds(chosen).sum() < minutes * 60 - 60:
@@ -210,6 +210,7 @@ def _prepare(
     if not isinstance(candidates, pd.DataFrame) or "track_id" not in candidates:
         raise InputError(None, "build_playlist needs a candidates frame with a track_id column")
     frame = candidates.copy()
+    frame["_row"] = np.arange(len(frame))  # to find rows of ``features`` after filtering
     frame["track_id"] = frame["track_id"].astype(str)
     if "score" not in frame:
         # Candidates given best first without scores: keep their order.

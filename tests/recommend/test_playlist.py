@@ -117,6 +117,13 @@ def test_mmr_spreads_over_sound() -> None:
     assert ids(plain).lt(20).all()
     # MMR with lambda 0.5: A (0.5), then B (0.45 > 0), then A again (0 > -0.05): one B only.
     assert ids(mixed).between(20, 39).sum() == 1 and ids(mixed).lt(40).all()
+    # features stay aligned with their rows when candidates are excluded and shuffled
+    shuffled = cands.sample(frac=1, random_state=0)
+    again = build_playlist(
+        shuffled, n=10, diversity=0.5, features=feats[shuffled.index], exclude=["t0", "t1"]
+    )
+    assert ids(again).between(20, 39).sum() == 1 and ids(again).lt(40).all()
+    assert "_row" not in again.tracks
 
 
 def test_missing_key_and_tempo_are_named() -> None:
