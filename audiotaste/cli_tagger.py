@@ -34,6 +34,7 @@ def train_command(
     name: Annotated[str | None, typer.Option(help="Model name in the card (default: OUT's folder name).")] = None,
     version: str = "1.0.0",
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    init: Annotated[Path | None, typer.Option(help="Start from this model folder's weights (same labels).")] = None,
 ) -> None:
     """Train a genre/mood tagger on labelled audio (seeded, resumable, early-stopped)."""
     import torch
@@ -45,7 +46,7 @@ def train_command(
     try:
         card = train(
             data, out, config=cfg, resume=resume, cache=cache, name=name, version=version,
-            command=shlex.join(["audiotaste", *sys.argv[1:]]), progress=progress,
+            command=shlex.join(["audiotaste", *sys.argv[1:]]), progress=progress, init=init,
         )
     except AudiotasteError as exc:
         raise _fail(exc) from None

@@ -63,6 +63,14 @@ def test_trains_on_a_folder_per_label_and_tags_new_clips(gtzan: Path, tmp_path: 
         genre = tagger.predict_file(path)["genre"]
         assert max(genre, key=genre.get) == kind, genre
 
+    # continue from the trained model (as on a grown corpus)
+    one_more = TrainConfig(**{**FAST.__dict__, "epochs": 1})
+    card = train(gtzan, tmp_path / "ft", config=one_more, cache=tmp_path / "cache", progress=False, init=tmp_path / "mine")
+    assert card["training"]["init"] == str(tmp_path / "mine")
+    wider = TrainConfig(**{**FAST.__dict__, "emb_dim": 32})
+    with pytest.raises(ModelError, match="architecture"):
+        train(gtzan, tmp_path / "bad", config=wider, cache=tmp_path / "cache", progress=False, init=tmp_path / "mine")
+
 
 def test_training_is_deterministic_and_resume_equals_an_uninterrupted_run(
     gtzan: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
