@@ -52,7 +52,8 @@ def _sha256(path: Path) -> str:
 
 def _download_wheel(dest: Path, timeout: float) -> Path:
     cmd = [sys.executable, "-m", "pip", "download", f"musicnn=={MUSICNN_VERSION}", "--no-deps",
-           "--only-binary=:all:", "--disable-pip-version-check", "--quiet", "-d", str(dest)]  # fmt: skip
+           "--only-binary=:all:", "--disable-pip-version-check", "--quiet", "--retries", "2",
+           "--timeout", "20", "-d", str(dest)]  # fmt: skip
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
     except (OSError, subprocess.TimeoutExpired) as e:
@@ -62,7 +63,8 @@ def _download_wheel(dest: Path, timeout: float) -> Path:
         ) from None
     wheels = sorted(dest.glob("musicnn-*.whl"))
     if proc.returncode != 0 or not wheels:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+        lines = (proc.stderr or proc.stdout).strip().splitlines()
+        tail = [line for line in lines if not line.startswith("WARNING")][-2:] or lines[-2:]
         raise ModelError(
             f"musicnn=={MUSICNN_VERSION}",
             f"pip download musicnn=={MUSICNN_VERSION} failed (is PyPI reachable?): {' | '.join(tail)}",
