@@ -19,7 +19,7 @@ ANALYSIS_SR = 22050  # Hz
 N_FFT = 2048  # samples (~93 ms at 22.05 kHz)
 HOP_LENGTH = 512  # samples (~23 ms)
 N_MELS = 128
-STFT_CHUNK_FRAMES = 2048  # frames per torch.stft call (bounds memory on long signals)
+STFT_CHUNK_FRAMES = 512  # frames per torch.stft call (bounds memory on long signals)
 
 
 @dataclass(frozen=True)
