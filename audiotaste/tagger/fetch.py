@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import zipfile
 from email.parser import Parser
 from pathlib import Path
@@ -158,6 +159,17 @@ def _card(name: str, wheel: Path, sha256: str) -> dict[str, object]:
     }
 
 
+def _remove_stale(cache: Path, max_age_s: float = 3600.0) -> None:
+    """Delete what a killed fetch left (hidden temp and replaced folders), once surely not in use."""
+    now = time.time()
+    for p in cache.glob(".musicnn-*"):
+        try:
+            if now - p.stat().st_mtime > max_age_s:
+                shutil.rmtree(p, ignore_errors=True)
+        except OSError:
+            pass
+
+
 def _install(staged: Path, target: Path) -> None:
     """Move a complete folder into place; an existing model is replaced only once the new one is whole."""
     old = None
@@ -201,6 +213,7 @@ def convert_musicnn_wheel(
 
     wheel, cache = Path(wheel), Path(cache_dir)
     cache.mkdir(parents=True, exist_ok=True)
+    _remove_stale(cache)
     with tempfile.TemporaryDirectory(prefix=".musicnn-fetch-", dir=cache) as tmp:
         work = Path(tmp)
         (work / "ckpt").mkdir()

@@ -357,3 +357,53 @@ def test_predict_audio_resamples_and_reports_patches(
     assert np.abs(got - want).max() < 0.05
     assert np.argmax(got) == np.argmax(want)
     assert tagger.version == "0.1.0"
+
+
+# Code run in a child before the fetch: SIGKILL the child at a precise point of the conversion.
+KILL_POINTS = {
+    # while writing the second model's weights into the hidden temp folder
+    "saving": "import safetensors.torch as st; save = st.save_file; n = [0]\n"
+    "def hook(*a, **k):\n    n[0] += 1\n    if n[0] == 2: os.kill(os.getpid(), 9)\n    save(*a, **k)\n"
+    "st.save_file = hook",
+    # mtt installed, the previous msd moved aside, the new msd not yet in place
+    "replacing": "replace = os.replace; n = [0]\n"
+    "def hook(a, b):\n    replace(a, b); n[0] += 1\n    if n[0] == 2: os.kill(os.getpid(), 9)\n"
+    "os.replace = hook",
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point", sorted(KILL_POINTS))
+def test_killed_fetch_never_leaves_a_half_written_model(
+    musicnn_cache: Path, musicnn_wheel: Path, tmp_path: Path, point: str
+) -> None:
+    import subprocess
+    import sys
+
+    cache = tmp_path / "cache"
+    shutil.copytree(musicnn_cache / "musicnn-msd", cache / "musicnn-msd")  # a previous fetch
+    stale = cache / ".musicnn-fetch-old"
+    stale.mkdir()
+    os.utime(stale, (0, 0))  # left by a fetch killed long ago
+    code = (
+        "import os, sys\n"
+        + KILL_POINTS[point]
+        + "\nfrom audiotaste.tagger.fetch import convert_musicnn_wheel\n"
+    )
+    code += "convert_musicnn_wheel(sys.argv[1], sys.argv[2])"
+    root = Path(__file__).parents[2]
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(musicnn_wheel), str(cache)], cwd=root, check=False
+    )
+    assert proc.returncode == -9  # really killed at that point
+    visible = sorted(p.name for p in cache.iterdir() if not p.name.startswith("."))
+    assert visible == {"saving": ["musicnn-msd"], "replacing": ["musicnn-mtt"]}[point]
+    for name in visible:  # whatever is visible under a model name is whole
+        assert load_musicnn(name, cache).labels["tag"] in (MTT_LABELS, MSD_LABELS)
+    # a rerun completes and clears what a long-dead fetch left behind
+    convert_musicnn_wheel(musicnn_wheel, cache)
+    assert not stale.exists()
+    assert {p.name for p in cache.iterdir() if not p.name.startswith(".")} == {
+        "musicnn-mtt",
+        "musicnn-msd",
+    }
