@@ -15,6 +15,7 @@ import multiprocessing as mp
 import os
 import queue
 import signal
+import socket
 import sys
 import time
 from collections.abc import Iterator
@@ -203,6 +204,17 @@ def _package_root() -> str:
     return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
+def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """Fail fast on a cluster address nobody answers at (``ray.init`` would retry for minutes)."""
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not port.isdigit():  # "auto" and other forms: leave them to Ray
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise InputError(address, f"no Ray cluster answers there ({exc.strerror or exc})") from None
+
+
 def run_ray(tasks: list[dict[str, Any]], spec: AnalyzerSpec, *, workers: int,
             address: str | None = None) -> Iterator[dict[str, Any]]:
     """Run ``tasks`` with Ray Data on ``workers`` actors; yield each record as it finishes.
@@ -229,6 +241,7 @@ def run_ray(tasks: list[dict[str, Any]], spec: AnalyzerSpec, *, workers: int,
         env = {"PYTHONPATH": os.pathsep.join(dict.fromkeys(paths))}
         try:
             if address:
+                _check_reachable(address)
                 ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
             else:
                 ray.init(num_cpus=max(2, workers), include_dashboard=False, log_to_driver=False,

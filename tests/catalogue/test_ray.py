@@ -37,3 +37,21 @@ def test_ray_engine_gives_the_same_catalogue_as_the_local_one(tmp_path, monkeypa
         assert ray_cat.failures()["kind"].tolist() == ["decode"]
         again = run_batch([str(music)], ray_cat, engine="ray", workers=2, spec=FAKE)
         assert (again.done, again.skipped, again.skipped_failed) == (0, 6, 1)
+
+
+def test_unreachable_cluster_address_fails_fast_and_clearly(tmp_path):
+    import socket
+    import time
+
+    from audiotaste.errors import InputError
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    (tmp_path / "a.wav").write_bytes(b"RIFF" + bytes(100))
+    t0 = time.monotonic()
+    with Catalogue.open(tmp_path / "c.sqlite") as cat, \
+            pytest.raises(InputError, match="no Ray cluster answers there"):
+        run_batch([str(tmp_path / "a.wav")], cat, engine="ray", workers=1, spec=FAKE,
+                  address=f"127.0.0.1:{port}")
+    assert time.monotonic() - t0 < 30
