@@ -84,27 +84,44 @@ MODEL_NAMES: dict[str, tuple[str, list[str]]] = {
 
 
 # --- front end ------------------------------------------------------------------------------------
-def musicnn_logmel(y: np.ndarray) -> np.ndarray:
+def musicnn_logmel(y: np.ndarray, *, chunk_frames: int = 8192) -> np.ndarray:
     """musicnn's log-mel spectrogram of a 16 kHz mono signal.
 
     Parameters
     ----------
     y : np.ndarray [n_samples]
         Mono signal at 16 kHz, float in [-1, 1].
+    chunk_frames : int
+        Frames transformed at once (8192 frames = 131 s, ~17 MB), so that hour-long files do not
+        hold their whole complex STFT in memory. Does not change the result.
 
     Returns
     -------
-    np.ndarray [n_frames, 96], float32
-        ``log10(10000·mel + 1)`` with ``mel`` the float16-rounded Slaney mel power; frames every 16 ms.
+    np.ndarray [1 + n_samples // 256, 96], float32
+        ``log10(10000·mel + 1)`` with ``mel`` the float16-rounded Slaney mel power; frames every 16 ms,
+        centred (``librosa.feature.melspectrogram`` defaults).
     """
-    from audiotaste.features.spectrum import mel_filterbank, stft_power
+    from audiotaste.features.spectrum import mel_filterbank
 
-    power = stft_power(
-        np.asarray(y, dtype=np.float32), sr=SR, n_fft=N_FFT, hop_length=HOP_LENGTH
-    ).power
-    fb = mel_filterbank(sr=SR, n_fft=N_FFT, n_mels=N_MELS)
-    mel = torch.from_numpy(fb @ power).T  # [n_frames, 96]
-    return torch.log10(10000.0 * mel.half().float() + 1.0).numpy()
+    signal = torch.from_numpy(np.ascontiguousarray(y, dtype=np.float32))
+    n_frames = 1 + signal.numel() // HOP_LENGTH
+    padded = F.pad(
+        signal, (N_FFT // 2, N_FFT // 2)
+    )  # centred frames, zero padding (librosa >= 0.10)
+    fb = torch.from_numpy(mel_filterbank(sr=SR, n_fft=N_FFT, n_mels=N_MELS))  # [96, 257]
+    window = torch.hann_window(N_FFT, periodic=True)
+    out = torch.empty(n_frames, N_MELS)
+    with torch.inference_mode():
+        for f0 in range(0, n_frames, chunk_frames):
+            f1 = min(f0 + chunk_frames, n_frames)
+            seg = padded[f0 * HOP_LENGTH : (f1 - 1) * HOP_LENGTH + N_FFT]
+            spec = torch.stft(
+                seg, N_FFT, HOP_LENGTH, window=window, center=False, return_complex=True
+            )
+            mel = (fb @ (spec.real.square() + spec.imag.square())).T  # [f1 - f0, 96]
+            # musicnn stores the mel power as float16 (and with numpy < 2 computes the rest in float32)
+            out[f0:f1] = torch.log10(10000.0 * mel.half().float() + 1.0)
+    return out.numpy()
 
 
 def musicnn_patches(logmel: np.ndarray, *, hop: int = PATCH_FRAMES) -> np.ndarray:

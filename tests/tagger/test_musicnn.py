@@ -102,6 +102,16 @@ def test_front_end_puts_a_tone_in_its_mel_band() -> None:
     assert np.all(musicnn_logmel(np.zeros(16000)) == 0.0)  # log10(0 + 1)
 
 
+def test_front_end_chunking_does_not_change_frames(ref: dict[str, np.ndarray]) -> None:
+    y = ref["waveform"][:40_000].astype(np.float32) / 32768
+    whole = musicnn_logmel(y)
+    assert whole.shape == (1 + 40_000 // 256, 96)
+    for chunk in (1, 37, 156, 157):
+        np.testing.assert_allclose(musicnn_logmel(y, chunk_frames=chunk), whole, atol=1e-3, rtol=0)
+    assert np.mean(musicnn_logmel(y, chunk_frames=37) != whole) < 1e-3
+    assert musicnn_logmel(np.zeros(100)).shape == (1, 96)
+
+
 def test_patches_cut_and_pad() -> None:
     lm = np.arange(400 * 96, dtype=np.float32).reshape(400, 96)
     p = musicnn_patches(lm)
