@@ -7,7 +7,9 @@ front end (audio → log-mel)
     16 kHz mono, ``|STFT|²`` with a 512-sample periodic Hann window, hop 256, centred with zero padding
     (librosa ≥ 0.10's ``melspectrogram`` defaults), 96 Slaney mel bands, the mel power rounded to
     float16 (musicnn stores it so, and with numpy < 2 computes the rest in float32), then
-    ``log10(10000·x + 1)``; cut into non-overlapping 3-s patches of 187 frames.
+    ``log10(10000·x + 1)``; cut into non-overlapping 3-s patches of 187 frames. (The models were
+    trained with an older librosa whose centring padded by reflection: only the first and last frame
+    of a file differ.)
 network (patch [187, 96] → 50 tags)
     input batch norm; "musically motivated" convolutions: two timbral ones (7 frames × 38 and × 67 mel
     bands, 204 filters each, time padded by 3) and three temporal ones (128, 64 and 32 frames × 1 band,
