@@ -1,8 +1,9 @@
-"""Per-clip inputs of the tempo and key models, computed once and cached (helper of train_tempo/train_key).
+"""Per-clip inputs of the tempo and key models, computed once and cached (for the train/bench scripts).
 
 For each manifest row the cache holds the onset bands (``rhythm.onset_bands`` of the shared mel
-front end) and the key features (``tonal.key_features``) in ``<cache>/<sha1 of path>.npz``; a cache
-entry is reused while the audio file's size and mtime and ``FEATURES_VERSION`` are unchanged.
+front end) and, in a separate entry, the key features
+(``tonal.key_features``), as ``<cache>/<sha1>.npz``; an entry is reused while the audio file's size
+and mtime and its kind's tag (``TEMPO_TAG``, ``KEY_TAG``) are unchanged.
 """
 
 from __future__ import annotations
@@ -27,18 +28,20 @@ def read_manifest(path: Path) -> pd.DataFrame:
     return df
 
 
-#: Bump when onset_bands or key_features change, so that stale cache entries are recomputed.
-FEATURES_VERSION = 2
+#: Bump when onset_bands (tempo) or key_features (key) change, so that stale cache
+#: entries of that kind are recomputed.
+TEMPO_TAG = "v3"
+KEY_TAG = "key-v6"
 
 
-def _entry(cache: Path, audio: str) -> Path:
+def _entry(cache: Path, audio: str, tag: str) -> Path:
     st = Path(audio).stat()
-    tag = f"{audio}|{st.st_size}|{st.st_mtime_ns}|v{FEATURES_VERSION}".encode()
-    return cache / f"{hashlib.sha1(tag).hexdigest()}.npz"
+    stamp = f"{audio}|{st.st_size}|{st.st_mtime_ns}|{tag}".encode()
+    return cache / f"{hashlib.sha1(stamp).hexdigest()}.npz"
 
 
-def _compute(args: tuple[str, str]) -> str:
-    audio, out = args
+def _compute(args: tuple[str, str | None, str | None]) -> None:
+    audio, tempo_out, key_out = args
     import torch
     from threadpoolctl import threadpool_limits
 
@@ -50,28 +53,48 @@ def _compute(args: tuple[str, str]) -> str:
     from audiotaste.features.tonal import key_features
 
     y, sr = load(audio, sr=22050)
-    spec = stft_power(y, sr=sr)
-    bands = onset_bands(melspectrogram(spectrum=spec))
-    kf = key_features(y, sr)
+    if tempo_out:
+        _save(tempo_out, bands=onset_bands(melspectrogram(spectrum=stft_power(y, sr=sr))))
+    if key_out:
+        kf = key_features(y, sr)
+        _save(key_out, key=np.zeros((0, 12), np.float32) if kf is None else kf)
+
+
+def _save(out: str, **arrays: np.ndarray) -> None:
     tmp = Path(out).with_suffix(".tmp.npz")
-    np.savez(tmp, bands=bands, key=np.zeros((0, 12), np.float32) if kf is None else kf)
+    np.savez(tmp, **arrays)  # type: ignore[arg-type]
     tmp.rename(out)
-    return out
 
 
-def load_features(df: pd.DataFrame, cache: Path, *, workers: int = 2) -> list[dict[str, np.ndarray]]:
-    """Onset bands and key features for every row of ``df`` (computing missing ones in parallel)."""
+def load_features(
+    df: pd.DataFrame, cache: Path, *, workers: int = 2, kinds: tuple[str, ...] = ("tempo", "key")
+) -> list[dict[str, np.ndarray]]:
+    """Cached model inputs of every row of ``df`` (computing missing ones in parallel).
+
+    ``kinds``: "tempo" gives ``bands``, "key" gives ``key``.
+    """
     cache.mkdir(parents=True, exist_ok=True)
-    entries = [_entry(cache, p) for p in df["abspath"]]
-    todo = [(p, str(e)) for p, e in zip(df["abspath"], entries, strict=True) if not e.exists()]
+    tempo = [_entry(cache, p, TEMPO_TAG) if "tempo" in kinds else None for p in df["abspath"]]
+    key = [_entry(cache, p, KEY_TAG) if "key" in kinds else None for p in df["abspath"]]
+    todo = [
+        (p, str(t) if t and not t.exists() else None, str(k) if k and not k.exists() else None)
+        for p, t, k in zip(df["abspath"], tempo, key, strict=True)
+    ]
+    todo = [t for t in todo if t[1] or t[2]]
     if todo:
-        print(f"computing features of {len(todo)} clips ({workers} workers)...", flush=True)
+        print(f"computing {'/'.join(kinds)} features of {len(todo)} clips ({workers} workers)...", flush=True)
         with ProcessPoolExecutor(workers) as pool:
             for i, _ in enumerate(pool.map(_compute, todo, chunksize=8)):
                 if (i + 1) % 200 == 0:
                     print(f"  {i + 1}/{len(todo)}", flush=True)
     out = []
-    for e in entries:
-        with np.load(e) as z:
-            out.append({"bands": z["bands"], "key": z["key"]})
+    for t, k in zip(tempo, key, strict=True):
+        row: dict[str, np.ndarray] = {}
+        if t is not None:
+            with np.load(t) as z:
+                row["bands"] = z["bands"]
+        if k is not None:
+            with np.load(k) as z:
+                row["key"] = z["key"]
+        out.append(row)
     return out

@@ -51,6 +51,7 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=ROOT / "models/features/key.safetensors")
     p.add_argument("--epochs", type=int, default=150)
     p.add_argument("--hidden", type=int, default=48)
+    p.add_argument("--no-pairs", action="store_true", help="without the bass/pitch-class co-occurrence")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
@@ -60,8 +61,8 @@ def main() -> None:
 
     df = read_manifest(args.manifest)
     df = df[df["split"].isin(["train", "val"])].reset_index(drop=True)
-    feats = load_features(df, args.cache, workers=args.workers)
-    ok = np.array([f["key"].shape == (N_KEY_BLOCKS, 12) for f in feats])
+    feats = load_features(df, args.cache, workers=args.workers, kinds=("key",))
+    ok = np.array([f["key"].shape == (N_KEY_BLOCKS + 12, 12) for f in feats])
     x = torch.from_numpy(np.stack([f["key"] for f, good in zip(feats, ok, strict=True) if good]))
     d = df[ok].reset_index(drop=True)
     y = torch.tensor(((1 - d["mode"].astype(int)) * 12 + d["key"].astype(int)).to_numpy(), dtype=torch.long)
@@ -69,7 +70,7 @@ def main() -> None:
     xtr, ytr, xva, yva = x[~held], y[~held], x[held], y[held]
     print(f"{len(xtr)} train clips, {len(xva)} val clips ({(~ok).sum()} silent skipped)", flush=True)
 
-    net = KeyNet(N_KEY_BLOCKS, hidden=args.hidden)
+    net = KeyNet(N_KEY_BLOCKS, hidden=args.hidden, pairs=not args.no_pairs)
     opt = torch.optim.AdamW(net.parameters(), lr=3e-3, weight_decay=1e-3)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, args.epochs)
     best: tuple[float, dict, dict] = (-1.0, {}, {})
@@ -94,11 +95,13 @@ def main() -> None:
             best = (val["mirex"], {k: v.clone() for k, v in net.state_dict().items()}, val)
     net.load_state_dict(best[1])
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    save_weights(net, args.out, {"n_blocks": str(N_KEY_BLOCKS), "hidden": str(args.hidden)})
+    save_weights(net, args.out, {"n_blocks": str(N_KEY_BLOCKS), "hidden": str(args.hidden),
+                                 "pairs": "0" if args.no_pairs else "1"})
     card = {
         "model": "KeyNet (audiotaste.features._models): transposition-equivariant MLP over 7 pitch-class "
                  "summaries (tonal.key_features: register chromas, opening/ending chroma, ending bass, "
-                 "prominence) of a 2.7 Hz-resolution semitone spectrum",
+                 "prominence) and a bass/pitch-class co-occurrence, from a tuning-corrected "
+                 "2.7 Hz-resolution semitone spectrum",
         "training_data": f"{args.manifest}, split == train ({len(xtr)} clips; epoch picked on the {len(xva)} split == val clips)",
         "command": "python " + " ".join(sys.argv),
         "epochs": args.epochs,

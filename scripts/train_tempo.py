@@ -31,6 +31,7 @@ from audiotaste.features.rhythm import (  # noqa: E402
     BINS_PER_OCTAVE,
     HOP_LENGTH,
     MIN_BPM,
+    N_LOW_BINS,
     N_TEMPO_BINS,
     tempo_grid,
     tempogram_features,
@@ -63,12 +64,18 @@ def bin_of(bpm: np.ndarray) -> np.ndarray:
     return BINS_PER_OCTAVE * np.log2(np.asarray(bpm, dtype=np.float64) / MIN_BPM)
 
 
-def build(rows: list[dict], feats: list[dict], factors: list[float], rng: np.random.Generator) -> tuple:
+def build(
+    rows: list[dict], feats: list[dict], factors: list[float], rng: np.random.Generator, *, crop: bool = False
+) -> tuple:
     xs, pos, meters = [], [], []
     for row, f in zip(rows, feats, strict=True):
         for base in factors:
             factor = base * float(np.exp(rng.uniform(-0.03, 0.03))) if base != 1.0 else 1.0
             b = f["bands"] if factor == 1.0 else stretch(f["bands"], factor)
+            if crop and b.shape[1] > 12 * FPS:  # a random excerpt of at least 10 s
+                n = int(rng.integers(int(10 * FPS), b.shape[1] + 1))
+                start = int(rng.integers(0, b.shape[1] - n + 1))
+                b = b[:, start : start + n]
             x, _ = tempogram_features(b, FPS)
             xs.append(x)
             pos.append(bin_of(row["tempo_bpm"] / factor))
@@ -164,7 +171,7 @@ def main() -> None:
 
     df = read_manifest(args.manifest)
     df = df[df["split"].isin(["train", "val"])].reset_index(drop=True)
-    feats = load_features(df, args.cache, workers=args.workers)
+    feats = load_features(df, args.cache, workers=args.workers, kinds=("tempo",))
     rows = df.to_dict("records")
     tr = [i for i in range(len(rows)) if rows[i]["split"] == "train"]
     va = [i for i in range(len(rows)) if rows[i]["split"] == "val"]
@@ -172,12 +179,12 @@ def main() -> None:
     factors = [float(f) for f in 2.0 ** np.linspace(-0.35, 0.35, 7)]
     pulse_rows, pulse_feats = synthetic_pulses(args.pulses, rng)
     xtr, ptr, mtr = build([rows[i] for i in tr] + pulse_rows, [feats[i] for i in tr] + pulse_feats,
-                          factors, rng)
+                          factors, rng, crop=True)
     xva, pva, mva = build([rows[i] for i in va], [feats[i] for i in va], [1.0], rng)
     print(f"features: {len(tr)} train clips x {len(factors)} stretches, {len(va)} val clips "
           f"({time.time() - t0:.0f} s)", flush=True)
 
-    net = TempoNet(xtr.shape[1], N_TEMPO_BINS, width=args.width)
+    net = TempoNet(xtr.shape[1], N_TEMPO_BINS, n_low=N_LOW_BINS, width=args.width)
     opt = torch.optim.AdamW(net.parameters(), lr=3e-3, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, args.epochs)
     ytr = soft_targets(ptr)
@@ -208,15 +215,17 @@ def main() -> None:
             best = (score, {k: v.clone() for k, v in net.state_dict().items()}, val)
     net.load_state_dict(best[1])
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    meta = {"n_channels": str(xtr.shape[1]), "n_bins": str(N_TEMPO_BINS), "width": str(args.width)}
+    meta = {"n_channels": str(xtr.shape[1]), "n_bins": str(N_TEMPO_BINS), "n_low": str(N_LOW_BINS),
+            "width": str(args.width)}
     save_weights(net, args.out, meta)
     card = {
         "model": "TempoNet (audiotaste.features._models): dilated 1-D CNN over 12 log-tempo tempograms "
-                 "(autocorrelation + Fourier of 6 onset bands), 24 bins/octave from 30 BPM, with a meter head",
+                 "(autocorrelation + Fourier of 6 onset bands), 24 bins/octave, features from 7.5 BPM, "
+                 "output 30-317 BPM, with a meter head",
         "training_data": f"{args.manifest.relative_to(ROOT) if args.manifest.is_relative_to(ROOT) else args.manifest}, "
                          f"split == train ({len(tr)} clips; epoch picked on the {len(va)} split == val clips) "
                          f"plus {args.pulses} synthetic pulse trains (40-200 BPM, some with soft subdivisions); "
-                         f"onset envelopes stretched by {[round(f, 3) for f in factors]}",
+                         f"onset envelopes stretched by {[round(f, 3) for f in factors]} and randomly cropped (>= 10 s)",
         "command": "python " + " ".join(sys.argv),
         "epochs": args.epochs,
         "seed": args.seed,

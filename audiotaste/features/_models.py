@@ -25,15 +25,19 @@ class TempoNet(nn.Module):
     """Tempo classifier over a log-tempo axis (a learned octave decision over tempograms).
 
     Dilated 1-D convolutions along log-tempo see the relations between a candidate tempo and its
-    multiples (an octave is ``bins_per_octave`` bins away) the same way at every tempo; a learned
-    per-bin bias is the tempo prior. A second head reads the same hidden features at the chosen
-    tempo to decide the meter.
+    multiples (an octave is 24 bins away) the same way at every tempo; a learned per-bin bias is the
+    tempo prior. A second head reads the hidden features at the chosen tempo to decide the meter.
 
-    Input: tempogram features [batch, n_channels, n_bins]; output: tempo logits [batch, n_bins].
+    Input: tempogram features [batch, n_channels, n_low + n_bins]; output: tempo logits
+    [batch, n_bins] (the ``n_low`` lowest feature bins are seen, not predicted).
     """
 
-    def __init__(self, n_channels: int, n_bins: int, *, width: int = 32, dilations: tuple[int, ...] = (1, 2, 4, 8, 16)) -> None:
+    def __init__(
+        self, n_channels: int, n_bins: int, *, n_low: int = 0, width: int = 32,
+        dilations: tuple[int, ...] = (1, 2, 4, 8, 16),
+    ) -> None:
         super().__init__()
+        self.n_low = n_low
         self.inp = nn.Conv1d(n_channels, width, kernel_size=5, padding=2)
         self.body = nn.ModuleList(
             nn.Conv1d(width, width, kernel_size=3, padding=d, dilation=d) for d in dilations
@@ -42,15 +46,12 @@ class TempoNet(nn.Module):
         self.prior = nn.Parameter(torch.zeros(n_bins))
         self.meter = nn.Linear(width, 2)  # logits for (triple, duple) read at the chosen tempo bin
 
-    def hidden(self, x: torch.Tensor) -> torch.Tensor:
-        h = torch.relu(self.inp(x))  # [B, width, n_bins]
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = torch.relu(self.inp(x))  # [B, width, n_low + n_bins]
         for conv in self.body:
             h = h + torch.relu(conv(h))  # residual keeps a 5-layer stack trainable on a small corpus
-        return h
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        h = self.hidden(x)
-        return self.out(h)[:, 0, :] + self.prior, h  # [B, n_bins], [B, width, n_bins]
+        h = h[:, :, self.n_low :]  # [B, width, n_bins]
+        return self.out(h)[:, 0, :] + self.prior, h
 
     def meter_logits(self, h: torch.Tensor, bins: torch.Tensor) -> torch.Tensor:
         """[B, 2] meter logits from hidden features ``h`` [B, width, n_bins] at ``bins`` [B]."""
@@ -65,20 +66,28 @@ class KeyNet(nn.Module):
     rotated so that k comes first; 12 rotations give 24 logits. Transposing the input rotates the
     output, so every training clip teaches all 12 tonics.
 
-    Input: [batch, n_blocks, 12] pitch-class feature blocks; output: [batch, 24] logits, majors
-    (C..B) then minors (C..B).
+    Input: [batch, n_blocks (+ 12 when ``pairs``), 12]: pitch-class feature blocks (each sums to 1),
+    optionally followed by a 12 x 12 pitch-class co-occurrence matrix (sums to 1) whose rows and
+    columns both rotate. Output: [batch, 24] logits, majors (C..B) then minors (C..B).
     """
 
-    def __init__(self, n_blocks: int, *, hidden: int = 48) -> None:
+    def __init__(self, n_blocks: int, *, hidden: int = 48, pairs: bool = False) -> None:
         super().__init__()
-        self.mlp = nn.Sequential(nn.Linear(n_blocks * 12, hidden), nn.ReLU(), nn.Linear(hidden, 2))
+        self.n_blocks = n_blocks
+        self.pairs = pairs
+        n_in = n_blocks * 12 + (144 if pairs else 0)
+        self.mlp = nn.Sequential(nn.Linear(n_in, hidden), nn.ReLU(), nn.Linear(hidden, 2))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = 12.0 * x - 1.0  # blocks sum to 1: centre them on a uniform distribution
         idx = (torch.arange(12)[:, None] + torch.arange(12)[None, :]) % 12  # [tonic, pc offset]
-        rotated = x[:, :, idx]  # [B, n_blocks, 12 tonics, 12 offsets]
-        rotated = rotated.permute(0, 2, 1, 3).reshape(x.shape[0], 12, -1)  # [B, 12, n_blocks*12]
-        scores = self.mlp(rotated)  # [B, 12, 2]
+        blocks = 12.0 * x[:, : self.n_blocks] - 1.0  # centred on a uniform distribution
+        rotated = blocks[:, :, idx]  # [B, n_blocks, 12 tonics, 12 offsets]
+        parts = [rotated.permute(0, 2, 1, 3).reshape(x.shape[0], 12, -1)]  # [B, 12, n_blocks*12]
+        if self.pairs:
+            m = 144.0 * x[:, self.n_blocks : self.n_blocks + 12] - 1.0  # [B, 12, 12]
+            rot = m[:, idx[:, :, None], idx[:, None, :]]  # [B, 12 tonics, 12, 12]
+            parts.append(rot.reshape(x.shape[0], 12, 144))
+        scores = self.mlp(torch.cat(parts, dim=2))  # [B, 12, 2]
         return torch.cat([scores[:, :, 0], scores[:, :, 1]], dim=1)  # [B, 24]
 
 
@@ -112,7 +121,10 @@ def load_tempo_net() -> tuple[TempoNet, dict[str, str]] | None:
         return None
     tensors, meta = loaded
     try:
-        net = TempoNet(int(meta["n_channels"]), int(meta["n_bins"]), width=int(meta["width"]))
+        net = TempoNet(
+            int(meta["n_channels"]), int(meta["n_bins"]), n_low=int(meta.get("n_low", 0)),
+            width=int(meta["width"]),
+        )
         net.load_state_dict(tensors)
     except (KeyError, ValueError, RuntimeError) as exc:
         raise ModelError(model_path(TEMPO_WEIGHTS), f"weights do not match TempoNet ({exc})") from None
@@ -127,7 +139,7 @@ def load_key_net() -> tuple[KeyNet, dict[str, str]] | None:
         return None
     tensors, meta = loaded
     try:
-        net = KeyNet(int(meta["n_blocks"]), hidden=int(meta["hidden"]))
+        net = KeyNet(int(meta["n_blocks"]), hidden=int(meta["hidden"]), pairs=meta.get("pairs") == "1")
         net.load_state_dict(tensors)
     except (KeyError, ValueError, RuntimeError) as exc:
         raise ModelError(model_path(KEY_WEIGHTS), f"weights do not match KeyNet ({exc})") from None

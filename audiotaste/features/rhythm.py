@@ -30,9 +30,13 @@ from audiotaste.features.spectrum import (
 MIN_BPM = 30.0
 MAX_BPM = 300.0
 
-#: The log-tempo axis of the tempogram features: 24 bins per octave from 30 BPM (to ~317 BPM).
+#: The log-tempo axis of the tempo model's output: 24 bins per octave from 30 BPM (to ~317 BPM).
 BINS_PER_OCTAVE = 24
 N_TEMPO_BINS = 84
+#: The tempogram features extend two octaves lower (to 7.5 BPM), where bar-level periodicities show
+#: whether a candidate beat groups in twos, threes or fours.
+N_LOW_BINS = 48
+N_FEATURE_BINS = N_LOW_BINS + N_TEMPO_BINS
 #: Mel band groups (of 128) whose onsets are tracked separately: <260 Hz (kick, bass), 260 Hz-1 kHz,
 #: 1-4 kHz (snare, chords), >4 kHz (hats, cymbals).
 _BAND_EDGES = (0, 10, 38, 90, 128)
@@ -160,8 +164,13 @@ def _estimate(env: np.ndarray, fps: float, bands: np.ndarray | None = None) -> T
 
 
 def tempo_grid() -> np.ndarray:
-    """Centre tempo of each bin of the tempogram features, BPM [N_TEMPO_BINS]."""
+    """Centre tempo of each output bin of the tempo model, BPM [N_TEMPO_BINS]."""
     return MIN_BPM * 2.0 ** (np.arange(N_TEMPO_BINS) / BINS_PER_OCTAVE)
+
+
+def feature_grid() -> np.ndarray:
+    """Centre tempo of each bin of the tempogram features, BPM [N_FEATURE_BINS]."""
+    return MIN_BPM * 2.0 ** ((np.arange(N_FEATURE_BINS) - N_LOW_BINS) / BINS_PER_OCTAVE)
 
 
 def onset_bands(mel_db: np.ndarray) -> np.ndarray:
@@ -197,7 +206,8 @@ def tempogram_features(bands: np.ndarray, fps: float) -> tuple[np.ndarray, np.nd
 
     The autocorrelation peaks at a pulse's period and its multiples (slower tempi), the Fourier
     tempogram at its frequency and its harmonics (faster tempi); together they tell a tempo from its
-    octaves. Both are averaged over 8 s windows and max-pooled onto ``tempo_grid()``.
+    octaves. The Fourier magnitudes are averaged over 8 s windows; both are max-pooled onto
+    ``feature_grid()``.
 
     Parameters
     ----------
@@ -208,15 +218,16 @@ def tempogram_features(bands: np.ndarray, fps: float) -> tuple[np.ndarray, np.nd
 
     Returns
     -------
-    features : np.ndarray [2 * n_bands, N_TEMPO_BINS], float32
+    features : np.ndarray [2 * n_bands, N_FEATURE_BINS], float32
         Normalised autocorrelations, then Fourier magnitudes.
     acf : np.ndarray [n_lags]
-        Autocorrelation summed over bands (for refining the period), per lag in frames, up to 8 s.
+        Autocorrelation summed over bands (for refining the period), per lag in frames, up to 8.5 s.
     """
     nov = np.stack([_novelty(b, fps) for b in bands]).astype(np.float32)  # [C, T]
     win = max(8, int(round(_WINDOW_S * fps)))
-    if nov.shape[1] < win:
-        nov = np.pad(nov, ((0, 0), (0, win - nov.shape[1])))
+    n_lags = int(np.ceil(60.0 * fps / feature_grid_fine()[0])) + 2
+    if nov.shape[1] < max(win, n_lags):
+        nov = np.pad(nov, ((0, 0), (0, max(win, n_lags) - nov.shape[1])))
     starts = np.arange(0, nov.shape[1] - win + 1, max(1, win // 2))
     segs = np.lib.stride_tricks.sliding_window_view(nov, win, axis=1)[:, starts]  # [C, W, win]
     segs = segs - segs.mean(axis=2, keepdims=True)
@@ -224,11 +235,11 @@ def tempogram_features(bands: np.ndarray, fps: float) -> tuple[np.ndarray, np.nd
     # one autocorrelation over the whole signal (a tempo-stable track gains nothing from windowing it)
     centred = nov - nov.mean(axis=1, keepdims=True)
     spec = np.fft.rfft(centred, n=2 * nov.shape[1], axis=1)
-    acf = np.fft.irfft(spec.real**2 + spec.imag**2, axis=1)[:, :win]  # [C, win]
+    acf = np.fft.irfft(spec.real**2 + spec.imag**2, axis=1)[:, :n_lags]  # [C, n_lags]
     zero = acf[:, :1]
     acf_norm = np.divide(acf, zero, out=np.zeros_like(acf), where=zero > 0)
 
-    lags = np.minimum(60.0 * fps / tempo_grid_fine(), win - 1.001)
+    lags = np.minimum(60.0 * fps / feature_grid_fine(), n_lags - 1.001)
     i0 = lags.astype(int)
     frac = (lags - i0).astype(np.float32)
     acf_fine = acf_norm[:, i0] * (1 - frac) + acf_norm[:, i0 + 1] * frac
@@ -245,22 +256,22 @@ def tempogram_features(bands: np.ndarray, fps: float) -> tuple[np.ndarray, np.nd
     dft_fine = np.divide(mags, energy, out=np.zeros_like(mags), where=energy > 0).mean(axis=1)
 
     fine = np.concatenate([acf_fine, dft_fine])  # [2C, fine]
-    feats = fine.reshape(fine.shape[0], N_TEMPO_BINS, _OVERSAMPLE).max(axis=2)
+    feats = fine.reshape(fine.shape[0], N_FEATURE_BINS, _OVERSAMPLE).max(axis=2)
     return feats.astype(np.float32), acf.sum(axis=0)
 
 
 _OVERSAMPLE = 2
 
 
-def tempo_grid_fine() -> np.ndarray:
-    """The tempo grid oversampled ``_OVERSAMPLE`` times (max-pooled back onto ``tempo_grid``), BPM."""
-    steps = np.arange(N_TEMPO_BINS * _OVERSAMPLE) - (_OVERSAMPLE - 1) / 2
-    return MIN_BPM * 2.0 ** (steps / (_OVERSAMPLE * BINS_PER_OCTAVE))
+def feature_grid_fine() -> np.ndarray:
+    """The feature grid oversampled ``_OVERSAMPLE`` times (max-pooled back onto it), BPM."""
+    steps = np.arange(N_FEATURE_BINS * _OVERSAMPLE) - (_OVERSAMPLE - 1) / 2
+    return MIN_BPM * 2.0 ** ((steps / _OVERSAMPLE - N_LOW_BINS) / BINS_PER_OCTAVE)
 
 
 @lru_cache(maxsize=4)
 def _fourier_basis(win: int, fps: float) -> tuple[np.ndarray, np.ndarray]:
-    phase = 2 * np.pi * np.outer(np.arange(win), tempo_grid_fine() / 60.0 / fps)  # [win, fine]
+    phase = 2 * np.pi * np.outer(np.arange(win), feature_grid_fine() / 60.0 / fps)  # [win, fine]
     return np.cos(phase).astype(np.float32), np.sin(phase).astype(np.float32)
 
 

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass
 from functools import lru_cache
 
 import numpy as np
+import scipy.signal
 import scipy.sparse
 import soxr
 import torch
@@ -69,7 +70,8 @@ def estimate_tuning(spectrum: Spectrum, *, midi_lo: int = _MIDI_LO, midi_hi: int
     hi = min(spectrum.power.shape[0] - 1, int(440.0 * 2 ** ((midi_hi - 69) / 12) / freqs_hz) + 1)
     if hi - lo < 3:
         return 0.0
-    logm = 0.5 * np.log(spectrum.power[lo - 1 : hi + 1] + 1e-12)  # [bins + 2, frames]
+    step = max(1, spectrum.n_frames // 200)  # tuning does not drift: ~200 frames are plenty
+    logm = 0.5 * np.log(spectrum.power[lo - 1 : hi + 1, ::step] + 1e-12)  # [bins + 2, frames]
     a, b, c = logm[:-2], logm[1:-1], logm[2:]
     floor = logm.max(axis=0, keepdims=True) - np.log(30.0)  # peaks within ~30 dB of the frame's top
     peak = (b > a) & (b >= c) & (b > floor)
@@ -158,7 +160,9 @@ def key_features(y: np.ndarray | None, sr: float, *, spectrum: Spectrum | None =
 
     Returns
     -------
-    np.ndarray [N_KEY_BLOCKS, 12], float32, or None
+    np.ndarray [N_KEY_BLOCKS + 12, 12], float32, or None
+        The blocks, then a 12 x 12 bass/pitch-class co-occurrence (rows: the frame's strongest
+        bass pitch class; sums to 1).
     """
     if y is not None:
         y = np.asarray(y, dtype=np.float32)
@@ -173,6 +177,12 @@ def key_features(y: np.ndarray | None, sr: float, *, spectrum: Spectrum | None =
         return None
     # log compression: quiet inner voices count, one loud note does not dominate
     semis = np.log1p(100.0 * semis / peak)
+    # keep what stands above its neighbourhood (+-6 semitones): tones, not the broadband floor of
+    # drums and noise
+    kernel = np.ones(13, dtype=np.float32) / 13
+    padded = np.pad(semis, ((6, 6), (0, 0)), mode="edge")
+    local = scipy.signal.fftconvolve(padded, kernel[:, None], mode="valid", axes=0)
+    semis = np.maximum(semis - local, 0.0)
     n = semis.shape[1]
     edge = max(1, int(round(_EDGE_FRACTION * n)))
     regs = [_fold(semis[i : i + 24], _MIDI_LO + i) for i in (0, 24, 48)]
@@ -186,7 +196,16 @@ def key_features(y: np.ndarray | None, sr: float, *, spectrum: Spectrum | None =
     ]
     feats = np.stack(blocks).astype(np.float32)
     totals = feats.sum(axis=1, keepdims=True)
-    return np.divide(feats, totals, out=np.full_like(feats, 1.0 / 12), where=totals > 0)
+    feats = np.divide(feats, totals, out=np.full_like(feats, 1.0 / 12), where=totals > 0)
+    # which pitch classes sound over which bass note: I over 1 and V over 5 tell a tonic from a
+    # dominant that the pitch-class totals alone confuse
+    bass = np.zeros_like(regs[0])
+    bass[regs[0].argmax(axis=0), np.arange(n)] = regs[0].max(axis=0)
+    shares = full / np.maximum(full.sum(axis=0, keepdims=True), 1e-9)
+    pairs = bass @ shares.T  # [bass pitch class, sounding pitch class]
+    total = float(pairs.sum())
+    pairs = pairs / total if total > 0 else np.full((12, 12), 1.0 / 144)
+    return np.concatenate([feats, pairs.astype(np.float32)])
 
 
 def key(y: np.ndarray | None = None, sr: int = ANALYSIS_SR, *, spectrum: Spectrum | None = None) -> KeyEstimate:
@@ -221,7 +240,7 @@ def key(y: np.ndarray | None = None, sr: int = ANALYSIS_SR, *, spectrum: Spectru
         best = int(np.argmax(probs))
         confidence = float(probs[best])
     else:
-        scores = _template_scores(feats[:3].sum(axis=0).astype(np.float64))
+        scores = _template_scores(feats[:3].sum(axis=0).astype(np.float64))  # register chromas
         best = int(np.argmax(scores))
         ranked = np.sort(scores)[::-1]
         confidence = float(np.clip((ranked[0] - ranked[1]) * 5.0 + max(ranked[0], 0.0) * 0.5, 0.0, 1.0))

@@ -58,3 +58,29 @@ def test_to_dict_is_plain() -> None:
     d = tempo(click_track(100.0, dur=6.0), SR).to_dict()
     assert set(d) == {"bpm", "confidence", "beat_times", "time_signature", "onset_rate"}
     assert isinstance(d["beat_times"], list) and d["time_signature"] in (3, 4)
+
+
+def test_corrupt_model_file_raises_model_error(tmp_path, monkeypatch) -> None:
+    from audiotaste.errors import ModelError
+    from audiotaste.features import _models
+
+    (tmp_path / "features").mkdir()
+    (tmp_path / "features" / "tempo.safetensors").write_bytes(b"not a safetensors file")
+    monkeypatch.setenv("AUDIOTASTE_MODELS_DIR", str(tmp_path))
+    _models.load_tempo_net.cache_clear()
+    try:
+        with pytest.raises(ModelError, match="tempo.safetensors"):
+            tempo(click_track(120.0, dur=5.0), SR)
+    finally:
+        _models.load_tempo_net.cache_clear()
+
+
+def test_missing_model_falls_back_to_the_classical_estimate(tmp_path, monkeypatch) -> None:
+    from audiotaste.features import _models
+
+    monkeypatch.setenv("AUDIOTASTE_MODELS_DIR", str(tmp_path))
+    _models.load_tempo_net.cache_clear()
+    try:
+        assert tempo(click_track(128.0), SR).bpm == pytest.approx(128.0, abs=1.0)
+    finally:
+        _models.load_tempo_net.cache_clear()

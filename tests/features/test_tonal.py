@@ -60,3 +60,30 @@ def test_one_millisecond_is_nan_free() -> None:
     rng = np.random.default_rng(0)
     est = key(0.1 * rng.standard_normal(22).astype(np.float32), SR)
     assert math.isfinite(est.confidence) and -1 <= est.key <= 11
+
+
+def test_corrupt_model_file_raises_model_error(tmp_path, monkeypatch) -> None:
+    from audiotaste.errors import ModelError
+    from audiotaste.features import _models
+
+    (tmp_path / "features").mkdir()
+    (tmp_path / "features" / "key.safetensors").write_bytes(b"\x00" * 64)
+    monkeypatch.setenv("AUDIOTASTE_MODELS_DIR", str(tmp_path))
+    _models.load_key_net.cache_clear()
+    try:
+        with pytest.raises(ModelError, match="key.safetensors"):
+            key(cadence(0, minor=True), SR)
+    finally:
+        _models.load_key_net.cache_clear()
+
+
+def test_missing_model_falls_back_to_templates(tmp_path, monkeypatch) -> None:
+    from audiotaste.features import _models
+
+    monkeypatch.setenv("AUDIOTASTE_MODELS_DIR", str(tmp_path))
+    _models.load_key_net.cache_clear()
+    try:
+        est = key(cadence(7, minor=False), SR)
+        assert (est.key, est.mode) == (7, 1)
+    finally:
+        _models.load_key_net.cache_clear()
