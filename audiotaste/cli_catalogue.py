@@ -6,12 +6,9 @@ error, 130 interrupted (finished work is saved; the same command resumes).
 
 from __future__ import annotations
 
-import fcntl
 import os
 import signal
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from types import FrameType
@@ -30,7 +27,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from audiotaste.errors import AudiotasteError, InputError
+from audiotaste.errors import AudiotasteError
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 _MAX_LISTED = 50  # failures printed one per line; the rest are in the catalogue
@@ -41,46 +38,6 @@ console = Console(stderr=True, highlight=False, soft_wrap=True)  # messages stay
 class Engine(StrEnum):
     local = "local"
     ray = "ray"
-
-
-class CatalogueBusyError(AudiotasteError):
-    """Another ``audiotaste tag`` is writing to the same catalogue."""
-
-    kind = "busy"
-
-
-@contextmanager
-def exclusive(target: str, *, wait_s: float = 0.0) -> Iterator[None]:
-    """Hold ``<target>.lock`` (an ``flock``, released by the kernel even on ``kill -9``).
-
-    Raises
-    ------
-    CatalogueBusyError
-        Still held by another process after ``wait_s`` seconds; the message names its pid.
-    """
-    lock_path = os.path.join(target, ".lock") if os.path.isdir(target) else f"{target}.lock"
-    try:
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as exc:
-        raise InputError(target, f"cannot create its lock file {lock_path} ({exc.strerror})") from None
-    deadline = time.monotonic() + wait_s
-    try:
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
-                    raise CatalogueBusyError(
-                        target, f"is being written by another audiotaste tag (pid {holder}); "
-                                "wait for it to finish, or pass --wait SECONDS") from None
-                time.sleep(0.2)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
-        yield
-    finally:
-        os.close(fd)
 
 
 def _print_error(error: BaseException, verbose: bool) -> None:
@@ -161,19 +118,18 @@ def tag(
     try:
         if out is not None:
             Path(target).mkdir(parents=True, exist_ok=True)
-        with exclusive(target, wait_s=wait):
-            sink: Any = ParquetCatalogue.open(target) if out is not None else Catalogue.open(target)
-            try:
-                spec = AnalyzerSpec(model=model, tags=not no_tags, factory=analyzer)
-                summary = run_batch([os.fspath(p) for p in inputs], sink, engine=engine.value,
-                                    workers=workers, spec=spec, force=force, retag=retag,
-                                    retry_failed=retry_failed, address=address,
-                                    lookup_db=target if out is None else None,
-                                    on_planned=planned, on_record=finished,
-                                    file_timeout_s=timeout or None)
-            finally:
-                progress.stop()
-                sink.close()
+        sink: Any = ParquetCatalogue.open(target) if out is not None else Catalogue.open(target)
+        try:
+            spec = AnalyzerSpec(model=model, tags=not no_tags, factory=analyzer)
+            summary = run_batch([os.fspath(p) for p in inputs], sink, engine=engine.value,
+                                workers=workers, spec=spec, force=force, retag=retag,
+                                retry_failed=retry_failed, address=address,
+                                lookup_db=target if out is None else None,
+                                on_planned=planned, on_record=finished,
+                                file_timeout_s=timeout or None, wait_s=wait)
+        finally:
+            progress.stop()
+            sink.close()
     except KeyboardInterrupt:
         progress.stop()
         console.print("[yellow]interrupted[/] before any file was finished. Run the same command "

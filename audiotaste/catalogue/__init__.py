@@ -4,7 +4,13 @@
 skips what has not changed, analyses the rest on a local process pool or Ray, and writes the results.
 """
 
-from audiotaste.catalogue.batch import AnalyzerSpec, BatchSummary, process_file, run_batch
+from audiotaste.catalogue.batch import (
+    AnalyzerSpec,
+    BatchSummary,
+    CatalogueBusyError,
+    process_file,
+    run_batch,
+)
 from audiotaste.catalogue.store import Catalogue
 from audiotaste.catalogue.walk import AUDIO_EXTENSIONS, track_id_of, walk
 
@@ -13,6 +19,7 @@ __all__ = [
     "AnalyzerSpec",
     "BatchSummary",
     "Catalogue",
+    "CatalogueBusyError",
     "process_file",
     "run_batch",
     "track_id_of",

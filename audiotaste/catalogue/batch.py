@@ -7,12 +7,14 @@ Workers build their analyser once (``AnalyzerSpec.build``); the calling process 
 
 from __future__ import annotations
 
+import fcntl
 import importlib
 import os
 import resource
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -26,7 +28,7 @@ from audiotaste.catalogue.walk import (
     track_id_of,
     walk,
 )
-from audiotaste.errors import AudiotasteError, ModelError
+from audiotaste.errors import AudiotasteError, InputError, ModelError
 
 AnalyzeFn = Callable[[str], Analysis]
 #: ``lookup(track_id) -> (present, model)``: what a catalogue already holds for some content.
@@ -165,8 +167,50 @@ def _stat(path: str) -> tuple[int, int]:
     return st.st_size, st.st_mtime_ns
 
 
+class CatalogueBusyError(AudiotasteError):
+    """Another ``audiotaste tag`` is writing to the same catalogue."""
+
+    kind = "busy"
+
+
+@contextmanager
+def writer_lock(target: str, *, wait_s: float = 0.0) -> Iterator[None]:
+    """Hold ``<target>.lock`` (an ``flock``, released by the kernel even on ``kill -9``).
+
+    Raises
+    ------
+    CatalogueBusyError
+        Still held by another process after ``wait_s`` seconds; the message names its pid.
+    """
+    lock_path = os.path.join(target, ".lock") if os.path.isdir(target) else f"{target}.lock"
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise InputError(target, f"cannot create its lock file {lock_path} ({exc.strerror})") from None
+    deadline = time.monotonic() + wait_s
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+                    raise CatalogueBusyError(
+                        target, f"is being written by another audiotaste tag (pid {holder}); "
+                                "wait for it to finish, or pass --wait SECONDS") from None
+                time.sleep(0.2)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        os.close(fd)
+
+
 class Sink(Protocol):
-    """Where records go: the SQLite ``Catalogue`` or a Parquet dataset."""
+    """Where records go: the SQLite ``Catalogue`` or a Parquet dataset (``path``: file or folder)."""
+
+    path: str
 
     def file_index(self) -> dict[bytes, tuple[int, int, str, str | None]]: ...
 
@@ -254,7 +298,7 @@ def run_batch(inputs: Iterable[str], sink: Sink, *, engine: str = "local", worke
               on_planned: Callable[[int], None] | None = None,
               on_record: Callable[[dict[str, Any]], None] | None = None,
               flush_every_s: float = 0.5,
-              file_timeout_s: float | None = None) -> BatchSummary:
+              file_timeout_s: float | None = None, wait_s: float = 0.0) -> BatchSummary:
     """Tag every file under ``inputs`` into ``sink``; see ``audiotaste tag``.
 
     Parameters
@@ -283,14 +327,32 @@ def run_batch(inputs: Iterable[str], sink: Sink, *, engine: str = "local", worke
     file_timeout_s
         Local pool only: a file whose analysis takes longer is stopped and recorded as a
         ``timeout`` failure (``None``: no limit).
+    wait_s
+        Seconds to wait for another batch writing to the same sink before giving up.
 
     Returns
     -------
     BatchSummary
         Also when interrupted (``KeyboardInterrupt`` is caught, finished work is committed, and
         ``summary.interrupted`` is set).
+
+    Raises
+    ------
+    CatalogueBusyError
+        Another batch holds the sink's writer lock for longer than ``wait_s``.
     """
-    spec = spec or AnalyzerSpec()
+    with writer_lock(sink.path, wait_s=wait_s):
+        return _run_batch(inputs, sink, engine=engine, workers=workers, spec=spec or AnalyzerSpec(),
+                          force=force, retag=retag, retry_failed=retry_failed, address=address,
+                          lookup_db=lookup_db, on_planned=on_planned, on_record=on_record,
+                          flush_every_s=flush_every_s, file_timeout_s=file_timeout_s)
+
+
+def _run_batch(inputs: Iterable[str], sink: Sink, *, engine: str, workers: int, spec: AnalyzerSpec,
+               force: bool, retag: bool, retry_failed: bool, address: str | None,
+               lookup_db: str | None, on_planned: Callable[[int], None] | None,
+               on_record: Callable[[dict[str, Any]], None] | None, flush_every_s: float,
+               file_timeout_s: float | None) -> BatchSummary:
     summary = BatchSummary()
     t0 = time.perf_counter()
     tasks, walk_failures = plan(inputs, sink, force=force, retag=retag, retry_failed=retry_failed,

@@ -130,3 +130,13 @@ def test_export_formats_round_trip_the_values(tmp_path, music, ext):
     assert list(got["track_id"]) == list(want["track_id"])
     np.testing.assert_allclose(got["genre.rock"], want["genre.rock"], rtol=1e-6)
     np.testing.assert_allclose(got["emb_0"], want["emb_0"], rtol=1e-6)
+
+
+def test_a_second_writer_on_the_same_catalogue_is_refused(tmp_path, music):
+    from audiotaste.catalogue import CatalogueBusyError
+    from audiotaste.catalogue.batch import writer_lock
+
+    with Catalogue.open(tmp_path / "c.sqlite") as cat:
+        with writer_lock(cat.path), pytest.raises(CatalogueBusyError, match=f"pid {os.getpid()}"):
+            run_batch([str(music)], cat, workers=0, spec=FAKE, wait_s=0.3)
+        assert run_batch([str(music)], cat, workers=0, spec=FAKE).done == 4  # released
