@@ -97,27 +97,28 @@ def tag(
     if address and engine is not Engine.ray:
         console.print("[bold red]usage error:[/] --address needs --engine ray")
         raise typer.Exit(EXIT_USAGE)
-    target = os.fspath(db if db is not None else out)  # type: ignore[arg-type]
+    chosen = db if db is not None else out
+    assert chosen is not None
+    target = os.fspath(chosen)
     previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     progress = Progress(TextColumn("tagging"), BarColumn(), MofNCompleteColumn(),
                         TextColumn("{task.fields[rate]} files/s"), TimeElapsedColumn(),
                         TextColumn("ETA"), TimeRemainingColumn(), console=console,
                         disable=quiet, transient=False)
     job = progress.add_task("tag", total=None, rate="-")
-    started = time.monotonic()
+    started = [time.monotonic()]
 
     def planned(n: int) -> None:
+        started[0] = time.monotonic()  # the rate counts analysis, not the walk
         progress.update(job, total=n)
         progress.start()
 
     def finished(rec: dict[str, Any]) -> None:
         done = progress.tasks[0].completed + 1
-        rate = done / max(1e-9, time.monotonic() - started)
+        rate = done / max(1e-9, time.monotonic() - started[0])
         progress.update(job, advance=1, rate=f"{rate:.2f}")
 
     try:
-        if out is not None:
-            Path(target).mkdir(parents=True, exist_ok=True)
         sink: Any = ParquetCatalogue.open(target) if out is not None else Catalogue.open(target)
         try:
             spec = AnalyzerSpec(model=model, tags=not no_tags, factory=analyzer)
@@ -151,7 +152,8 @@ def tag(
                       "--retry-failed tries them again.")
     if summary.interrupted:
         console.print("[yellow]interrupted:[/] finished files are saved in "
-                      f"{target}. Run the same command again to resume; finished files are skipped.")
+                      f"{escape(target)}. Run the same command again to resume; finished files "
+                      "are skipped.")
         raise typer.Exit(EXIT_INTERRUPTED)
     raise typer.Exit(EXIT_SOME_FAILED if summary.n_failed else EXIT_OK)
 
