@@ -317,7 +317,9 @@ def _analyse_segment(y: np.ndarray, tagger: Any, timings: dict[str, float]) -> _
     weight = 0.0
     embedding_sum = None
     if tagger is not None:
-        out = tagger.predict_spectrum(spectrum)
+        # Our tagger reads the shared spectrum; musicnn needs its own 16 kHz front end.
+        out = (tagger.predict_spectrum(spectrum) if hasattr(tagger, "predict_spectrum")
+               else tagger.predict_audio(y, sr=ANALYSIS_SR))
         weight = float(max(1, len(getattr(out, "patch_times", ())) or 1))
         tag_sums = {tax: {k: float(v) * weight for k, v in probs.items()} for tax, probs in out.tags.items()}
         embedding_sum = np.asarray(out.embedding, dtype=np.float64) * weight
