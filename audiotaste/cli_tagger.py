@@ -35,6 +35,7 @@ def train_command(
     version: str = "1.0.0",
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
     init: Annotated[Path | None, typer.Option(help="Start from this model folder's weights (same labels).")] = None,
+    norm: Annotated[str, typer.Option(help="Input normalisation: band (mean dB per band) or patch (mean dB).")] = "band",
 ) -> None:
     """Train a genre/mood tagger on labelled audio (seeded, resumable, early-stopped)."""
     import torch
@@ -42,7 +43,12 @@ def train_command(
     from audiotaste.tagger.train import TrainConfig, train
 
     torch.set_num_threads(threads)
-    cfg = TrainConfig(epochs=epochs, patience=patience, batch_size=batch_size, crops_per_clip=crops, lr=lr, seed=seed)
+    if norm not in ("patch", "band"):
+        typer.echo(f"error: --norm must be patch or band, not {norm!r}", err=True)
+        raise typer.Exit(2)
+    cfg = TrainConfig(
+        epochs=epochs, patience=patience, batch_size=batch_size, crops_per_clip=crops, lr=lr, seed=seed, norm=norm
+    )
     try:
         card = train(
             data, out, config=cfg, resume=resume, cache=cache, name=name, version=version,

@@ -111,6 +111,8 @@ def read_card(folder: Path) -> dict[str, Any]:
         frontend = FrontEnd(**card["frontend"])
     except TypeError as exc:
         raise ModelError(path, f"model card has an unknown front end ({exc})") from None
+    if frontend.norm not in ("patch", "band"):
+        raise ModelError(path, f"model card has an unknown input normalisation {frontend.norm!r}")
     expected = {"sr": ANALYSIS_SR, "n_fft": N_FFT, "hop_length": HOP_LENGTH}
     for key, want in expected.items():
         got = getattr(frontend, key)

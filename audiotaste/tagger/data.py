@@ -187,7 +187,8 @@ def cached_mels(
     errors : list of AudiotasteError
     """
     cache.mkdir(parents=True, exist_ok=True)
-    fe_key = json.dumps(frontend.to_dict(), sort_keys=True)
+    # input normalisation happens after the cache, so it is not part of the key
+    fe_key = json.dumps({k: v for k, v in frontend.to_dict().items() if k != "norm"}, sort_keys=True)
     mels: list[np.ndarray | None] = []
     errors: list[AudiotasteError] = []
     for i, path in enumerate(paths):

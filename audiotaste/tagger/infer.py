@@ -112,7 +112,7 @@ class Tagger:
         logits, embs = [], []
         with torch.inference_mode():
             for i in range(0, len(patches), _BATCH):
-                x = torch.from_numpy(normalize_patches(patches[i : i + _BATCH]))
+                x = torch.from_numpy(normalize_patches(patches[i : i + _BATCH], self.frontend.norm))
                 lo, em = self.net(x)
                 logits.append(lo.numpy())
                 embs.append(em.numpy())

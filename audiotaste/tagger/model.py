@@ -42,6 +42,10 @@ class FrontEnd:
         Frames per patch (128 frames = 2.97 s).
     patch_hop_frames : int
         Hop between inference patches, frames.
+    norm : str
+        Input normalisation (:func:`normalize_patches`): ``"patch"`` removes each patch's mean dB,
+        ``"band"`` (the default: it generalises better to an unseen SoundFont, see
+        ``docs/BENCHMARKS.md``) each band's mean dB over the patch.
     """
 
     sr: int = ANALYSIS_SR
@@ -53,12 +57,13 @@ class FrontEnd:
     top_db: float = 80.0
     patch_frames: int = 128
     patch_hop_frames: int = 128
+    norm: str = "band"
 
     @property
     def patch_seconds(self) -> float:
         return self.patch_frames * self.hop_length / self.sr
 
-    def to_dict(self) -> dict[str, float | int]:
+    def to_dict(self) -> dict[str, float | int | str]:
         return asdict(self)
 
 
@@ -124,20 +129,24 @@ class TaggerNet(nn.Module):
         return self.head(torch.relu(emb)), emb
 
 
-def normalize_patches(patches: np.ndarray) -> np.ndarray:
-    """Remove each patch's mean dB and scale, so that gain does not change the input.
+def normalize_patches(patches: np.ndarray, norm: str = "band") -> np.ndarray:
+    """Remove the mean dB so that gain does not change the input, and scale to about unit size.
 
     Parameters
     ----------
     patches : np.ndarray [n, n_mels, n_frames]
         Log-mel patches, dB.
+    norm : {"patch", "band"}
+        ``"patch"`` subtracts each patch's mean; ``"band"`` subtracts each band's mean over the patch's
+        frames, which also removes a fixed spectral colouring (the instrument bank's EQ, a microphone).
 
     Returns
     -------
     np.ndarray [n, n_mels, n_frames], float32
     """
     patches = np.asarray(patches, dtype=np.float32)
-    return (patches - patches.mean(axis=(1, 2), keepdims=True)) / _DB_SCALE
+    axes = (1, 2) if norm == "patch" else (2,)
+    return (patches - patches.mean(axis=axes, keepdims=True)) / _DB_SCALE
 
 
 def patch_starts(n_frames: int, patch_frames: int, hop_frames: int) -> np.ndarray:

@@ -63,7 +63,7 @@ class TrainConfig:
         and time/frequency masks; gain needs none since each patch's mean dB is removed.
     channels, strides, emb_dim, dropout
         Architecture, see :class:`TaggerNet`.
-    n_mels, patch_frames : int
+    n_mels, patch_frames, norm
         Front end, see :class:`FrontEnd`.
     """
 
@@ -81,10 +81,13 @@ class TrainConfig:
     dropout: float = 0.3
     n_mels: int = 128
     patch_frames: int = 128
+    norm: str = "band"
 
     @property
     def frontend(self) -> FrontEnd:
-        return FrontEnd(n_mels=self.n_mels, patch_frames=self.patch_frames, patch_hop_frames=self.patch_frames)
+        return FrontEnd(
+            n_mels=self.n_mels, patch_frames=self.patch_frames, patch_hop_frames=self.patch_frames, norm=self.norm
+        )
 
     def architecture(self) -> dict[str, Any]:
         return {"channels": list(self.channels), "strides": list(self.strides), "emb_dim": self.emb_dim, "dropout": self.dropout}
@@ -126,13 +129,13 @@ def _augment(x: np.ndarray, rng: np.random.Generator, top_db: float) -> np.ndarr
 
 
 def _batch(
-    mels: list[np.ndarray], crops: np.ndarray, patch: int, rng: np.random.Generator, augment: bool, top_db: float
+    mels: list[np.ndarray], crops: np.ndarray, fe: FrontEnd, rng: np.random.Generator, augment: bool
 ) -> torch.Tensor:
     """Patches [batch, n_mels, patch] for (clip index, start frame) pairs, augmented and normalised."""
-    x = np.stack([_crop(mels[c], s, patch) for c, s in crops]).astype(np.float32)
+    x = np.stack([_crop(mels[c], s, fe.patch_frames) for c, s in crops]).astype(np.float32)
     if augment:
-        x = _augment(x, rng, top_db)
-    return torch.from_numpy(normalize_patches(x))
+        x = _augment(x, rng, fe.top_db)
+    return torch.from_numpy(normalize_patches(x, fe.norm))
 
 
 def _crop(mel: np.ndarray, start: int, patch: int) -> np.ndarray:
@@ -307,7 +310,7 @@ def train(
                 chunk = crops[b : b + cfg.batch_size]
                 if len(chunk) < 2 and b > 0:  # batch norm needs two items; drop a lone straggler
                     continue
-                x = _batch(train_mels, chunk, cfg.patch_frames, rng, cfg.augment, fe.top_db)
+                x = _batch(train_mels, chunk, fe, rng, cfg.augment)
                 y = torch.from_numpy(ds.targets[train_idx[chunk[:, 0]]])
                 logits, _ = net(x)
                 loss = lossf(logits, y)
@@ -337,6 +340,7 @@ def train(
             _save_checkpoint(ckpt, net, opt, best, state, fingerprint)
             shown = " ".join(f"{k} {v:.3f}" for k, v in record.items() if k != "epoch")
             bar.update(task, completed=state.epoch, description=f"epoch {state.epoch} {shown}")
+            bar.console.print(f"epoch {state.epoch}: {shown}", highlight=False)
 
     net.load_state_dict(best)
     tagger = Tagger(net, card_stub)

@@ -65,12 +65,21 @@ def test_cut_patches_copies_the_right_frames() -> None:
     assert patches[2, 0, -1] == 299
 
 
-def test_normalisation_removes_gain() -> None:
+@pytest.mark.parametrize("norm", ["patch", "band"])
+def test_normalisation_removes_gain(norm: str) -> None:
     rng = np.random.default_rng(0)
     x = rng.normal(-30, 10, size=(2, 128, 128)).astype(np.float32)
-    np.testing.assert_allclose(normalize_patches(x + 6.0), normalize_patches(x), atol=1e-5)
+    np.testing.assert_allclose(normalize_patches(x + 6.0, norm), normalize_patches(x, norm), atol=1e-5)
     # silence (a constant floor) becomes all zeros, not NaN
-    assert np.all(normalize_patches(np.full((1, 8, 8), -100.0)) == 0.0)
+    assert np.all(normalize_patches(np.full((1, 8, 8), -100.0), norm) == 0.0)
+
+
+def test_band_normalisation_removes_a_fixed_equaliser() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(-30, 10, size=(2, 128, 64)).astype(np.float32)
+    eq = rng.uniform(-12, 12, size=(1, 128, 1)).astype(np.float32)
+    np.testing.assert_allclose(normalize_patches(x + eq, "band"), normalize_patches(x, "band"), atol=1e-4)
+    assert not np.allclose(normalize_patches(x + eq, "patch"), normalize_patches(x, "patch"), atol=1e-2)
 
 
 def test_temperature_scaling_recovers_a_known_temperature() -> None:
