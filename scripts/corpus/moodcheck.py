@@ -56,8 +56,13 @@ def main() -> None:
     df = pd.read_csv(args.manifest)
     df = df.sample(n=min(args.n, len(df)), random_state=0)
     jobs = [(str(root / r.path), str(root / "midi" / f"{r.clip_id}.mid")) for r in df.itertuples()]
-    with ProcessPoolExecutor(args.workers) as pool:
-        feats = pd.DataFrame(list(pool.map(measure, jobs, chunksize=4)), index=df.index)
+    cache = root / f".moodcheck_{args.n}.csv"
+    if cache.exists():
+        feats = pd.read_csv(cache, index_col=0)
+    else:
+        with ProcessPoolExecutor(args.workers) as pool:
+            feats = pd.DataFrame(list(pool.map(measure, jobs, chunksize=4)), index=df.index)
+        feats.to_csv(cache)
     df = df.join(feats)
     rows = []
     for mood in MOODS:
@@ -71,7 +76,11 @@ def main() -> None:
         })
     out = pd.DataFrame(rows).set_index("mood")
     print(f"{len(df)} clips sampled from {args.manifest}")
-    print(out.round(2).to_markdown() if hasattr(out, "to_markdown") else out.round(2).to_string())
+    print("| " + " | ".join(["mood", *out.columns]) + " |")
+    print("|" + "---|" * (len(out.columns) + 1))
+    for mood, r in out.iterrows():
+        print(f"| {mood} | " + " | ".join(f"{v:.0f}" if abs(v) >= 100 else f"{v:.2f}" for v in r)
+              + " |")
 
 
 if __name__ == "__main__":
