@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from audiotaste.analysis import Analysis
-from audiotaste.catalogue.store import analysis_fields, path_key
+from audiotaste.catalogue.store import FILE_TAGS, analysis_fields, path_key
 from audiotaste.catalogue.walk import (
     FileChangedError,
     WalkFailure,
@@ -121,7 +121,8 @@ def process_file(analyze_fn: AnalyzeFn, task: Mapping[str, Any], *, model_id: st
     -------
     dict
         ``path``, ``size``, ``mtime_ns``, ``status`` (``"ok"``, ``"known"``, ``"unchanged"`` or
-        ``"failed"``), ``track_id``, ``fields`` (ok), ``kind`` and ``message`` (failed),
+        ``"failed"``), ``track_id``, ``fields`` and ``file_tags`` (ok), ``kind`` and ``message``
+        (failed),
         ``seconds``, ``cpu_s`` and ``timings`` (s), ``rss_mb`` (the worker's peak resident memory, MB),
         ``pid``.
     """
@@ -146,6 +147,7 @@ def process_file(analyze_fn: AnalyzeFn, task: Mapping[str, Any], *, model_id: st
             rec["status"] = "unchanged" if "stored_model" in task else "known"
         else:
             rec["fields"] = analysis_fields(analyze_fn(path))
+            rec["file_tags"] = file_tags(path)
             rec["status"] = "ok"
     except AudiotasteError as exc:
         rec.update(status="failed", kind=exc.kind, message=exc.reason)
@@ -157,6 +159,19 @@ def process_file(analyze_fn: AnalyzeFn, task: Mapping[str, Any], *, model_id: st
     rec["cpu_s"] = time.process_time() - cpu0
     rec["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return rec
+
+
+def file_tags(path: str) -> dict[str, str]:
+    """``artist``, ``title``, ``album`` as the file's own tags give them (ID3, Vorbis comments, RIFF
+    INFO); missing or unreadable tags are simply absent."""
+    import soundfile as sf
+
+    try:
+        with sf.SoundFile(os.fsencode(path)) as f:  # bytes: file names need not be UTF-8
+            meta = f.copy_metadata()
+    except Exception:  # tags are a bonus: a file that analysed fine never fails on them
+        return {}
+    return {k: v.strip() for k, v in meta.items() if k in FILE_TAGS and v and v.strip()}
 
 
 def _stat(path: str) -> tuple[int, int]:

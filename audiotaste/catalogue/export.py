@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from audiotaste.analysis import DESCRIPTOR_FIELDS
-from audiotaste.catalogue.store import Catalogue, path_key, path_str, tracks_frame
+from audiotaste.catalogue.store import FILE_TAGS, Catalogue, path_key, path_str, tracks_frame
 from audiotaste.errors import InputError
 
 _PART_ROWS = 256  # records per part file: small enough to lose little on a kill, big enough to read fast
@@ -30,6 +30,7 @@ _SCHEMA = pa.schema([
     ("path_key", pa.binary()), ("path", pa.string()), ("size", pa.int64()),
     ("mtime_ns", pa.int64()), ("status", pa.string()), ("track_id", pa.string()),
     ("kind", pa.string()), ("message", pa.string()), ("written_at", pa.float64()),
+    *[(name, pa.string()) for name in FILE_TAGS],
     *[(name, pa.string() if name == "key_name" else pa.float64()) for name in DESCRIPTOR_FIELDS],
     ("model", pa.string()), ("analysis_s", pa.float64()), ("tags", pa.string()),
     ("embedding", pa.binary()), ("beat_times", pa.string()), ("timings", pa.string()),
@@ -136,6 +137,7 @@ class ParquetCatalogue:
                 src = ok.loc[row.track_id]
                 rec["status"] = "ok"
                 rec["seconds"] = src["analysis_s"]
+                rec["file_tags"] = {n: src[n] for n in FILE_TAGS if isinstance(src[n], str)}
                 emb = (np.frombuffer(src["embedding"], "<f4") if src["embedding"]
                        else np.zeros(0, "<f4"))
                 rec["fields"] = {**{n: _plain(src[n]) for n in DESCRIPTOR_FIELDS},
@@ -156,6 +158,7 @@ class ParquetCatalogue:
         for r in ok.sort_values("track_id").itertuples(index=False):
             at = where.loc[r.track_id]
             rows.append((r.track_id, bytes(at["path_key"]), int(at["size"]), int(at["mtime_ns"]),
+                         *[getattr(r, n) for n in FILE_TAGS],
                          *[_plain(getattr(r, n)) for n in DESCRIPTOR_FIELDS], r.model, r.written_at,
                          r.analysis_s, r.tags, r.embedding))
         return tracks_frame(rows)
@@ -206,6 +209,8 @@ def _row(rec: Mapping[str, Any], now: float) -> dict[str, Any]:
     for name in DESCRIPTOR_FIELDS:
         value = f.get(name)
         row[name] = value if name == "key_name" or value is None else float(value)
+    meta = rec.get("file_tags") or {}
+    row.update({name: meta.get(name) for name in FILE_TAGS})
     return row
 
 

@@ -16,7 +16,7 @@ import sqlite3
 from audiotaste.analysis import DESCRIPTOR_FIELDS
 from audiotaste.errors import InputError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _V1 = """
 CREATE TABLE tracks (
@@ -52,8 +52,15 @@ CREATE TABLE failures (
 );
 """
 
+# v2: the recording's own tags (ID3 / Vorbis comments / RIFF INFO), NULL when the file has none.
+_V2 = """
+ALTER TABLE tracks ADD COLUMN artist TEXT;
+ALTER TABLE tracks ADD COLUMN title TEXT;
+ALTER TABLE tracks ADD COLUMN album TEXT
+"""
+
 #: ``MIGRATIONS[i]`` upgrades a catalogue from ``user_version == i`` to ``i + 1``.
-MIGRATIONS: tuple[str, ...] = (_V1,)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2)
 
 _SQL_TYPES = {"key_name": "TEXT", "sample_rate": "INTEGER", "channels": "INTEGER", "key": "INTEGER",
               "mode": "INTEGER", "time_signature": "INTEGER"}

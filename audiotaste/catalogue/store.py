@@ -25,6 +25,9 @@ from audiotaste.errors import InputError
 if TYPE_CHECKING:  # pandas is imported on use: workers never need it (~60 MB each)
     import pandas as pd
 
+#: Text tags read from the file itself (ID3, Vorbis comments, RIFF INFO), stored as columns.
+FILE_TAGS = ("artist", "title", "album")
+
 #: Taxonomies that keep their own column prefix; every other one is flattened as ``tag.<label>``.
 OWN_PREFIX_TAXONOMIES = ("genre", "mood")
 
@@ -201,13 +204,15 @@ class Catalogue:
         f = rec["fields"]
         emb = np.asarray(f.get("embedding") or [], dtype="<f4")
         cols = ["track_id", "path", "size", "mtime_ns", "beat_times", "tags", "embedding", "model",
-                "timings", "analysis_s", "tagged_at", *DESCRIPTOR_FIELDS]
+                "timings", "analysis_s", "tagged_at", *FILE_TAGS, *DESCRIPTOR_FIELDS]
+        meta = rec.get("file_tags") or {}
         timings = dict(f.get("timings") or {})
         timings.update(rec.get("timings") or {})
         values = [rec["track_id"], key, rec["size"], rec["mtime_ns"],
                   json.dumps(f.get("beat_times") or []), json.dumps(f.get("tags") or {}),
                   emb.tobytes() if emb.size else None, f.get("model"), json.dumps(timings),
-                  rec.get("seconds"), now, *(f.get(name) for name in DESCRIPTOR_FIELDS)]
+                  rec.get("seconds"), now, *(meta.get(name) for name in FILE_TAGS),
+                  *(f.get(name) for name in DESCRIPTOR_FIELDS)]
         names = ", ".join(f'"{c_}"' for c_ in cols)
         c.execute(f"INSERT OR REPLACE INTO tracks({names}) VALUES ({', '.join('?' * len(cols))})",
                   values)
@@ -229,7 +234,8 @@ class Catalogue:
         return int(self._conn.execute("SELECT count(*) FROM tracks").fetchone()[0])
 
     def to_pandas(self) -> pd.DataFrame:
-        """One row per track: ``track_id``, ``path``, ``size``, ``mtime``, every descriptor,
+        """One row per track: ``track_id``, ``path``, ``size``, ``mtime``, ``artist``, ``title``,
+        ``album`` (from the file's own tags; None when absent), every descriptor,
         ``model``, ``tagged_at``, ``analysis_s``, ``genre.<label>``, ``mood.<label>``,
         ``tag.<label>`` and ``emb_0 … emb_<d-1>`` (NaN where a track lacks a tag or dimension)."""
         return tracks_frame(self._conn.execute(f"SELECT {_TRACK_COLS} FROM tracks ORDER BY track_id"))
@@ -262,8 +268,8 @@ class Catalogue:
 
 
 _TRACK_COLS = ", ".join(
-    f'"{c}"' for c in ("track_id", "path", "size", "mtime_ns", *DESCRIPTOR_FIELDS, "model",
-                       "tagged_at", "analysis_s", "tags", "embedding"))
+    f'"{c}"' for c in ("track_id", "path", "size", "mtime_ns", *FILE_TAGS, *DESCRIPTOR_FIELDS,
+                       "model", "tagged_at", "analysis_s", "tags", "embedding"))
 
 
 def tracks_frame(rows: Iterable[Any]) -> pd.DataFrame:
@@ -274,8 +280,8 @@ def tracks_frame(rows: Iterable[Any]) -> pd.DataFrame:
     tag_rows: list[dict[str, float]] = []
     embs: list[np.ndarray] = []
     paths: list[str] = []
-    names = ("track_id", "path", "size", "mtime_ns", *DESCRIPTOR_FIELDS, "model", "tagged_at",
-             "analysis_s")
+    names = ("track_id", "path", "size", "mtime_ns", *FILE_TAGS, *DESCRIPTOR_FIELDS, "model",
+             "tagged_at", "analysis_s")
     for row in rows:
         rec = dict(zip(names, row[: len(names)], strict=True))
         paths.append(path_str(bytes(rec.pop("path"))))

@@ -8,6 +8,7 @@ import sqlite3
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 from catalogue_fakes import MODEL_ID, analyze
 
@@ -159,3 +160,44 @@ def test_opening_during_a_write_transaction_does_not_wait(tmp_path):
         with Catalogue.open(db, timeout_s=0.5) as reader:
             assert len(reader) == 0
         writer._conn.execute("COMMIT")
+
+
+def test_a_version_1_catalogue_is_migrated_with_its_rows_kept(tmp_path):
+    from audiotaste.catalogue.schema import MIGRATIONS
+
+    db = tmp_path / "old.sqlite"
+    conn = sqlite3.connect(db, isolation_level=None)
+    for statement in MIGRATIONS[0].split(";"):
+        if statement.strip():
+            conn.execute(statement)
+    for name in DESCRIPTOR_FIELDS:  # v1 catalogues had the descriptor columns
+        conn.execute(f'ALTER TABLE tracks ADD COLUMN "{name}"')
+    conn.execute("INSERT INTO tracks(track_id, path, size, mtime_ns, tagged_at, energy) "
+                 "VALUES ('aaaaaaaaaaaaaaaa', X'2f612e776176', 1, 1, 0, 0.75)")
+    conn.execute("PRAGMA user_version = 1")
+    conn.close()
+    with Catalogue.open(db) as cat:
+        row = cat.get("a" * 16)
+    assert sqlite3.connect(db).execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    assert row is not None and row["path"] == "/a.wav" and row["energy"] == 0.75
+    assert pd.isna(row["artist"]) and "title" in row
+
+
+def test_file_tags_are_catalogued(tmp_path):
+    import soundfile as sf
+
+    from audiotaste.catalogue import AnalyzerSpec, run_batch
+
+    music = tmp_path / "in"
+    music.mkdir()
+    for ext, fmt in (("flac", "FLAC"), ("mp3", "MP3")):
+        with sf.SoundFile(music / f"song.{ext}", "w", 8000, 1, format=fmt) as f:
+            f.artist, f.title = "Fern Hollow", f"Lantern Song ({ext})"
+            f.write(np.full(8000, 0.25 if ext == "flac" else 0.5, "f4"))
+    sf.write(music / "untagged.wav", np.full(800, 0.1, "f4"), 8000)
+    with Catalogue.open(tmp_path / "c.sqlite") as cat:
+        run_batch([str(music)], cat, workers=0, spec=AnalyzerSpec(factory="catalogue_fakes:factory"))
+        df = cat.to_pandas().set_index(cat.to_pandas()["path"].map(os.path.basename))
+    assert df.loc["song.flac", "artist"] == "Fern Hollow"
+    assert df.loc["song.mp3", "title"] == "Lantern Song (mp3)"
+    assert pd.isna(df.loc["untagged.wav", "artist"])
