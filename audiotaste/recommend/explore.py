@@ -142,6 +142,9 @@ class Discovery:
     learn
         Re-rank with a logistic model of full plays fitted on the playlists' own feedback (see
         :data:`FEATURES`); until feedback arrives, the recommender's score ranks alone.
+    new_artists
+        Fill the "because you like <second genre>" shelf with artists the listener has never
+        played (where there are any): discovery rather than more of the same.
     artist_cap
         Tracks per artist per 30 tracks.
     pool
@@ -175,6 +178,7 @@ class Discovery:
         discount: float = 0.7,
         diversity: float = 0.2,
         learn: bool = True,
+        new_artists: bool = True,
         artist_cap: int = 1,
         pool: int = 60,
         draws: int = 1000,
@@ -190,6 +194,7 @@ class Discovery:
         self.discount = discount
         self.diversity = diversity
         self.learn = learn
+        self.new_artists = new_artists
         self.artist_cap = artist_cap
         self.pool = pool
         self.draws = draws
@@ -436,6 +441,12 @@ class Discovery:
             unmet.append("taste: no liked plays yet, so only the for-you and new-release shelves")
             return out
         taste = (w @ self.rec.tags_[liked]) / w.sum()
+        # The second-genre shelf holds artists the listener has never played, where there are any.
+        codes = self.rec.artist_code_
+        played = np.unique(codes[self.rec.plays_[u].indices])
+        fresh = ~np.isin(codes, played[played >= 0]) if self.new_artists else np.ones(len(ok), bool)
+        if self.new_artists and not (ok & fresh).any():
+            fresh = np.ones(len(ok), bool)
         if len(self._gcols):
             g = taste[self._gcols]
             top = np.argsort(-g, kind="stable")
@@ -446,9 +457,12 @@ class Discovery:
             if len(top) > 1:
                 out["second_genre"] = (
                     f"because you like {self._genres[top[1]]}",
-                    ok & (self._genre_of == top[1]),
+                    ok & fresh & (self._genre_of == top[1]),
                 )
-            out["outside"] = ("outside your usual", ok & ~np.isin(self._genre_of, top[:2]))
+            out["outside"] = (
+                "outside your usual",
+                ok & ~np.isin(self._genre_of, top[:2]),
+            )
         else:
             unmet.append("shelves: the tracks have no genre.* tags, so no genre shelves")
         if len(self._mcols):
