@@ -23,8 +23,8 @@ FAST = TrainConfig(epochs=3, patience=5, batch_size=8, crops_per_clip=2, channel
 def _clip(kind: str, seed: int, seconds: float = 3.5) -> np.ndarray:
     rng = np.random.default_rng(seed)
     t = np.arange(int(seconds * SR)) / SR
-    if kind == "low":  # a low drone
-        y = 0.3 * np.sin(2 * np.pi * rng.uniform(90, 140) * t)
+    if kind == "low":  # low notes, 3 per second (band normalisation removes a steady drone's level)
+        y = 0.3 * np.sin(2 * np.pi * rng.uniform(90, 140) * t) * (np.sin(2 * np.pi * 3 * t) > 0)
     else:  # bright noise bursts
         y = 0.2 * rng.standard_normal(t.size) * (np.sin(2 * np.pi * 4 * t) > 0)
         y = np.diff(y, prepend=0.0)
@@ -61,7 +61,7 @@ def test_trains_on_a_folder_per_label_and_tags_new_clips(gtzan: Path, tmp_path: 
         path = tmp_path / f"new_{kind}.wav"
         sf.write(path, _clip(kind, seed, seconds=6.0), SR)
         genre = tagger.predict_file(path)["genre"]
-        assert max(genre, key=genre.get) == kind, genre
+        assert genre[kind] > 0.5 > genre[{"low": "high", "high": "low"}[kind]], genre
 
     # continue from the trained model (as on a grown corpus)
     one_more = TrainConfig(**{**FAST.__dict__, "epochs": 1})
