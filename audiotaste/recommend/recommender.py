@@ -193,10 +193,10 @@ class Recommender:
         else:
             self.user_factors_ = np.zeros((n_users, self.factors), np.float32)
             self.item_cf_ = np.zeros((n_items, self.factors), np.float32)
-        self._update_items(np.arange(n_items))
+        self._update_items()
         self.taste_ = self._taste(np.arange(n_users))
 
-    def _update_items(self, changed: np.ndarray) -> None:
+    def _update_items(self) -> None:
         """Recompute listener counts, the content regression, artist priors and blended factors."""
         pos = self.evidence_.copy()
         pos.data = (pos.data > 0).astype(np.float32)
@@ -223,12 +223,9 @@ class Recommender:
         a_sum = by_artist @ self.item_cf_
         a_mean = a_sum / np.maximum(a_n, 1e-9)[:, None]
         self.artist_listens_ = a_n
-        wa = np.where(
-            has,
-            a_n[np.where(has, codes, 0)] / (a_n[np.where(has, codes, 0)] + self.artist_listens),
-            0.0,
-        )
-        prior = wa[:, None] * a_mean[np.where(has, codes, 0)] + (1 - wa[:, None]) * predicted
+        safe = np.where(has, codes, 0)
+        wa = np.where(has, a_n[safe] / (a_n[safe] + self.artist_listens), 0.0)
+        prior = wa[:, None] * a_mean[safe] + (1 - wa[:, None]) * predicted
         wb = (n / (n + self.blend_listens))[:, None]
         self.item_factors_ = (wb * self.item_cf_ + (1 - wb) * prior).astype(np.float32)
         self._index = None
@@ -269,11 +266,12 @@ class Recommender:
         self.plays_ = (self.plays_ + p).tocsr()
         users, items = np.unique(users), np.unique(items)
         conf = confidence(self.evidence_, self.alpha)
+        # Against the blended factors, so that plays of cold tracks say something about the listener.
         self.user_factors_[users] = fold_in(self.item_factors_, conf[users], self.regularization)
         self.item_cf_[items] = fold_in(
             self.user_factors_, conf.T.tocsr()[items], self.regularization
         )
-        self._update_items(items)
+        self._update_items()
         self.taste_[users] = self._taste(users)
         return self
 
