@@ -1,0 +1,260 @@
+"""Distil musicnn into our small tagger: data manifest, teacher labels, student training.
+
+Three steps, each resumable (see docs/DATA.md ``## distill`` for the data policy)::
+
+    # 1. list the soundtracks' music files and split them by whole soundtrack
+    python scripts/distill_musicnn.py manifest --out /work/data/distill/manifest.csv
+    # 2. teacher labels per 3-s patch, cached per file (held-out soundtracks first)
+    nice -n 19 python scripts/distill_musicnn.py teacher --manifest /work/data/distill/manifest.csv \\
+        --cache /work/data/distill/teacher --models /tmp/mcache/musicnn-msd
+    # 3. train the student on the files that have teacher labels
+    nice -n 19 python scripts/distill_musicnn.py train --manifest /work/data/distill/manifest.csv \\
+        --cache /work/data/distill/teacher --teacher musicnn-msd --out /work/data/distill/run1 --resume
+
+Nothing is downloaded: the soundtracks come from Debian packages (``apt-get install naev-data
+widelands-data supertux-data hedgewars-data megaglest-data``), the teacher from an earlier
+``audiotaste models fetch musicnn``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+AUDIO = (".ogg", ".oga", ".flac", ".wav", ".mp3")
+#: Debian package -> (soundtrack, split). Whole soundtracks are held out, never random clips:
+#: clips of one game share composer, instruments and mastering, so a random split would leak.
+PACKAGES = {
+    "supertux-data": "test",
+    "hedgewars-data": "val",
+    "naev-data": "train",
+    "widelands-data": "train",
+    "megaglest-data": "train",
+}
+SPLIT_ORDER = {"test": 0, "val": 1, "train": 2}
+
+
+def _music_files(package: str) -> list[Path]:
+    """Music files a package installs: audio under a ``music`` folder (sound effects are left out)."""
+    listing = subprocess.run(
+        ["dpkg", "-L", package], capture_output=True, text=True, check=True
+    ).stdout
+    files = []
+    for line in listing.splitlines():
+        p = Path(line)
+        if p.suffix.lower() in AUDIO and "music" in (s.lower() for s in p.parts) and p.is_file():
+            files.append(p)
+    return sorted(files)
+
+
+def cmd_manifest(args: argparse.Namespace) -> None:
+    import soundfile as sf
+
+    rows = []
+    for package, split in PACKAGES.items():
+        for p in _music_files(package):
+            try:
+                dur = sf.info(str(p)).duration
+            except (RuntimeError, sf.LibsndfileError):
+                print(f"skipped (unreadable): {p}", file=sys.stderr)
+                continue
+            if dur < 3.0:  # jingles shorter than one teacher patch
+                continue
+            rows.append(
+                {"path": str(p), "source": package, "split": split, "duration_s": round(dur, 2)}
+            )
+    corpus = Path(args.corpus)
+    if corpus.is_file() and args.corpus_share > 0:
+        with corpus.open() as f:
+            train = [r for r in csv.DictReader(f) if r["split"] == "train"]
+        step = max(1, round(1 / args.corpus_share))
+        for r in train[::step]:
+            rows.append(
+                {
+                    "path": str((corpus.parent / r["path"]).resolve()),
+                    "source": "rendered",
+                    "split": "train",
+                    "duration_s": float(r["duration_s"]),
+                }
+            )
+    # test and val first so the bench can run early; the train rows alternate between sources so that
+    # any prefix (what the teacher reached so far) covers every soundtrack
+    by_source: dict[str, list[dict]] = {}
+    for r in rows:
+        by_source.setdefault(r["source"], []).append(r)
+    held = sorted((r for r in rows if r["split"] != "train"), key=lambda r: SPLIT_ORDER[r["split"]])
+    queues = [q for s, q in by_source.items() if q[0]["split"] == "train"]
+    train_rows = []
+    while any(queues):
+        for q in queues:
+            if q:
+                train_rows.append(q.pop(0))
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp")
+    with tmp.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=["path", "source", "split", "duration_s"])
+        w.writeheader()
+        w.writerows(held + train_rows)
+    tmp.replace(out)
+    summary: dict[tuple[str, str], list[float]] = {}
+    for r in rows:
+        summary.setdefault((r["source"], r["split"]), []).append(float(r["duration_s"]))
+    for (src, split), d in sorted(summary.items(), key=lambda kv: SPLIT_ORDER[kv[0][1]]):
+        print(f"{src:16s} {split:5s} {len(d):4d} files {sum(d) / 60:7.1f} min")
+    print(f"wrote {out}")
+
+
+def _read_manifest(path: str) -> list[dict[str, str]]:
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def cmd_teacher(args: argparse.Namespace) -> None:
+    import torch
+
+    from audiotaste.errors import AudiotasteError
+    from audiotaste.tagger.distill import cached_teacher
+    from audiotaste.tagger.musicnn import load_musicnn
+
+    torch.set_num_threads(1)
+    teachers = [load_musicnn(m) for m in args.models]
+    rows = [r for r in _read_manifest(args.manifest) if not args.split or r["split"] in args.split]
+    t0 = time.monotonic()
+    for i, r in enumerate(rows):
+        if args.budget_s and time.monotonic() - t0 > args.budget_s:
+            print(f"time budget reached after {i} of {len(rows)} files")
+            return
+        try:
+            got = cached_teacher(r["path"], teachers, args.cache, max_patches=args.max_patches)
+        except AudiotasteError as exc:
+            print(f"skipped: {exc}", file=sys.stderr)
+            continue
+        n = len(next(iter(got.values()))["start_s"])
+        print(
+            f"{i + 1}/{len(rows)} {r['split']} {r['source']} {Path(r['path']).name}: {n} patches, "
+            f"{time.monotonic() - t0:.0f} s",
+            flush=True,
+        )
+
+
+def load_split(manifest: str, cache: str, teacher: str, split: str, mel_cache: str):
+    """Student log-mels and teacher labels of the files of ``split`` that the teacher has labelled."""
+    from audiotaste.tagger.data import cached_mels
+    from audiotaste.tagger.distill import cached_teacher
+    from audiotaste.tagger.model import FrontEnd
+
+    paths, labels = [], []
+    for r in _read_manifest(manifest):
+        if r["split"] != split:
+            continue
+        got = cached_teacher(r["path"], [teacher], cache, compute=False)
+        if teacher in got:
+            paths.append(Path(r["path"]))
+            labels.append(got[teacher])
+    mels, errors = cached_mels(paths, FrontEnd(), Path(mel_cache))
+    for e in errors:
+        print(f"skipped: {e}", file=sys.stderr)
+    keep = [i for i, m in enumerate(mels) if m is not None]
+    return (
+        [paths[i] for i in keep],
+        [np.asarray(mels[i], np.float32) for i in keep],
+        [labels[i] for i in keep],
+    )
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    import torch
+
+    from audiotaste.tagger.distill import StudentConfig, train_student
+    from audiotaste.tagger.musicnn import MODEL_NAMES, MSD_LABELS, MTT_LABELS
+
+    torch.set_num_threads(1)
+    tags = MSD_LABELS if args.teacher == "musicnn-msd" else MTT_LABELS
+    assert args.teacher in MODEL_NAMES
+    tr_paths, tr_mels, tr_labels = load_split(
+        args.manifest, args.cache, args.teacher, "train", args.mel_cache
+    )
+    va_paths, va_mels, va_labels = load_split(
+        args.manifest, args.cache, args.teacher, "val", args.mel_cache
+    )
+    print(
+        f"train: {len(tr_mels)} files, {sum(len(x['start_s']) for x in tr_labels)} patches; "
+        f"val: {len(va_mels)} files, {sum(len(x['start_s']) for x in va_labels)} patches",
+        flush=True,
+    )
+    cfg = StudentConfig(epochs=args.epochs, patience=args.patience, seed=args.seed)
+    sources: dict[str, int] = {}
+    src_of = {r["path"]: r["source"] for r in _read_manifest(args.manifest)}
+    for p in tr_paths:
+        sources[src_of[str(p)]] = sources.get(src_of[str(p)], 0) + 1
+    card = train_student(
+        (tr_mels, tr_labels),
+        (va_mels, va_labels),
+        args.out,
+        tags=tags,
+        config=cfg,
+        resume=args.resume,
+        name="student-musicnn",
+        card_extra={
+            "teacher": {
+                "name": args.teacher,
+                "source": "musicnn 0.1.0 (Pons & Serra 2019, ISC licence)",
+            },
+            "data": {
+                "train_files_by_source": sources,
+                "val_sources": sorted({src_of[str(p)] for p in va_paths}),
+                "policy": "split by whole soundtrack, see docs/DATA.md ## distill",
+            },
+            "command": " ".join(sys.argv),
+        },
+        log=lambda s: print(s, flush=True),
+    )
+    print(f"wrote {args.out}: best epoch {card['training']['best_epoch']}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    m = sub.add_parser("manifest", help="list the soundtracks' music and split it by soundtrack")
+    m.add_argument("--out", default="/work/data/distill/manifest.csv")
+    m.add_argument("--corpus", default="corpus/full/manifest.csv", help="rendered corpus manifest")
+    m.add_argument(
+        "--corpus-share", type=float, default=0.25, help="share of its train clips to add"
+    )
+    m.set_defaults(fn=cmd_manifest)
+    t = sub.add_parser("teacher", help="cache musicnn's per-patch labels of every manifest file")
+    t.add_argument("--manifest", default="/work/data/distill/manifest.csv")
+    t.add_argument("--cache", default="/work/data/distill/teacher")
+    t.add_argument("--models", nargs="+", default=["musicnn-msd"], help="names or model folders")
+    t.add_argument("--split", nargs="*", help="only these splits (default: all, in manifest order)")
+    t.add_argument("--max-patches", type=int, default=20, help="evenly spaced 3-s patches per file")
+    t.add_argument(
+        "--budget-s", type=float, default=0, help="stop after this many seconds (0: never)"
+    )
+    t.set_defaults(fn=cmd_teacher)
+    r = sub.add_parser("train", help="train the student on the cached teacher labels")
+    r.add_argument("--manifest", default="/work/data/distill/manifest.csv")
+    r.add_argument("--cache", default="/work/data/distill/teacher")
+    r.add_argument("--mel-cache", default="/work/data/distill/mels")
+    r.add_argument("--teacher", default="musicnn-msd")
+    r.add_argument("--out", default="/work/data/distill/run1")
+    r.add_argument("--epochs", type=int, default=30)
+    r.add_argument("--patience", type=int, default=6)
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--resume", action="store_true")
+    r.set_defaults(fn=cmd_train)
+    args = ap.parse_args()
+    args.fn(args)
+
+
+if __name__ == "__main__":
+    main()
