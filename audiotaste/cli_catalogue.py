@@ -70,7 +70,7 @@ def _summary_table(summary: Any, rate: float) -> Table:
 
 def tag(
     inputs: Annotated[list[Path], typer.Argument(help="Audio files and folders (walked recursively).",
-                                                 show_default=False)],
+                                                 show_default=False, metavar="DIR_OR_FILES")],
     db: Annotated[Path | None, typer.Option("--db", help="SQLite catalogue (created if missing).")] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Write a Parquet dataset folder instead of SQLite.")] = None,
     workers: Annotated[int, typer.Option("--workers", "-j", min=0, help="Worker processes / Ray actors (0: in this process).")] = len(os.sched_getaffinity(0)),
@@ -159,7 +159,7 @@ def tag(
 
 
 def export(
-    output: Annotated[Path, typer.Argument(help="OUT.parquet, OUT.csv, OUT.jsonl (or OUT.sqlite from a Parquet catalogue).", show_default=False)],
+    output: Annotated[Path, typer.Argument(help="OUT.parquet, OUT.csv, OUT.jsonl (or OUT.sqlite from a Parquet catalogue).", show_default=False, metavar="OUT")],
     db: Annotated[Path, typer.Option("--db", help="SQLite catalogue or Parquet catalogue folder.")],
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show tracebacks.")] = False,
 ) -> None:
