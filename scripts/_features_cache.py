@@ -35,8 +35,9 @@ KEY_TAG = "key-v6"
 
 
 def _entry(cache: Path, audio: str, tag: str) -> Path:
-    st = Path(audio).stat()
-    stamp = f"{audio}|{st.st_size}|{st.st_mtime_ns}|{tag}".encode()
+    path = Path(audio).resolve()  # the same clip reached by a relative path hits the same entry
+    st = path.stat()
+    stamp = f"{path}|{st.st_size}|{st.st_mtime_ns}|{tag}".encode()
     return cache / f"{hashlib.sha1(stamp).hexdigest()}.npz"
 
 

@@ -44,6 +44,11 @@ def mirex(pred: np.ndarray, ref: np.ndarray) -> float:
     return float(score.mean())
 
 
+def _rel(path: Path) -> str:
+    path = path.resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--manifest", type=Path, default=ROOT / "corpus/full/manifest.csv")
@@ -102,7 +107,7 @@ def main() -> None:
                  "summaries (tonal.key_features: register chromas, opening/ending chroma, ending bass, "
                  "prominence) and a bass/pitch-class co-occurrence, from a tuning-corrected "
                  "2.7 Hz-resolution semitone spectrum",
-        "training_data": f"{args.manifest}, split == train ({len(xtr)} clips; epoch picked on the {len(xva)} split == val clips)",
+        "training_data": f"{_rel(args.manifest)}, split == train ({len(xtr)} clips; epoch picked on the {len(xva)} split == val clips)",
         "command": "python " + " ".join(sys.argv),
         "epochs": args.epochs,
         "seed": args.seed,

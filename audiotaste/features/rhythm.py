@@ -8,6 +8,15 @@ allows: 3 for triple grouping of the tapped beat (3/4 waltzes) and 4 for duple g
 tapped (dotted-quarter) beats per bar, so it is reported as 4 (two 6/8 bars make one 12/8 bar of four
 tapped beats). Reporting 3 for 6/8 would claim a waltz-like grouping of the tapped beat, which is the
 wrong answer to the question a user asks ("do I count in threes or in fours?").
+
+Method: six onset envelopes (dB spectral flux of four mel-band groups and of the whole spectrum, and
+the rise of the total level) give autocorrelation and Fourier tempograms on a log-tempo axis (24
+bins per octave, 7.5-317 BPM). Classical methods pick the strongest periodicity and then err by
+octaves; here a small CNN (``TempoNet``, ``models/features/tempo.safetensors``, trained by
+``scripts/train_tempo.py``) makes the octave decision, and the autocorrelation peak near its choice
+gives the exact period. Without the model file the strongest periodicity under a flat 60-200 BPM
+prior is used. Beats are a comb at that period, phase-aligned to the onsets and snapped to nearby
+peaks.
 """
 
 from __future__ import annotations

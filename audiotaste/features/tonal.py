@@ -2,6 +2,12 @@
 
 The key is the tonic pitch class (C = 0, spelled with sharps) and the mode (1 major, 0 minor), as in the
 Spotify audio-features API. Silence (no pitched energy) gives ``key == -1`` and confidence 0.
+
+Method: the signal is resampled to 5.5 kHz for a 2.7 Hz-resolution STFT, folded onto a
+tuning-corrected semitone axis (41 Hz-2.5 kHz), log-compressed and stripped of its broadband floor
+(drums, noise). Pitch-class summaries of it (``key_features``) feed a transposition-equivariant
+classifier (``KeyNet``, ``models/features/key.safetensors``, trained by ``scripts/train_key.py``);
+without the model file, Temperley's key profiles are matched to the mean chroma.
 """
 
 from __future__ import annotations
