@@ -11,6 +11,8 @@ import catalogue_corpus  # noqa: I001  (tests/catalogue is on sys.path)
 import numpy as np
 import pytest
 import soundfile as sf
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from audiotaste.catalogue import AnalyzerSpec, Catalogue, run_batch
 
@@ -71,3 +73,23 @@ def test_a_file_that_vanishes_mid_run_is_recorded_and_the_rest_finish(tmp_path):
         assert f["path"].endswith("b_vanishes.wav") and "moved or deleted" in f["message"]
         assert sorted(os.path.basename(p) for p in cat.to_pandas()["path"]) == ["a_first.wav",
                                                                                "c_last.wav"]
+
+
+@pytest.mark.slow
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.binary(min_size=1, max_size=4096),
+       prefix=st.sampled_from([b"", b"RIFF", b"fLaC", b"OggS", b"ID3\x03", b"\xff\xfb"]),
+       ext=st.sampled_from([".wav", ".flac", ".ogg", ".mp3"]))
+def test_any_bytes_give_a_record_never_an_exception(tmp_path, data, prefix, ext):
+    from audiotaste.catalogue import process_file
+
+    analyze_fn, model_id = AnalyzerSpec(tags=False).build()
+    path = tmp_path / f"upload{ext}"
+    path.write_bytes(prefix + data)
+    st_ = path.stat()
+    rec = process_file(analyze_fn, {"path": str(path), "size": st_.st_size,
+                                    "mtime_ns": st_.st_mtime_ns}, model_id=model_id)
+    assert rec["status"] in ("ok", "failed")
+    if rec["status"] == "failed":
+        assert rec["kind"] not in ("internal", "error"), rec["message"]
+        assert rec["message"]
