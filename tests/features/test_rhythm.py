@@ -6,7 +6,7 @@ import pytest
 
 from audiotaste.features.rhythm import TempoEstimate, onset_envelope, tempo
 from audiotaste.features.spectrum import melspectrogram, stft_power
-from tests.features._signals import SR, click_track
+from tests.features._signals import SR, click_track, six_eight
 
 
 @pytest.mark.parametrize("bpm", [60.0, 90.0, 128.0, 140.0, 180.0])
@@ -14,6 +14,14 @@ def test_click_track_reads_its_tempo(bpm: float) -> None:
     est = tempo(click_track(bpm), SR)
     assert est.bpm == pytest.approx(bpm, abs=1.0)
     assert 0.5 < est.confidence <= 1.0
+
+
+@pytest.mark.parametrize("dotted_bpm", [50.0, 60.0, 70.0])
+def test_six_eight_reads_the_dotted_quarter(dotted_bpm: float) -> None:
+    # kick on each dotted quarter, soft ticks on the eighths: tapped at the kick, not the eighths
+    est = tempo(six_eight(dotted_bpm), SR)
+    assert est.bpm == pytest.approx(dotted_bpm, abs=1.0)
+    assert est.time_signature == 4  # compound duple: see the rhythm module docstring
 
 
 def test_beats_land_on_the_clicks() -> None:
