@@ -38,6 +38,7 @@ from .model import FrontEnd, TaggerNet, normalize_patches
 __all__ = ["TrainConfig", "train", "evaluate", "CHECKPOINT_NAME"]
 
 CHECKPOINT_NAME = "checkpoint.safetensors"
+MIN_CALIBRATION = 30  # validation clips needed to fit the temperatures
 
 
 @dataclass(frozen=True)
@@ -221,7 +222,9 @@ def train(
     config : TrainConfig
         Settings; defaults as documented there.
     resume : bool
-        Continue from ``out/checkpoint.safetensors`` (which must come from the same settings and data).
+        Continue from ``out/checkpoint.safetensors`` (which must come from the same settings and data,
+        except ``epochs`` and ``patience``: resuming with ``epochs`` equal to the epochs already run ends
+        the run now, calibrating and writing its best weights).
     cache : path, optional
         Folder of cached log-mels (default: ``<user cache>/mels``).
     name, version : str
@@ -350,7 +353,9 @@ def train(
     for tax, names in ds.labels.items():
         sl = slice(col, col + len(names))
         col += len(names)
-        temps[tax] = fit_temperature(vlog[:, sl], ds.targets[val_idx][:, sl]) if len(val_idx) else 1.0
+        # a temperature fitted on a handful of clips is noise; below MIN_CALIBRATION clips keep T = 1
+        fit = len(val_idx) >= MIN_CALIBRATION
+        temps[tax] = fit_temperature(vlog[:, sl], ds.targets[val_idx][:, sl]) if fit else 1.0
     temp_cols = np.concatenate([np.full(len(v), temps[t]) for t, v in ds.labels.items()])
     metrics = {}
     for split, idx in (("val", val_idx), ("test", test_idx)):
@@ -364,7 +369,9 @@ def train(
         ds,
         {
             "calibration": {
-                "method": "temperature scaling per head, fitted on the validation split at track level",
+                "method": "temperature scaling per head, fitted on the validation split at track level"
+                if len(val_idx) >= MIN_CALIBRATION
+                else f"none: fewer than {MIN_CALIBRATION} validation clips",
                 "temperature": temps,
             },
             "training": {
@@ -405,6 +412,15 @@ def _save_checkpoint(
     save_tensors(path, tensors, metadata=meta)
 
 
+def _comparable(fingerprint: str) -> dict[str, Any]:
+    """A run's identity without its stopping rule: resuming with another ``epochs`` or ``patience``
+    extends or ends a run (the cosine schedule then follows the new ``epochs``)."""
+    info = json.loads(fingerprint)
+    for key in ("epochs", "patience"):
+        info.get("config", {}).pop(key, None)
+    return dict(info)
+
+
 def _load_checkpoint(
     path: Path, net: TaggerNet, opt: torch.optim.Optimizer, fingerprint: str
 ) -> tuple[_State, dict[str, torch.Tensor]]:
@@ -413,7 +429,7 @@ def _load_checkpoint(
     tensors = load_tensors(path)
     with safe_open(str(path), framework="pt") as f:
         meta = f.metadata() or {}
-    if meta.get("fingerprint") != fingerprint:
+    if _comparable(meta.get("fingerprint", "{}")) != _comparable(fingerprint):
         raise ModelError(path, "checkpoint comes from other settings or data; drop --resume or use the same ones")
     net.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")})
     best = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")}

@@ -17,7 +17,7 @@ from audiotaste.tagger.train import TrainConfig, train
 
 SR = 22050
 # a small net and few crops keep each run to a couple of seconds
-FAST = TrainConfig(epochs=3, patience=5, batch_size=8, crops_per_clip=2, channels=(8, 16, 16), strides=(2, 2, 2), emb_dim=16)
+FAST = TrainConfig(epochs=3, patience=5, batch_size=8, crops_per_clip=4, lr=1e-2, channels=(8, 16, 16), strides=(2, 2, 2), emb_dim=16)
 
 
 def _clip(kind: str, seed: int, seconds: float = 3.5) -> np.ndarray:
@@ -94,7 +94,11 @@ def test_training_is_deterministic_and_resume_equals_an_uninterrupted_run(
     with pytest.raises(KeyboardInterrupt):
         train(gtzan, tmp_path / "c", config=FAST, cache=cache, progress=False)
     assert not (tmp_path / "c" / "model.safetensors").exists()
+    assert not list((tmp_path / "c").glob(".*tmp"))
     monkeypatch.setattr(train_mod, "_save_checkpoint", real_save)
+    # resuming with epochs = epochs done ends the run there: calibrated best weights, written
+    ended = train(gtzan, tmp_path / "c", config=TrainConfig(**{**FAST.__dict__, "epochs": 2}), cache=cache, resume=True, progress=False)
+    assert ended["training"]["epochs_run"] == 2 and (tmp_path / "c" / "model.safetensors").is_file()
     card = train(gtzan, tmp_path / "c", config=FAST, cache=cache, resume=True, progress=False)
     assert card["training"]["epochs_run"] == 3
     wc = _weights(tmp_path / "c")
