@@ -1,50 +1,39 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
-import pandas as pd
 import pytest
 import typer
+from click.testing import Result
 from typer.testing import CliRunner
 
 from audiotaste import cli_recommend
 
+Run = Callable[..., Result]
+
 
 @pytest.fixture()
-def app(monkeypatch: pytest.MonkeyPatch, split) -> typer.Typer:
-    _, _, tracks = split
+def run(monkeypatch: pytest.MonkeyPatch, split, tmp_path: Path) -> Run:
+    """Invoke a command with --events (two listeners' history) and --db (the test tracks frame)."""
+    train, _, tracks = split
     monkeypatch.setattr(cli_recommend, "load_tracks", lambda db: tracks)
-    a = typer.Typer()
-    cli_recommend.register(a)
-    return a
+    app = typer.Typer()
+    cli_recommend.register(app)
+    events = tmp_path / "events.parquet"
+    train[train.user_id.isin(["u00001", "u00002"])].to_parquet(events)
+    db = tmp_path / "c.sqlite"
+
+    def invoke(command: str, *args: str) -> Result:
+        argv = [command, "--events", str(events), "--db", str(db), *args]
+        return CliRunner().invoke(app, argv)
+
+    return invoke
 
 
-@pytest.fixture()
-def events_file(tmp_path: Path, split) -> Path:
-    train, _, _ = split
-    p = tmp_path / "events.parquet"
-    train[train.user_id.isin(["u00001", "u00002"])].to_parquet(p)
-    return p
-
-
-def test_recommend_json_cold_only(app: typer.Typer, events_file: Path, tmp_path: Path) -> None:
-    r = CliRunner().invoke(
-        app,
-        [
-            "recommend",
-            "--events",
-            str(events_file),
-            "--db",
-            str(tmp_path / "c.sqlite"),
-            "--user",
-            "u00001",
-            "-n",
-            "5",
-            "--cold-only",
-            "--json",
-        ],
-    )
+def test_recommend_json_cold_only(run: Run) -> None:
+    r = run("recommend", "--user", "u00001", "-n", "5", "--cold-only", "--json")
     assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)
     recs = out["recommendations"]
@@ -53,65 +42,30 @@ def test_recommend_json_cold_only(app: typer.Typer, events_file: Path, tmp_path:
     assert out["events"]["match"]["unmatched"] == 0
 
 
-def test_recommend_table_and_unknown_user(
-    app: typer.Typer, events_file: Path, tmp_path: Path
-) -> None:
-    db = str(tmp_path / "c.sqlite")
-    r = CliRunner().invoke(
-        app, ["recommend", "--events", str(events_file), "--db", db, "--user", "u00002"]
-    )
+def test_recommend_table_and_unknown_user(run: Run) -> None:
+    r = run("recommend", "--user", "u00002")
     assert r.exit_code == 0 and "recommendations for u00002" in r.stdout
-    r = CliRunner().invoke(
-        app, ["recommend", "--events", str(events_file), "--db", db, "--user", "ghost"]
-    )
+    r = run("recommend", "--user", "ghost")
     assert r.exit_code == 1 and "unknown listener" in r.output and "Traceback" not in r.output
 
 
-def test_profile_json(app: typer.Typer, events_file: Path, tmp_path: Path) -> None:
-    r = CliRunner().invoke(
-        app,
-        [
-            "profile",
-            "--events",
-            str(events_file),
-            "--db",
-            str(tmp_path / "c"),
-            "--user",
-            "u00001",
-            "--json",
-        ],
-    )
+def test_profile_json(run: Run) -> None:
+    r = run("profile", "--user", "u00001", "--json")
     assert r.exit_code == 0, r.output
     p = json.loads(r.stdout)["profile"]
     assert p["user_id"] == "u00001" and p["n_plays"] > 0 and p["genres"]
-    r = CliRunner().invoke(
-        app, ["profile", "--events", str(events_file), "--db", str(tmp_path / "c")]
-    )
+    r = run("profile")
     assert r.exit_code == 1 and "name one with user_id" in r.output
+
+
+def test_profile_plot(run: Run, tmp_path: Path) -> None:
+    png = tmp_path / "taste.png"
+    r = run("profile", "--user", "u00001", "--plot", str(png))
+    assert r.exit_code == 0, r.output
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
 
 
 def test_empty_history_gets_a_labelled_default(split) -> None:
     train, _, tracks = split
     out = cli_recommend.recommend_command(train.iloc[:0], tracks, "u00001", n=3)
     assert len(out) == 3 and out.reason.str.contains("no listening history yet").all()
-    assert isinstance(out, pd.DataFrame)
-
-
-def test_profile_plot(app: typer.Typer, events_file: Path, tmp_path: Path) -> None:
-    png = tmp_path / "taste.png"
-    r = CliRunner().invoke(
-        app,
-        [
-            "profile",
-            "--events",
-            str(events_file),
-            "--db",
-            str(tmp_path / "c"),
-            "--user",
-            "u00001",
-            "--plot",
-            str(png),
-        ],
-    )
-    assert r.exit_code == 0, r.output
-    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
