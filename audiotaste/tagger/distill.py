@@ -185,7 +185,7 @@ class StudentConfig:
     batch_size: int = 64
     lr: float = 2e-3
     weight_decay: float = 1e-4
-    emb_weight: float = 1.0
+    emb_weight: float = 0.5
     jitter_frames: int = 6
     seed: int = 0
     channels: tuple[int, ...] = (16, 32, 64, 128, 128)
