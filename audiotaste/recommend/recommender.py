@@ -411,17 +411,16 @@ class Recommender:
         """Top-``k`` by inner product through voyager (Euclidean on norm-equalised vectors)."""
         if self._index is None:
             self._index = self._build_index()
-        index, max_norm = self._index
+        index = self._index
         q = np.concatenate(
             [self.user_factors_[u], self.content_weight * self.taste_[u], [0.0]]
         ).astype(np.float32)
         k = min(k, len(self.track_ids_))
-        index.ef = max(self.query_ef, k)
         ids, _ = index.query(q, k=k, query_ef=max(self.query_ef, k))
         ids = np.asarray(ids, np.int64)
         return ids, self._score(np.array([u]), ids)[0]
 
-    def _build_index(self) -> tuple[Any, float]:
+    def _build_index(self) -> Any:
         from voyager import Index, Space
 
         z = np.hstack([self.item_factors_, self.X_])
@@ -440,7 +439,7 @@ class Recommender:
             random_seed=self.random_state,
         )
         index.add_items(z, ids=np.arange(len(z)), num_threads=-1)
-        return index, max_norm
+        return index
 
     def _default(self, n: int, items: np.ndarray | None) -> pd.DataFrame:
         pool = np.arange(len(self.track_ids_)) if items is None else items
@@ -570,7 +569,8 @@ class Recommender:
 
     # ------------------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write ``config.json`` and ``arrays.npz`` (no pickle) to the directory ``path``."""
+        """Write ``config.json``, ``arrays.npz`` (no pickle) and, once built, the voyager index
+        ``index.voyager`` to the directory ``path``."""
         check_fitted(self)
         d = Path(path)
         d.mkdir(parents=True, exist_ok=True)
@@ -591,6 +591,10 @@ class Recommender:
                 f"{name}indptr": m.indptr,
             }
         np.savez(d / "arrays.npz", **arrays)
+        # The ANN index of a large catalogue takes minutes to build: keep it when there is one.
+        (d / "index.voyager").unlink(missing_ok=True)
+        if self._index is not None:
+            self._index.save(str(d / "index.voyager"))
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Recommender:
@@ -612,6 +616,10 @@ class Recommender:
             for name in ("evidence_", "plays_"):
                 parts = (arrays[f"{name}data"], arrays[f"{name}indices"], arrays[f"{name}indptr"])
                 setattr(rec, name, sp.csr_matrix(parts, shape=shape))
+            if (d / "index.voyager").is_file():
+                from voyager import Index
+
+                rec._index = Index.load(str(d / "index.voyager"))
         except (OSError, KeyError, ValueError, TypeError) as exc:
             raise ModelError(
                 d, f"not a saved Recommender ({exc.__class__.__name__}: {exc})"

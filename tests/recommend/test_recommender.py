@@ -176,7 +176,7 @@ def test_partial_fit_adds_listener_and_warms_a_cold_track(split) -> None:
     assert sims.mean() > 0.3
 
 
-def test_ann_matches_exact_search(fitted: Recommender) -> None:
+def test_ann_matches_exact_search_and_is_saved(fitted: Recommender, tmp_path: Path) -> None:
     exact = {u: set(fitted.recommend(u, 20).track_id) for u in fitted.user_ids_[:20]}
     ann = Recommender(**fitted.get_params())
     ann.__dict__.update({k: v for k, v in fitted.__dict__.items() if k.endswith("_")})
@@ -184,6 +184,11 @@ def test_ann_matches_exact_search(fitted: Recommender) -> None:
     ann._index = None
     recall = np.mean([len(exact[u] & set(ann.recommend(u, 20).track_id)) / 20 for u in exact])
     assert recall >= 0.95
+    ann.save(tmp_path / "m")
+    loaded = Recommender.load(tmp_path / "m")
+    assert loaded._index is not None
+    u = fitted.user_ids_[0]
+    pd.testing.assert_frame_equal(loaded.recommend(u, 20), ann.recommend(u, 20))
 
 
 def test_similar(fitted: Recommender) -> None:
