@@ -12,16 +12,18 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import soxr
 
-from audiotaste.audio import stream
 from audiotaste.errors import EmptyAudioError, InputError, InvalidSamplesError, ModelError
-from audiotaste.features import descriptors, rhythm, tonal
-from audiotaste.features.loudness import LoudnessMeter
-from audiotaste.features.spectrum import ANALYSIS_SR, melspectrogram, stft_power
+
+if TYPE_CHECKING:
+    from audiotaste.features.loudness import LoudnessMeter
+
+# The signal-processing stack (torch, soxr) is imported inside the functions that use it, so that
+# code which only needs ``Analysis`` (the catalogue's writer, exporters) starts without torch.
+ANALYSIS_SR = 22050  # Hz; equals features.spectrum.ANALYSIS_SR (checked in tests)
 
 KEY_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 
@@ -219,6 +221,10 @@ def analyze(
     ModelError
         ``model`` names a tagger that cannot be loaded.
     """
+    import soxr
+
+    from audiotaste.features.loudness import LoudnessMeter
+
     started = time.perf_counter()
     timings: dict[str, float] = {"decode": 0.0, "features": 0.0, "tags": 0.0}
     tagger = _load_tagger(model) if tags else None
@@ -280,6 +286,8 @@ def _open_source(
             raise InvalidSamplesError(None, "samples contain NaN or infinite values")
         step = 1 << 16
         return None, int(sr), y.shape[0], (y[:, i : i + step] for i in range(0, y.shape[1], step))
+    from audiotaste.audio import stream
+
     meta, blocks = stream(source, sr=None)
     return os.fspath(source), meta.sample_rate, meta.channels, blocks
 
@@ -301,6 +309,9 @@ def _load_tagger(model: str | None) -> Any:
 
 
 def _analyse_segment(y: np.ndarray, tagger: Any, timings: dict[str, float]) -> _Segment:
+    from audiotaste.features import descriptors, rhythm, tonal
+    from audiotaste.features.spectrum import melspectrogram, stft_power
+
     t0 = time.perf_counter()
     spectrum = stft_power(y)
     mel_db = melspectrogram(spectrum=spectrum)
@@ -343,6 +354,8 @@ def _combine(
     path: str | None, sr: int, channels: int, duration_s: float, segments: list[_Segment],
     meter: LoudnessMeter, tagger: Any, timings: dict[str, float], started: float,
 ) -> Analysis:
+    from audiotaste.features import descriptors
+
     t0 = time.perf_counter()
     best_tempo = _vote(segments, lambda a, b: abs(a.tempo.bpm - b.tempo.bpm) <= 0.04 * max(a.tempo.bpm, 1e-9),
                        lambda s: s.tempo.confidence)

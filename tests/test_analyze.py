@@ -96,3 +96,19 @@ def test_file_errors_name_the_file(tmp_path: Path) -> None:
     with pytest.raises(AudioError) as err:
         audiotaste.analyze(bad)
     assert str(bad) in str(err.value)
+
+
+def test_importing_the_result_type_does_not_load_torch() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, audiotaste.analysis; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_analysis_rate_matches_the_front_end() -> None:
+    from audiotaste import analysis
+    from audiotaste.features import spectrum
+
+    assert analysis.ANALYSIS_SR == spectrum.ANALYSIS_SR

@@ -115,10 +115,12 @@ def _sndfile_info(p: Path, f: sf.SoundFile) -> AudioInfo:
 
 def _open_sndfile(p: Path) -> sf.SoundFile:
     try:
-        return sf.SoundFile(str(p))
+        return sf.SoundFile(os.fsencode(p))  # file names need not be UTF-8
     except sf.LibsndfileError as exc:
         message = str(exc).strip()
-        if "recognised" in message or "recognized" in message or "unknown format" in message.lower():
+        # check_readable() already proved the file exists and is regular, so libsndfile's "does not
+        # exist or is not a regular file" means it found no format it reads.
+        if any(m in message.lower() for m in ("recognised", "recognized", "unknown format", "not a regular file")):
             raise UnsupportedFormatError(p, "not a recognised audio format") from None
         raise DecodeError(p, f"cannot be decoded ({message})") from None
     except (OSError, RuntimeError) as exc:

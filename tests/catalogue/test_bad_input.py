@@ -40,12 +40,8 @@ def test_every_good_file_is_catalogued_every_bad_one_is_a_clear_failure(tmp_path
         failures = {os.path.relpath(r["path"], corpus): r for r in cat.failures().to_dict("records")}
         assert cat.integrity_check() == "ok"
     assert set(tracks) | set(failures) == set(expected)
-    deferred = []
     for name, kind in expected.items():
         if kind is None:
-            if name not in tracks and "surrogates not allowed" in failures[name]["message"]:
-                deferred.append(name)  # see the xfail below
-                continue
             assert name in tracks, failures.get(name)
         else:
             f = failures[name]
@@ -56,8 +52,6 @@ def test_every_good_file_is_catalogued_every_bad_one_is_a_clear_failure(tmp_path
     assert tracks["two_hours.flac"]["duration_s"] == pytest.approx(7200.0)
     assert tracks["sr192k.wav"]["duration_s"] == pytest.approx(1.0)
     assert tracks["good.wav"]["tempo_bpm"] == pytest.approx(120.0, abs=1.0)
-    if deferred:
-        pytest.xfail(f"decoder cannot open non-UTF-8 names yet: {deferred}")
 
 
 def test_a_file_that_vanishes_mid_run_is_recorded_and_the_rest_finish(tmp_path):
