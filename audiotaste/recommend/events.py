@@ -138,9 +138,7 @@ def read_events(
             raw, fmt, bad = pd.read_csv(p, sep="\t" if suffix == ".tsv" else ","), "csv", 0
         else:
             raw, fmt, bad = _read_json_export(p, user_id or p.stem)
-    except InputError:
-        raise
-    except (OSError, ValueError, UnicodeDecodeError) as exc:
+    except (OSError, ValueError, AttributeError, TypeError) as exc:  # a JSON shape we do not know
         raise InputError(p, f"could not read events ({exc.__class__.__name__}: {exc})") from None
     if user_id is not None:
         raw["user_id"] = user_id
@@ -159,13 +157,11 @@ def _read_json_export(p: Path, default_user: str) -> tuple[pd.DataFrame, str, in
     bad = 0
     try:
         doc = json.loads(text)
-        records = (
-            doc
-            if isinstance(doc, list)
-            else doc.get("listens", [doc])
-            if isinstance(doc, dict)
-            else []
-        )
+        if isinstance(
+            doc, dict
+        ):  # one record, or a ListenBrainz API page {"payload": {"listens": []}}
+            doc = doc.get("payload", doc).get("listens", [doc])
+        records = doc if isinstance(doc, list) else [doc]
     except json.JSONDecodeError:
         records = []
         for line in text.splitlines():

@@ -139,6 +139,19 @@ def test_normalise_name() -> None:
     assert normalise_name(None) == ""
 
 
+@pytest.mark.parametrize("text", ['{"payload": 5}', "[1, 2, 3]", '"just a string"', "{}", "[]"])
+def test_odd_json_is_an_input_error_or_counted(tmp_path: Path, text: str) -> None:
+    p = tmp_path / "odd.json"
+    p.write_text(text)
+    try:
+        ev = read_events(p, now=NOW)
+    except InputError as exc:
+        assert str(p) in str(exc)
+    else:
+        rep = ev.attrs["report"]
+        assert ev.empty and rep["rows_kept"] + sum(rep["dropped"].values()) == rep["rows_read"]
+
+
 cells = st.one_of(
     st.none(),
     st.text(max_size=5),
