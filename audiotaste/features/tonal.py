@@ -16,8 +16,6 @@ from dataclasses import asdict, dataclass
 from functools import lru_cache
 
 import numpy as np
-import scipy.signal
-import scipy.sparse
 import soxr
 import torch
 
@@ -93,21 +91,32 @@ def estimate_tuning(spectrum: Spectrum, *, midi_lo: int = _MIDI_LO, midi_hi: int
 
 
 @lru_cache(maxsize=32)
-def _semitone_filterbank(
+def _semitone_map(
     sr: float, n_fft: int, midi_lo: int, midi_hi: int, tuning: float = 0.0
-) -> scipy.sparse.csr_matrix:
-    """[midi_hi - midi_lo, n_fft // 2 + 1] triangular filters one semitone wide on each side.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Triangular semitone filters, one semitone wide on each side, as per-bin (index, weight) pairs.
 
-    Each FFT bin is shared between the two semitones its frequency falls between, so slightly
-    detuned partials still count.
+    Each FFT bin is shared between the two semitone centres its frequency falls between (so slightly
+    detuned partials still count); bins are sorted by frequency, so the lower centre's index never
+    decreases, which lets ``semitone_spectrogram`` sum runs of bins with ``np.add.reduceat``.
+
+    Returns
+    -------
+    bins : FFT bins inside the range; lower : index of the lower centre (may be -1);
+    w_lower, w_upper : weights towards the lower and the upper centre (0 outside the range).
     """
     freqs = np.linspace(0.0, sr / 2.0, n_fft // 2 + 1)
-    midi = np.full(freqs.size, -1e9)
-    midi[1:] = 69.0 + 12.0 * np.log2(freqs[1:] / 440.0)
-    centres = np.arange(midi_lo, midi_hi, dtype=np.float64) + tuning
-    weights = np.maximum(0.0, 1.0 - np.abs(midi[None, :] - centres[:, None])).astype(np.float32)
-    # each bin feeds at most two semitones: a sparse product is ~30x cheaper than the dense one
-    return scipy.sparse.csr_matrix(weights)
+    pos = np.full(freqs.size, -1e9)
+    pos[1:] = 69.0 + 12.0 * np.log2(freqs[1:] / 440.0) - midi_lo - tuning  # in semitones above lo
+    n = midi_hi - midi_lo
+    bins = np.flatnonzero((pos > -1.0) & (pos < n))
+    lower = np.floor(pos[bins]).astype(np.int64)
+    frac = (pos[bins] - lower).astype(np.float32)
+    w_lower = np.where(lower >= 0, 1.0 - frac, 0.0).astype(np.float32)
+    w_upper = np.where(lower + 1 < n, frac, 0.0).astype(np.float32)
+    for a in (bins, lower, w_lower, w_upper):
+        a.setflags(write=False)
+    return bins, lower, w_lower, w_upper
 
 
 def semitone_spectrogram(
@@ -125,8 +134,15 @@ def semitone_spectrogram(
     np.ndarray [midi_hi - midi_lo, n_frames], float32
     """
     tuning = round(float(tuning), 2)  # 1-cent steps keep the filterbank cache small
-    fb = _semitone_filterbank(float(spectrum.sr), spectrum.n_fft, midi_lo, midi_hi, tuning)
-    return np.asarray(fb @ np.sqrt(spectrum.power), dtype=np.float32)
+    bins, lower, w_lower, w_upper = _semitone_map(float(spectrum.sr), spectrum.n_fft, midi_lo, midi_hi, tuning)
+    n = midi_hi - midi_lo
+    out = np.zeros((n + 2, spectrum.n_frames), dtype=np.float32)  # rows 0 and n + 1: outside the range
+    if bins.size:
+        mag = np.sqrt(spectrum.power[bins])  # [n_bins_used, n_frames]
+        runs, starts = np.unique(lower, return_index=True)
+        out[runs + 1] += np.add.reduceat(mag * w_lower[:, None], starts, axis=0)
+        out[runs + 2] += np.add.reduceat(mag * w_upper[:, None], starts, axis=0)
+    return out[1 : n + 1]
 
 
 def chromagram(spectrum: Spectrum, *, midi_lo: int = _MIDI_LO, midi_hi: int = _MIDI_HI) -> np.ndarray:
@@ -185,9 +201,10 @@ def key_features(y: np.ndarray | None, sr: float, *, spectrum: Spectrum | None =
     semis = np.log1p(100.0 * semis / peak)
     # keep what stands above its neighbourhood (+-6 semitones): tones, not the broadband floor of
     # drums and noise
-    kernel = np.ones(13, dtype=np.float32) / 13
-    padded = np.pad(semis, ((6, 6), (0, 0)), mode="edge")
-    local = scipy.signal.fftconvolve(padded, kernel[:, None], mode="valid", axes=0)
+    padded = np.pad(semis, ((7, 6), (0, 0)), mode="edge")
+    padded[0] = 0.0
+    cumulative = np.cumsum(padded, axis=0)
+    local = (cumulative[13:] - cumulative[:-13]) / 13.0  # 13-semitone moving average
     semis = np.maximum(semis - local, 0.0)
     n = semis.shape[1]
     edge = max(1, int(round(_EDGE_FRACTION * n)))
