@@ -108,10 +108,15 @@ def test_tiny_render_has_the_labels_in_its_midi(tmp_path):
     assert (meta["time_signature"].numerator, meta["time_signature"].denominator) == (num, den)
     key = MMA_ROOTS[int(row["key"])]
     assert meta["key_signature"].key == key + ("m" if int(row["mode"]) == 0 else "")
-    # the melody stays in the labelled key (natural minor plus the leading tone of V)
+    # the melody stays in the labelled key: its scale (natural minor plus the leading tone of V)
+    # and the tones of the progression's chords written in that key
+    from corpus.compose import chord_pcs
+
     tonic = int(row["key"])
     allowed = {(tonic + s) % 12 for s in (MINOR_SCALE if spec.mode == 0 else MAJOR_SCALE)}
     allowed.add((tonic + 11) % 12)
+    allowed |= {pc for ch in spec.progression for pc in chord_pcs(tonic, ch)}
+    assert len(allowed) < 12
     melody = next(tr for tr in mid.tracks if tr.name == "melody")
     notes = [m.note % 12 for m in melody if m.type == "note_on" and m.velocity > 0]
     assert notes and set(notes) <= allowed
