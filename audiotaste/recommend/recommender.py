@@ -111,6 +111,7 @@ class Recommender:
         self.query_ef = query_ef
         self.random_state = random_state
         self._index: Any = None
+        self._lookup: dict[str, tuple[np.ndarray, pd.Index]] = {}
 
     def get_params(self) -> dict[str, Any]:
         return {p: getattr(self, p) for p in _PARAMS}
@@ -141,6 +142,8 @@ class Recommender:
         self.tags_ = (
             tracks[tags].apply(pd.to_numeric, errors="coerce").fillna(0).to_numpy(np.float32)
         )
+        # The catalogue's mean tag is in every reason; over a million tracks it is worth keeping.
+        self.tag_mean_ = self.tags_.mean(0) if len(self.tags_) else np.zeros(len(tags), np.float32)
 
         ev, items = self._known_events(events)
         users, uniques = pd.factorize(ev["user_id"], sort=True)
@@ -153,7 +156,7 @@ class Recommender:
     def _known_events(self, events: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
         """Cleaned events of catalogue tracks and their track indices; sets ``fit_report_``."""
         ev, report = clean_events(events)
-        items = pd.Index(self.track_ids_).get_indexer(ev["track_id"])
+        items = self._positions("track_ids_").get_indexer(ev["track_id"])
         dropped = dict(report.dropped)
         if (items < 0).any():
             dropped["unknown_track"] = int((items < 0).sum())
@@ -260,7 +263,7 @@ class Recommender:
             self.taste_ = np.vstack(
                 [self.taste_, np.zeros((len(new_users), self.X_.shape[1]), np.float32)]
             )
-        users = pd.Index(self.user_ids_).get_indexer(ev["user_id"])
+        users = self._positions("user_ids_").get_indexer(ev["user_id"])
         s, p = self._matrices(ev, users, items, len(self.user_ids_))
         self.evidence_ = (self.evidence_ + s).tocsr()
         self.plays_ = (self.plays_ + p).tocsr()
@@ -497,7 +500,7 @@ class Recommender:
         weights = row.data[row.data > 0]
         taste_tags = None
         if len(liked) and len(self.tag_names_):
-            taste_tags = (weights @ self.tags_[liked]) / weights.sum() - self.tags_.mean(0)
+            taste_tags = (weights @ self.tags_[liked]) / weights.sum() - self.tag_mean_
         liked_artists = pd.Series(weights, index=self.artist_code_[liked]).groupby(level=0).size()
         out = []
         for j, c_score, t_score in zip(idx, collab, content, strict=True):
@@ -547,8 +550,18 @@ class Recommender:
             return f"“{title}” by {artist}"
         return f"“{title}”" if title else f"track {self.track_ids_[j]}"
 
+    def _positions(self, name: str) -> pd.Index:
+        """A hashed index of ``user_ids_`` or ``track_ids_``, rebuilt only when the array changes:
+        building one over a million ids per query would cost more than the query."""
+        ids = getattr(self, name)
+        cached = self._lookup.get(name)
+        if cached is None or cached[0] is not ids:
+            cached = (ids, pd.Index(ids))
+            self._lookup[name] = cached
+        return cached[1]
+
     def _user_index(self, users: Sequence[str]) -> np.ndarray:
-        idx = pd.Index(self.user_ids_).get_indexer([str(x) for x in users])
+        idx = self._positions("user_ids_").get_indexer([str(x) for x in users])
         if (idx < 0).any():
             bad = [str(x) for x, i in zip(users, idx, strict=True) if i < 0][:3]
             raise InputError(
@@ -559,7 +572,7 @@ class Recommender:
         return idx
 
     def _track_index(self, track_ids: Sequence[str]) -> np.ndarray:
-        idx = pd.Index(self.track_ids_).get_indexer([str(x) for x in track_ids])
+        idx = self._positions("track_ids_").get_indexer([str(x) for x in track_ids])
         if (idx < 0).any():
             bad = [str(x) for x, i in zip(track_ids, idx, strict=True) if i < 0][:3]
             raise InputError(
@@ -637,6 +650,7 @@ _ARRAYS = (
     "artist_code_",
     "tag_names_",
     "tags_",
+    "tag_mean_",
     "user_factors_",
     "item_cf_",
     "item_factors_",
