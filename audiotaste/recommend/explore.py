@@ -382,7 +382,7 @@ class Discovery:
             )
         idx = np.asarray(picked, np.int64)
         order, flow, notes = flow_order(
-            *(None if v is None else v[idx] for v in self._meta.values())
+            *(None if v is None else v[idx] for v in self._meta.values()), n_tracks=len(idx)
         )
         unmet += notes
         idx, arms_a, props_a, probs_a = (

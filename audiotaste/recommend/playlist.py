@@ -380,11 +380,13 @@ def flow_order(
     tempo_bpm: np.ndarray | None,
     energy: np.ndarray | None,
     *,
+    n_tracks: int | None = None,
     starts: int = 1,
     max_iter: int = 30,
 ) -> tuple[np.ndarray, dict[str, float], list[str]]:
     """An order for tracks with the given ``key`` (0-11), ``mode`` (1/0), ``tempo_bpm`` and
-    ``energy`` (NaN where unknown, ``None`` for a whole unknown column).
+    ``energy`` (NaN where unknown, ``None`` for a whole unknown column; ``n_tracks`` says how
+    many tracks there are when every column is ``None``).
 
     Greedy construction along the energy arc, then pairwise swaps while they lower the total cost.
     Unknown values cost nothing, so they never break the order; they are named in the notes.
@@ -398,7 +400,7 @@ def flow_order(
     notes : list of str
     """
     sizes = [len(v) for v in (key, mode, tempo_bpm, energy) if v is not None]
-    n = sizes[0] if sizes else 0
+    n = sizes[0] if sizes else int(n_tracks or 0)
     notes: list[str] = []
     nan = np.full(n, np.nan)
     num, letter = camelot(nan if key is None else key, np.ones(n) if mode is None else mode)

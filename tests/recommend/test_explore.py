@@ -200,3 +200,15 @@ def test_cli_discover(monkeypatch, split, tmp_path) -> None:
         app, [*base, "--user", "u00001", "--out", str(tmp_path / "no" / "dir.m3u8")]
     )
     assert r.exit_code == 1 and "cannot write the playlist" in r.output
+
+
+def test_embedding_only_catalogue(split) -> None:
+    """Another tagger's catalogue: no tags, artists, keys or tempi, only an embedding."""
+    train, _, tracks = split
+    emb = tracks[["track_id", *[c for c in tracks.columns if c.startswith("emb_")]]]
+    rec = Recommender(factors=8, iterations=3).fit(train, emb)
+    pl = Discovery(rec, 30).playlist(rec.user_ids_[0])
+    assert len(pl) == 30 and pl["track_id"].is_unique
+    assert set(pl["shelf"]) <= {"for you", "new releases"}
+    unmet = " | ".join(pl.attrs["unmet"])
+    assert "no genre.* tags" in unmet and "key: unknown for every track" in unmet

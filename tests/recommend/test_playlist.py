@@ -39,6 +39,8 @@ def test_order_chains_a_shuffled_circle_of_fifths() -> None:
     assert sorted(order.tolist()) == list(range(10))
     assert flow["harmonic_share"] == 1.0
     assert any("tempo" in n for n in notes) and any("energy" in n for n in notes)
+    order, _, notes = flow_order(None, None, None, None, n_tracks=4)
+    assert order.tolist() == [0, 1, 2, 3] and len(notes) == 3
 
 
 def test_order_takes_gentle_tempo_steps_and_follows_the_energy_arc() -> None:
