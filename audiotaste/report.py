@@ -341,7 +341,7 @@ def _listener_sections(
         return []
     chosen = users or list(events["user_id"].value_counts().index[:4])
     rec = Recommender().fit(events, tracks)
-    disc = Discovery(rec, size=15, random_state=0)
+    disc = Discovery(rec, size=15, tracks=tracks, random_state=0)
     names = {r["track_id"]: _display_name(r) for _, r in tracks.iterrows()}
     prof_html, rec_html, disc_html = [], [], []
     for user in chosen:
