@@ -36,6 +36,7 @@ __all__ = [
 CARD_NAME = "card.json"
 WEIGHTS_NAME = "model.safetensors"
 CARD_FORMAT = 1
+_MODE = 0o644  # mkstemp makes 0600 files; a model is meant to be read by everyone
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -47,6 +48,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, _MODE)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -62,6 +64,7 @@ def save_tensors(
     os.close(fd)
     try:
         save_file({k: v.detach().contiguous() for k, v in tensors.items()}, tmp, metadata=metadata)
+        os.chmod(tmp, _MODE)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -230,29 +230,10 @@ def log_mel(y: np.ndarray, frontend: FrontEnd, *, chunk_frames: int = _CHUNK_FRA
 
 def _load_audio(path: str | os.PathLike[str], sr: int) -> np.ndarray:
     """Mono samples at ``sr`` through audiotaste's loader (which names the file in every error)."""
-    try:
-        from audiotaste.audio import load
-    except ImportError:  # the audio stage is not there yet in this checkout
-        return _load_soundfile(path, sr)
-    out = load(path, sr=sr, mono=True)
-    y = out[0] if isinstance(out, tuple) else getattr(out, "y", out)
+    from audiotaste.audio import load
+
+    y, _ = load(path, sr=sr, mono=True)
     return np.asarray(y, dtype=np.float32).reshape(-1)
-
-
-def _load_soundfile(path: str | os.PathLike[str], sr: int) -> np.ndarray:
-    import soundfile as sf
-    import soxr
-
-    from audiotaste.errors import AudioNotFoundError, DecodeError
-
-    if not Path(path).is_file():
-        raise AudioNotFoundError(path, "no such file")
-    try:
-        data, file_sr = sf.read(path, dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError) as exc:
-        raise DecodeError(path, f"cannot decode ({exc})") from None
-    y = data.mean(axis=1)
-    return soxr.resample(y, file_sr, sr).astype(np.float32) if file_sr != sr else y
 
 
 # --- finding and loading models -------------------------------------------------------------------
