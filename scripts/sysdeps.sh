@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # System packages the tests and the demo use: ffmpeg (M4A/AAC decoding, MP3 test fixtures),
-# FluidSynth + a GM SoundFont (rendering test music), Chromium (the HTML report test).
+# FluidSynth + MMA + a GM SoundFont (the corpus generator's tests), Chromium (the HTML report test).
 # Installs what is missing when run as root; otherwise says what to install and carries on
 # (the tests that need a missing tool skip with that reason).
 set -u
-packages=(ffmpeg fluidsynth fluid-soundfont-gm chromium)
+packages=(ffmpeg fluidsynth mma fluid-soundfont-gm chromium)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
