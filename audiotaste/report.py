@@ -175,7 +175,7 @@ def profile_figure(profile: dict[str, Any], user: str) -> str:
     plt = _pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
     for ax, name in zip(axes[:2], ("genre", "mood"), strict=True):
-        weights = profile.get(f"{name}_weights") or profile.get(name) or {}
+        weights = profile.get(f"{name}s") or {}
         items = sorted(weights.items(), key=lambda kv: -kv[1])[:8]
         if items:
             ax.barh([k for k, _ in items][::-1], [v for _, v in items][::-1], color="#47a")
