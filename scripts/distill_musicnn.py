@@ -173,6 +173,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     import torch
 
     from audiotaste.tagger.distill import StudentConfig, train_student
+    from audiotaste.tagger.model import FrontEnd
     from audiotaste.tagger.musicnn import MODEL_NAMES, MSD_LABELS, MTT_LABELS
 
     torch.set_num_threads(1)
@@ -189,7 +190,13 @@ def cmd_train(args: argparse.Namespace) -> None:
         f"val: {len(va_mels)} files, {sum(len(x['start_s']) for x in va_labels)} patches",
         flush=True,
     )
-    cfg = StudentConfig(epochs=args.epochs, patience=args.patience, seed=args.seed)
+    cfg = StudentConfig(
+        epochs=args.epochs,
+        patience=args.patience,
+        seed=args.seed,
+        tag_loss=args.tag_loss,
+        emb_weight=args.emb_weight,
+    )
     sources: dict[str, int] = {}
     src_of = {r["path"]: r["source"] for r in _read_manifest(args.manifest)}
     for p in tr_paths:
@@ -200,6 +207,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         args.out,
         tags=tags,
         config=cfg,
+        frontend=FrontEnd(norm=args.norm),
         resume=args.resume,
         name="student-musicnn",
         card_extra={
@@ -250,6 +258,14 @@ def main() -> None:
     r.add_argument("--epochs", type=int, default=30)
     r.add_argument("--patience", type=int, default=6)
     r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--tag-loss", choices=["logit", "bce"], default="logit")
+    r.add_argument("--emb-weight", type=float, default=0.5)
+    r.add_argument(
+        "--norm",
+        choices=["patch", "band"],
+        default="patch",
+        help="input normalisation; 'band' removes each band's mean, i.e. the spectral envelope",
+    )
     r.add_argument("--resume", action="store_true")
     r.set_defaults(fn=cmd_train)
     args = ap.parse_args()

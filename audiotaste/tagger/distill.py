@@ -8,9 +8,14 @@ penultimate layer. Each teacher patch (187 frames at 16 kHz, hop 256: 2.992 s) i
 student patch starting at the same time (128 frames at hop 512: 2.972 s), so the student learns
 patch-level targets rather than one label per file.
 
-Loss: binary cross-entropy to the teacher's probabilities (soft targets) plus ``emb_weight`` times the
-mean squared error of the embedding, divided by the teacher embedding's mean variance so both terms
-are of order one. Training (:func:`train_student`) is a plain seeded loop: epoch ``e`` shuffles and
+Loss (``tag_loss="logit"``, the default): squared error of the student's logits against the teacher's
+logits, each tag's error divided by that tag's standard deviation over the training patches, plus
+``emb_weight`` times the squared error of the embedding, standardised per dimension the same way.
+musicnn's MSD probabilities are small and move little (per-tag standard deviation over patches ~0.03),
+so binary cross-entropy to them (``tag_loss="bce"``, soft targets) is almost all target entropy: on the
+soundtracks here a student trained with it learnt each tag's mean and nothing of its variation
+(validation Pearson < 0.1, see ``docs/BENCHMARKS.md`` ``## distill``). In logit space, standardised,
+every tag's variation counts, as the macro metrics count it. Training (:func:`train_student`) is a plain seeded loop: epoch ``e`` shuffles and
 jitters with ``numpy.random.default_rng([seed, e])`` and seeds torch with the same pair, so a run
 resumed from ``checkpoint.safetensors`` ends with the same weights as one that never stopped.
 
@@ -171,8 +176,10 @@ class StudentConfig:
         Patches per step.
     lr, weight_decay : float
         AdamW.
+    tag_loss : {"logit", "bce"}
+        Standardised squared error on logits, or cross-entropy to the teacher's probabilities.
     emb_weight : float
-        Weight of the (variance-normalised) embedding regression next to the tag BCE.
+        Weight of the (standardised) embedding regression next to the tag loss.
     jitter_frames : int
         Random shift of each student patch (frames, either way) against its teacher patch.
     seed : int
@@ -185,6 +192,7 @@ class StudentConfig:
     batch_size: int = 64
     lr: float = 2e-3
     weight_decay: float = 1e-4
+    tag_loss: str = "logit"
     emb_weight: float = 0.5
     jitter_frames: int = 6
     seed: int = 0
@@ -239,6 +247,18 @@ def distill_metrics(
         "n_pearson_tags": len(rs),
         "top1_agreement": float(np.mean(student.argmax(1) == teacher.argmax(1))),
     }
+
+
+def _scale(targets: np.ndarray) -> np.ndarray:
+    """Per-column standard deviation, floored at a tenth of the mean one so that a near-constant
+    column (a tag the teacher never moves on this data) does not dominate the loss."""
+    sd = targets.std(0)
+    return np.maximum(sd, 0.1 * sd.mean() + 1e-6).astype(np.float32)
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(p, np.float64), 1e-6, 1 - 1e-6)
+    return (np.log(p) - np.log1p(-p)).astype(np.float32)
 
 
 @dataclass
@@ -342,7 +362,9 @@ def train_student(
         raise InputError(out, "no training files with teacher labels")
     tr, va = _items(tr_mels, tr_labels, fe), _items(va_mels, va_labels, fe)
     emb_dim = tr.emb.shape[1]
-    emb_scale = float(tr.emb.var(0).mean()) or 1.0
+    # per-column scales of the targets: every tag and embedding dimension weighs the same
+    tr_logits = _logit(tr.probs)
+    logit_scale, emb_scale = (torch.from_numpy(_scale(a)) for a in (tr_logits, tr.emb))
     va_teacher = _track_teacher(len(va_mels), va) if va_mels else None
 
     torch.manual_seed(cfg.seed)
@@ -354,11 +376,22 @@ def train_student(
         emb_dim=emb_dim,
         dropout=cfg.dropout,
     )
+    with (
+        torch.no_grad()
+    ):  # start at the teacher's means: the biases alone would take ~100 epochs to get there
+        net.head.bias.copy_(torch.from_numpy(tr_logits.mean(0)))
+        net.embed.bias.copy_(torch.from_numpy(tr.emb.mean(0)))
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     state = _State()
     best = {k: v.clone() for k, v in net.state_dict().items()}
     fingerprint = json.dumps(
-        {"config": asdict(cfg), "n_train": len(tr.clip), "n_val": len(va.clip), "tags": list(tags)}
+        {
+            "config": asdict(cfg),
+            "frontend": fe.to_dict(),
+            "n_train": len(tr.clip),
+            "n_val": len(va.clip),
+            "tags": list(tags),
+        }
     )
     ckpt = out / CHECKPOINT_NAME
     if resume and ckpt.is_file():
@@ -391,8 +424,12 @@ def train_student(
                 normalize_patches(_patches(tr_mels, tr.clip[sel], starts, fe), fe.norm)
             )
             logits, emb = net(x)  # [B, n_tags], [B, emb_dim]
-            loss = bce(logits, torch.from_numpy(tr.probs[sel])) + cfg.emb_weight * (
-                (emb - torch.from_numpy(tr.emb[sel])).square().mean() / emb_scale
+            if cfg.tag_loss == "bce":
+                loss = bce(logits, torch.from_numpy(tr.probs[sel]))
+            else:
+                loss = ((logits - torch.from_numpy(tr_logits[sel])) / logit_scale).square().mean()
+            loss = loss + cfg.emb_weight * (
+                ((emb - torch.from_numpy(tr.emb[sel])) / emb_scale).square().mean()
             )
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -434,8 +471,14 @@ def train_student(
             "temperature": {"tag": 1.0},
         },
         "training": {
-            "method": "distillation: BCE to musicnn's per-patch tag probabilities + "
-            f"{cfg.emb_weight} x variance-normalised MSE to its 200-d penultimate layer",
+            "method": "distillation on musicnn's per-patch outputs: "
+            + (
+                "BCE to its tag probabilities"
+                if cfg.tag_loss == "bce"
+                else "per-tag standardised squared error to its tag logits"
+            )
+            + f" + {cfg.emb_weight} x per-dimension standardised squared error to its 200-d "
+            "penultimate layer",
             "n_patches": {"train": int(len(tr.clip)), "val": int(len(va.clip))},
             "n_files": {"train": len(tr_mels), "val": len(va_mels)},
             "epochs_run": state.epoch,

@@ -139,7 +139,8 @@ def test_student_learns_the_teacher_and_loads_as_a_tagger(tmp_path):
     assert tagger.labels == {"tag": _TAGS}
     val_mels, _ = _toy(2, 2)
     low, high = (tagger.predict_mel(m).tags["tag"] for m in val_mels)
-    assert low["low"] > low["high"] and high["high"] > high["low"]
+    # the ranking of tracks per tag, as the distillation metrics score it
+    assert low["low"] > high["low"] and high["high"] > low["high"]
     assert tagger.predict_mel(val_mels[0]).embedding.shape == (3,)
 
 
