@@ -1,8 +1,11 @@
 import math
 import warnings
 
+import hypothesis.strategies as st
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis.extra.numpy import arrays
 
 from audiotaste.features.rhythm import TempoEstimate, onset_envelope, tempo
 from audiotaste.features.spectrum import melspectrogram, stft_power
@@ -92,3 +95,14 @@ def test_missing_model_falls_back_to_the_classical_estimate(tmp_path, monkeypatc
         assert tempo(click_track(128.0), SR).bpm == pytest.approx(128.0, abs=1.0)
     finally:
         _models.load_tempo_net.cache_clear()
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    arrays(np.float32, st.integers(0, 4000), elements=st.floats(-1e3, 1e3, width=32)),
+)
+def test_any_finite_signal_gives_a_finite_estimate(y: np.ndarray) -> None:
+    est = tempo(y, SR)
+    assert all(math.isfinite(v) for v in (est.bpm, est.confidence, est.onset_rate))
+    assert 0.0 <= est.confidence <= 1.0 and est.time_signature in (3, 4)
+    assert est.bpm == 0.0 or 25.0 <= est.bpm <= 330.0

@@ -1,8 +1,11 @@
 import math
 import warnings
 
+import hypothesis.strategies as st
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis.extra.numpy import arrays
 
 from audiotaste.features.spectrum import stft_power
 from audiotaste.features.tonal import KeyEstimate, chromagram, key
@@ -87,3 +90,12 @@ def test_missing_model_falls_back_to_templates(tmp_path, monkeypatch) -> None:
         assert (est.key, est.mode) == (7, 1)
     finally:
         _models.load_key_net.cache_clear()
+
+
+@settings(max_examples=25, deadline=None)
+@given(arrays(np.float32, st.integers(0, 4000), elements=st.floats(-1e3, 1e3, width=32)))
+def test_any_finite_signal_gives_a_valid_key(y: np.ndarray) -> None:
+    est = key(y, SR)
+    assert -1 <= est.key <= 11 and est.mode in (0, 1)
+    assert math.isfinite(est.confidence) and 0.0 <= est.confidence <= 1.0
+    assert (est.key == -1) == (est.key_name == "")
