@@ -10,6 +10,8 @@ Scale: ``python scripts/bench_recommend.py scale [--users 100000 --events 100000
   fit time and peak memory on synthetic logs, recommend latency (p50/p95) with voyager over the
   catalogue, ANN recall@50 against exact search, and a reference timing (one dense matmul) to read
   the numbers on a loaded machine.
+ANN settings: ``python scripts/bench_recommend.py ann [--tracks 100000]``
+  voyager recall@50 against exact search for two graph settings and three query settings.
 """
 
 from __future__ import annotations
@@ -259,8 +261,13 @@ def main() -> None:
     s.add_argument("--queries", type=int, default=300)
     s.add_argument("--query-ef", type=int, default=200)
     s.add_argument("--ann-min-tracks", type=int, default=200_000)
+    a = sub.add_parser("ann")
+    a.add_argument("--users", type=int, default=20_000)
+    a.add_argument("--events", type=int, default=1_000_000)
+    a.add_argument("--tracks", type=int, default=100_000)
+    a.add_argument("--queries", type=int, default=200)
     args = ap.parse_args()
-    {"quality": quality, "scale": scale}[args.cmd](args)
+    {"quality": quality, "scale": scale, "ann": ann}[args.cmd](args)
 
 
 def synthetic(
@@ -380,6 +387,40 @@ def scale(args: argparse.Namespace) -> None:
         f"reference 2048^3 float32 matmul: {1000 * ref0:.0f} ms before, {1000 * ref1:.0f} ms after; "
         f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; peak rss {peak_rss_mb():,.0f} MB"
     )
+
+
+def ann(args: argparse.Namespace) -> None:
+    """Recall@50 of voyager against exact search for a few index settings, on one fitted model."""
+    from voyager import Index, Space
+
+    events, tracks = synthetic(args.users, args.events, args.tracks)
+    rec = Recommender(ann_min_tracks=10**12).fit(events, tracks)
+    del events
+    users = np.random.default_rng(1).choice(len(rec.user_ids_), args.queries, replace=False)
+    z = np.hstack([rec.item_factors_, rec.X_]).astype(np.float32)
+    q = np.hstack([rec.user_factors_[users], rec.content_weight * rec.taste_[users]])
+    exact = np.argpartition(-(q @ z.T), 50, axis=1)[:, :50]
+    norms = np.linalg.norm(z, axis=1)
+    data = np.hstack([z, np.sqrt(norms.max() ** 2 - norms**2)[:, None]]).astype(np.float32)
+    q = np.hstack([q, np.zeros((len(q), 1))]).astype(np.float32)
+    for m, efc in ((16, 100), (32, 200)):
+        t = time.time()
+        index = Index(Space.Euclidean, num_dimensions=data.shape[1], M=m, ef_construction=efc)
+        index.add_items(data, ids=np.arange(len(data)), num_threads=-1)
+        print(f"M {m}, ef_construction {efc}: build {time.time() - t:.1f}s", flush=True)
+        for k, ef in ((50, 200), (50, 800), (500, 600)):
+            recall, lat = [], []
+            for r in range(len(q)):
+                t = time.perf_counter()
+                ids, _ = index.query(q[r], k=k, query_ef=ef)
+                ids = ids[np.argsort(-(z[ids] @ q[r, :-1]))[:50]]
+                lat.append(time.perf_counter() - t)
+                recall.append(len(set(ids.tolist()) & set(exact[r].tolist())) / 50)
+            print(
+                f"  k {k}, query_ef {ef}: recall@50 {np.mean(recall):.3f} (min {np.min(recall):.2f}, "
+                f"users under 0.5: {np.sum(np.array(recall) < 0.5)}), p50 {1000 * np.median(lat):.2f} ms",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":
