@@ -259,7 +259,7 @@ def main() -> None:
     s.add_argument("--events", type=int, default=10_000_000)
     s.add_argument("--tracks", type=int, default=1_000_000)
     s.add_argument("--queries", type=int, default=300)
-    s.add_argument("--query-ef", type=int, default=200)
+    s.add_argument("--query-ef", type=int, default=800)
     s.add_argument("--ann-min-tracks", type=int, default=200_000)
     a = sub.add_parser("ann")
     a.add_argument("--users", type=int, default=20_000)
