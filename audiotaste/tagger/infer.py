@@ -11,6 +11,7 @@ file costs time but not memory beyond its log-mel (~160 MB).
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -105,28 +106,27 @@ class Tagger:
         return f"Tagger({self.name}@{self.version}; {sizes})"
 
     # --- core -----------------------------------------------------------------------------------
-    def _run(self, patches: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Raw logits [n, n_labels] and embeddings [n, emb_dim] of dB patches, in batches."""
-        if not np.isfinite(patches).all():
-            raise InputError(None, "log-mel contains NaN or infinite values")
+    def _run(self, batches: Iterable[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Raw logits [n, n_labels] and embeddings [n, emb_dim] of batches of dB patches."""
         logits, embs = [], []
         with torch.inference_mode():
-            for i in range(0, len(patches), _BATCH):
-                x = torch.from_numpy(normalize_patches(patches[i : i + _BATCH], self.frontend.norm))
-                lo, em = self.net(x)
+            for patches in batches:
+                if not np.isfinite(patches).all():
+                    raise InputError(None, "log-mel contains NaN or infinite values")
+                lo, em = self.net(torch.from_numpy(normalize_patches(patches, self.frontend.norm)))
                 logits.append(lo.numpy())
                 embs.append(em.numpy())
         return np.concatenate(logits), np.concatenate(embs)
 
-    def _patches(self, mel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Patch start frames and patches of a track log-mel [n_mels, n_frames]."""
+    def _patches(self, mel: np.ndarray) -> tuple[np.ndarray, Iterator[np.ndarray]]:
+        """Patch start frames of a track log-mel [n_mels, n_frames], and its patches batch by batch
+        (cut only when needed, so a long track never holds all its patches at once)."""
         fe = self.frontend
         if mel.ndim != 2 or mel.shape[0] != fe.n_mels or mel.shape[1] == 0:
-            raise InputError(
-                None, f"expected a log-mel of shape [{fe.n_mels}, n_frames], got {mel.shape}"
-            )
+            raise InputError(None, f"expected a log-mel of shape [{fe.n_mels}, n_frames], got {mel.shape}")
         starts = patch_starts(mel.shape[1], fe.patch_frames, fe.patch_hop_frames)
-        return starts, cut_patches(mel, starts, fe.patch_frames)
+        batches = (cut_patches(mel, starts[i : i + _BATCH], fe.patch_frames) for i in range(0, len(starts), _BATCH))
+        return starts, batches
 
     def predict_patches(self, mel: np.ndarray) -> np.ndarray:
         """Calibrated per-patch probabilities.
@@ -148,17 +148,17 @@ class Tagger:
                 raise InputError(
                     None, f"expected patches [n, {self.frontend.n_mels}, n_frames], got {mel.shape}"
                 )
-            patches = mel
+            batches: Iterable[np.ndarray] = (mel[i : i + _BATCH] for i in range(0, len(mel), _BATCH))
         else:
-            patches = self._patches(mel)[1]
-        logits, _ = self._run(patches)
+            batches = self._patches(mel)[1]
+        logits, _ = self._run(batches)
         return sigmoid(logits / self._temperature).astype(np.float32)
 
     def predict_mel(self, mel: np.ndarray) -> TaggerOutput:
         """Tags, embedding and per-patch tags of a track's log-mel [n_mels, n_frames] (dB)."""
         mel = np.asarray(mel, dtype=np.float32)
-        starts, patches = self._patches(mel)
-        logits, embs = self._run(patches)
+        starts, batches = self._patches(mel)
+        logits, embs = self._run(batches)
         track = sigmoid(logits.mean(axis=0) / self._temperature)
         tags: dict[str, dict[str, float]] = {}
         col = 0
@@ -224,8 +224,10 @@ def log_mel(y: np.ndarray, frontend: FrontEnd, *, chunk_frames: int = _CHUNK_FRA
         first = max(0, f0 - ctx)
         seg = y[first * fe.hop_length : (f1 + ctx) * fe.hop_length]
         spec = stft_power(seg, sr=fe.sr, n_fft=fe.n_fft, hop_length=fe.hop_length)
-        blocks.append(fb @ spec.power[:, f0 - first : f1 - first])
-    return power_to_db(np.concatenate(blocks, axis=1), top_db=fe.top_db)
+        blocks.append(power_to_db(fb @ spec.power[:, f0 - first : f1 - first], top_db=None))
+    db = np.concatenate(blocks, axis=1)
+    np.maximum(db, db.max() - fe.top_db, out=db)  # the floor is relative to the whole track's peak
+    return db
 
 
 def _load_audio(path: str | os.PathLike[str], sr: int) -> np.ndarray:

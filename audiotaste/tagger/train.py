@@ -149,8 +149,8 @@ def _track_logits(tagger: Tagger, mels: list[np.ndarray]) -> np.ndarray:
     """Uncalibrated track logits [n_tracks, n_labels]: mean of patch logits, as at inference."""
     out = []
     for mel in mels:
-        _, patches = tagger._patches(np.asarray(mel, dtype=np.float32))
-        out.append(tagger._run(patches)[0].mean(axis=0))
+        _, batches = tagger._patches(np.asarray(mel, dtype=np.float32))
+        out.append(tagger._run(batches)[0].mean(axis=0))
     return np.stack(out) if out else np.zeros((0, len(tagger.label_names)), dtype=np.float32)
 
 
