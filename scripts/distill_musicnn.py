@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import subprocess
 import sys
 import time
@@ -144,15 +145,23 @@ def cmd_teacher(args: argparse.Namespace) -> None:
         )
 
 
-def load_split(manifest: str, cache: str, teacher: str, split: str, mel_cache: str):
-    """Student log-mels and teacher labels of the files of ``split`` that the teacher has labelled."""
+def load_split(
+    manifest: str,
+    cache: str,
+    teacher: str,
+    split: str,
+    mel_cache: str,
+    only: set[str] | None = None,
+):
+    """Student log-mels and teacher labels of the files of ``split`` that the teacher has labelled
+    (and that are in ``only``, when given)."""
     from audiotaste.tagger.data import cached_mels
     from audiotaste.tagger.distill import cached_teacher
     from audiotaste.tagger.model import FrontEnd
 
     paths, labels = [], []
     for r in _read_manifest(manifest):
-        if r["split"] != split:
+        if r["split"] != split or (only is not None and r["path"] not in only):
             continue
         got = cached_teacher(r["path"], [teacher], cache, compute=False)
         if teacher in got:
@@ -179,12 +188,19 @@ def cmd_train(args: argparse.Namespace) -> None:
     torch.set_num_threads(1)
     tags = MSD_LABELS if args.teacher == "musicnn-msd" else MTT_LABELS
     assert args.teacher in MODEL_NAMES
+    # the run's files are fixed when it starts, so that it resumes on the same data even after the
+    # teacher has labelled more files
+    listing = Path(args.out) / "files.json"
+    only = set(json.loads(listing.read_text())) if args.resume and listing.is_file() else None
     tr_paths, tr_mels, tr_labels = load_split(
-        args.manifest, args.cache, args.teacher, "train", args.mel_cache
+        args.manifest, args.cache, args.teacher, "train", args.mel_cache, only
     )
     va_paths, va_mels, va_labels = load_split(
-        args.manifest, args.cache, args.teacher, "val", args.mel_cache
+        args.manifest, args.cache, args.teacher, "val", args.mel_cache, only
     )
+    if only is None:
+        listing.parent.mkdir(parents=True, exist_ok=True)
+        listing.write_text(json.dumps([str(p) for p in tr_paths + va_paths], indent=0))
     print(
         f"train: {len(tr_mels)} files, {sum(len(x['start_s']) for x in tr_labels)} patches; "
         f"val: {len(va_mels)} files, {sum(len(x['start_s']) for x in va_labels)} patches",
