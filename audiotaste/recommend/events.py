@@ -366,8 +366,23 @@ def normalise_name(s: Any) -> str:
         return ""
     s = unicodedata.normalize("NFKD", s).encode("ascii", "ignore").decode()
     s = re.sub(r"[\(\[][^\)\]]*(remaster|version|mono|stereo|edit)[^\)\]]*[\)\]]", " ", s.lower())
-    s = re.sub(r"^the\s+", "", s)
-    return " ".join(re.sub(r"[^a-z0-9]+", " ", s).split())
+    s = " ".join(re.sub(r"[^a-z0-9]+", " ", s).split())
+    return s[4:] if s.startswith("the ") else s
+
+
+def _name_keys(tracks: pd.DataFrame) -> pd.Series:
+    """Normalised ``"artist title"`` per catalogue track; from the file name (``Artist - Title.ogg``,
+    ``artist_name-title_words.flac``) where the tags are missing."""
+    empty = pd.Series("", index=tracks.index)
+    artist = tracks["artist"].map(normalise_name) if "artist" in tracks else empty
+    title = tracks["title"].map(normalise_name) if "title" in tracks else empty
+    keys = (artist + " " + title).str.strip()
+    if "path" in tracks:
+        stem = tracks["path"].map(
+            lambda p: normalise_name(Path(p).stem) if isinstance(p, str) else ""
+        )
+        keys = keys.where((artist != "") & (title != ""), stem)
+    return keys
 
 
 def match_tracks(events: pd.DataFrame, tracks: pd.DataFrame) -> tuple[pd.DataFrame, MatchReport]:
@@ -376,7 +391,8 @@ def match_tracks(events: pd.DataFrame, tracks: pd.DataFrame) -> tuple[pd.DataFra
     Tried in that order per row: the event's ``track_id`` is already a catalogue id; it (or the
     event's ``uri``) equals a catalogue ``uri`` / ``spotify_uri`` column (``spotify:track:X`` and
     the bare ``X`` both match); the event's ``isrc`` equals the catalogue's ``isrc``; normalised
-    ``artist_name`` + ``track_name`` equal the catalogue's ``artist`` + ``title``.
+    ``artist_name`` + ``track_name`` equal the catalogue's ``artist`` + ``title`` (or, for tracks
+    without those tags, the file name).
 
     Returns
     -------
@@ -409,19 +425,13 @@ def match_tracks(events: pd.DataFrame, tracks: pd.DataFrame) -> tuple[pd.DataFra
     if "isrc" in tracks and "isrc" in events:
         lookup = dict(zip(tracks["isrc"].astype(str).str.upper(), ids, strict=True))
         fill(events["isrc"].astype(str).str.upper(), lookup, "isrc")
-    if {"artist", "title"} <= set(tracks.columns) and {"artist_name", "track_name"} <= set(
-        events.columns
-    ):
-        cat_keys = (
-            tracks["artist"].map(normalise_name) + "\x1f" + tracks["title"].map(normalise_name)
-        )
-        lookup = dict(zip(cat_keys, ids, strict=True))
+    if {"artist_name", "track_name"} <= set(events.columns):
         ev_keys = (
             events["artist_name"].map(normalise_name)
-            + "\x1f"
+            + " "
             + events["track_name"].map(normalise_name)
         )
-        fill(ev_keys, lookup, "artist_title")
+        fill(ev_keys, dict(zip(_name_keys(tracks), ids, strict=True)), "artist_title")
     miss = out.isna()
     if {"artist_name", "track_name"} <= set(events.columns):
         label = events["artist_name"].astype(str) + " - " + events["track_name"].astype(str)

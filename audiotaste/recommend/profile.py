@@ -29,8 +29,8 @@ def evidence(
 ) -> np.ndarray:
     """Signed, recency-weighted evidence of liking for each event.
 
-    A full or long listen (at least half the track, or 4 minutes) counts +1, a partial listen +0.25,
-    an early skip (under ``skip_s`` seconds) -1; each is multiplied by ``0.5 ** (age / half_life)``,
+    A full or long listen (at least half the track, or 4 minutes) counts +1, an early skip (under
+    ``skip_s`` seconds, and under half the track) -1, any other partial listen +0.25; each is multiplied by ``0.5 ** (age / half_life)``,
     with age measured back from ``ref_time`` (default: the latest event).
 
     Parameters
@@ -45,7 +45,8 @@ def evidence(
     with np.errstate(invalid="ignore", divide="ignore"):
         frac = ms / (dur * 1000.0)
     long = (frac >= 0.5) | (ms >= 240_000) | (np.isnan(frac) & (ms >= 120_000))
-    base = np.where(ms < skip_s * 1000.0, -1.0, np.where(long, 1.0, 0.25))
+    # A track shorter than skip_s played to the end is a full listen, not a skip.
+    base = np.where(long, 1.0, np.where(ms < skip_s * 1000.0, -1.0, 0.25))
     if len(events) == 0:
         return base
     ts = events["timestamp"]
@@ -210,7 +211,7 @@ class TasteProfile:
             danceability=mean_of("danceability"),
             keys=keys,
             top_artists=artists,
-            skip_rate=round(float((ms < skip_s * 1000).mean()), 4),
+            skip_rate=round(float((w < 0).mean()), 4),
             mean_listened_fraction=round(float(np.clip(frac, 0, 1).mean()), 4)
             if len(frac)
             else None,

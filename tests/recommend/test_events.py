@@ -177,3 +177,23 @@ def test_clean_events_never_loses_a_row_silently(rows: list[dict]) -> None:
     assert rep.rows_kept + sum(rep.dropped.values()) == rep.rows_read == len(rows)
     assert (ev["ms_played"] >= 0).all()
     assert (ev["timestamp"] <= NOW + pd.Timedelta(days=1)).all()
+
+
+def test_untagged_catalogue_tracks_match_by_file_name() -> None:
+    tracks = pd.DataFrame(
+        {
+            "track_id": ["a", "b"],
+            "artist": [None, "Kid Voltage"],
+            "title": [None, "Overdrive City"],
+            "path": ["/music/the_velvet_quartet-blue_hour_walk.ogg", "/music/whatever.ogg"],
+        }
+    )
+    ev = pd.DataFrame(
+        {
+            "track_id": ["spotify:track:1", "spotify:track:2", "spotify:track:3"],
+            "artist_name": ["The Velvet Quartet", "Kid Voltage", "Blue Hour"],
+            "track_name": ["Blue Hour Walk", "Overdrive City", "Walk"],
+        }
+    )
+    matched, report = match_tracks(ev, tracks)
+    assert list(matched["track_id"]) == ["a", "b"] and report.unmatched == 1

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -61,6 +62,19 @@ def test_openness_is_higher_for_varied_listening() -> None:
     narrow = TasteProfile.from_events(_events(), _tracks(), user_id="u1")
     assert varied.openness is not None and narrow.openness is not None
     assert varied.openness > narrow.openness + 0.2
+
+
+def test_a_short_track_played_to_the_end_is_not_a_skip() -> None:
+    from audiotaste.recommend.profile import evidence
+
+    ev = pd.DataFrame(
+        {
+            "ms_played": [15_000, 5_000, 100_000, 300_000],
+            "timestamp": pd.Timestamp("2025-01-01", tz="UTC"),
+        }
+    )
+    w = evidence(ev, np.array([15.0, 200.0, 300.0, np.nan]))
+    assert list(w) == [1.0, -1.0, 0.25, 1.0]
 
 
 def test_profile_bad_input() -> None:
