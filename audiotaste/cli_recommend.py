@@ -32,27 +32,28 @@ def load_tracks(db: Path) -> pd.DataFrame:
         return cat.to_pandas()
 
 
-def load_history(
-    events_path: Path, tracks: pd.DataFrame
-) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
-    """Read and match events to the catalogue.
-
-    Returns the matched events, the tracks with artist and title filled from the export where the
-    catalogue has no tags for them (so reasons can name them), and a report dict.
-    """
+def load_history(events_path: Path, tracks: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Read and match events to the catalogue; returns the events and a report dict."""
     from audiotaste.recommend.events import match_tracks, read_events
 
     events = read_events(events_path)
     matched, match = match_tracks(events, tracks)
-    if {"artist_name", "track_name"} <= set(matched.columns):
-        names = matched.dropna(subset=["artist_name", "track_name"]).drop_duplicates("track_id")
-        names = names.set_index("track_id")
-        tracks = tracks.copy()
-        for col, src in (("artist", "artist_name"), ("title", "track_name")):
-            from_plays = tracks["track_id"].map(names[src])
-            known = tracks[col] if col in tracks else pd.Series(None, index=tracks.index)
-            tracks[col] = known.where(known.notna() & (known.astype(str) != ""), from_plays)
-    return matched, tracks, {"read": events.attrs.get("report", {}), "match": match.to_dict()}
+    return matched, {"read": events.attrs.get("report", {}), "match": match.to_dict()}
+
+
+def name_tracks(tracks: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:
+    """Fill ``artist`` and ``title`` the catalogue lacks (untagged files) from matched plays of an
+    export that names them, so reasons and tables can name the tracks."""
+    if not {"artist_name", "track_name"} <= set(events.columns):
+        return tracks
+    names = events.dropna(subset=["artist_name", "track_name"]).drop_duplicates("track_id")
+    names = names.set_index("track_id")
+    tracks = tracks.copy()
+    for col, src in (("artist", "artist_name"), ("title", "track_name")):
+        from_plays = tracks["track_id"].map(names[src])
+        known = tracks[col] if col in tracks else pd.Series(None, index=tracks.index)
+        tracks[col] = known.where(known.notna() & (known.astype(str) != ""), from_plays)
+    return tracks
 
 
 def profile_command(events: pd.DataFrame, tracks: pd.DataFrame, user: str | None) -> dict[str, Any]:
@@ -155,7 +156,8 @@ def register(app: typer.Typer) -> None:
 
         try:
             tracks = load_tracks(db)
-            ev, tracks, report = load_history(events, tracks)
+            ev, report = load_history(events, tracks)
+            tracks = name_tracks(tracks, ev)
             p = profile_command(ev, tracks, user)
             if plot is not None:
                 from audiotaste.plots import plot_taste_profile
@@ -185,7 +187,8 @@ def register(app: typer.Typer) -> None:
 
         try:
             tracks = load_tracks(db)
-            ev, tracks, report = load_history(events, tracks)
+            ev, report = load_history(events, tracks)
+            tracks = name_tracks(tracks, ev)
             recs = recommend_command(ev, tracks, user, n, cold_only)
         except AudiotasteError as exc:
             report_failure(exc)

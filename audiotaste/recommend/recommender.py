@@ -396,12 +396,14 @@ class Recommender:
         top = np.argpartition(-sc, k - 1)[:k] if k > 0 else np.zeros(0, np.int64)
         top = top[np.argsort(-sc[top], kind="stable")]
         reasons = []
-        for j in top:
+        phrases = self._tag_phrases(np.concatenate([[i], top]), None)
+        for j, phrase in zip(top, phrases[1:], strict=True):
             why = []
             if self.artist_code_[j] >= 0 and self.artist_code_[j] == self.artist_code_[i]:
                 why.append("same artist")
             if by_sound[j] >= 0.5:
-                why.append(f"sounds alike{self._tag_phrase(j, None, prefix=': both ')}")
+                shared = [w for w in phrase.split() if w in phrases[0].split()]
+                why.append("sounds alike" + (f": both {' '.join(shared)}" if shared else ""))
             if self.listens_[i] and self.listens_[j] and by_listens[j] >= 0.5:
                 why.append("played by the same listeners")
             if not why:
@@ -503,48 +505,53 @@ class Recommender:
         taste_tags = None
         if len(liked) and len(self.tag_names_):
             taste_tags = (weights @ self.tags_[liked]) / weights.sum() - self.tag_mean_
+        heads = self._tag_phrases(idx, taste_tags)
         liked_artists = pd.Series(weights, index=self.artist_code_[liked]).groupby(level=0).size()
+        liked_artists = liked_artists[liked_artists.index >= 0].to_dict()
+        sims = self.X_[liked] @ self.X_[idx].T  # [n_liked, n_idx]
+        nearest = sims.argmax(0) if len(liked) else np.zeros(len(idx), np.int64)
+        n = self.listens_[idx]
+        # Only when the track's own listening data (not its content or artist prior) carries
+        # most of the score.
+        own = n / (n + self.blend_listens) * (self.item_cf_[idx] @ self.user_factors_[u])
         out = []
-        for j, c_score, t_score in zip(idx, collab, content, strict=True):
+        for r, j in enumerate(idx):
             parts = []
-            if self.listens_[j] == 0:
+            if n[r] == 0:
                 parts.append("new: nobody has played it yet")
-            head = self._tag_phrase(j, taste_tags)
-            if head:
-                parts.append(f"{head}, which you favour")
-            code = self.artist_code_[j]
-            if code >= 0 and code in liked_artists.index:
-                k = int(liked_artists[code])
-                parts.append(
-                    f"by {self.artist_[j] or 'an artist'}, whom you play ({k} track{'s' * (k > 1)} you like)"
-                )
-            if len(liked):
-                sims = self.X_[liked] @ self.X_[j]
-                k = int(np.argmax(sims))
-                if sims[k] >= 0.5 and liked[k] != j:
-                    parts.append(f"sounds like {self._name(liked[k])}, which you like")
-            # Only when the track's own listening data (not its content or artist prior) carries
-            # most of the score.
-            n = self.listens_[j]
-            own = n / (n + self.blend_listens) * float(self.item_cf_[j] @ self.user_factors_[u])
-            if own > 0 and own >= 0.5 * c_score and own >= self.content_weight * t_score:
-                parts.append(f"liked by listeners who share your taste ({n} listeners)")
+            if heads[r]:
+                parts.append(f"{heads[r]}, which you favour")
+            k = liked_artists.get(self.artist_code_[j], 0)
+            if k:
+                name = self.artist_[j] or "an artist"
+                parts.append(f"by {name}, whom you play ({k} track{'s' * (k > 1)} you like)")
+            if len(liked) and sims[nearest[r], r] >= 0.5 and liked[nearest[r]] != j:
+                parts.append(f"sounds like {self._name(liked[nearest[r]])}, which you like")
+            if (
+                own[r] > 0
+                and own[r] >= 0.5 * collab[r]
+                and own[r] >= self.content_weight * content[r]
+            ):
+                parts.append(f"liked by listeners who share your taste ({n[r]} listeners)")
             text = "; ".join(parts) or "the closest remaining match to your listening"
             out.append(text[0].upper() + text[1:])
         return out
 
-    def _tag_phrase(self, j: int, taste: np.ndarray | None, prefix: str = "") -> str:
-        """``"calm jazz"``: the track's strongest mood and genre, kept only if the listener plays
+    def _tag_phrases(self, idx: np.ndarray, taste: np.ndarray | None) -> list[str]:
+        """``"calm jazz"`` per track: its strongest mood and genre, kept only if the listener plays
         more of them than the catalogue average (or always, without a listener)."""
-        words = []
+        words: list[list[str]] = [[] for _ in idx]
         for kind in ("mood.", "genre."):
             cols = np.flatnonzero(np.char.startswith(self.tag_names_, kind))
             if not len(cols):
                 continue
-            c = cols[int(np.argmax(self.tags_[j, cols]))]
-            if self.tags_[j, c] >= 0.3 and (taste is None or taste[c] > 0):
-                words.append(self.tag_names_[c][len(kind) :])
-        return prefix + " ".join(words) if words else ""
+            best = cols[self.tags_[np.ix_(idx, cols)].argmax(1)]
+            keep = self.tags_[idx, best] >= 0.3
+            if taste is not None:
+                keep &= taste[best] > 0
+            for r in np.flatnonzero(keep):
+                words[r].append(self.tag_names_[best[r]][len(kind) :])
+        return [" ".join(w) for w in words]
 
     def _name(self, j: int) -> str:
         title, artist = self.title_[j], self.artist_[j]

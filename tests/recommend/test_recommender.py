@@ -199,6 +199,11 @@ def test_similar(fitted: Recommender) -> None:
         fitted.artist_[pd.Index(fitted.track_ids_).get_indexer(out.track_id)] == fitted.artist_[10]
     )
     assert (out.reason.str.contains("same artist") == same).all()
+    phrases = fitted._tag_phrases(pd.Index(fitted.track_ids_).get_indexer([t, *out.track_id]), None)
+    for phrase, reason in zip(phrases[1:], out.reason, strict=True):
+        if ": both " in reason:
+            shared = reason.split(": both ")[1].split(";")[0].split()
+            assert set(shared) <= set(phrase.split()) & set(phrases[0].split())
 
 
 def test_recommend_many(fitted: Recommender) -> None:
