@@ -64,8 +64,8 @@ def train_command(
 
 def list_command() -> None:
     """Show installed tagger models (shipped, then the user cache)."""
-    from audiotaste.errors import ModelError
-    from audiotaste.tagger.card import read_card
+    import json
+
     from audiotaste.tagger.infer import find_models
 
     rows = find_models()
@@ -73,13 +73,15 @@ def list_command() -> None:
         typer.echo("no models installed")
         return
     for folder in rows:
+        # read loosely: third-party cards (musicnn) have their own fields; load_model checks them
         try:
-            card = read_card(folder)
-        except ModelError as exc:
-            typer.echo(f"{folder.name:16s} (unusable: {exc.reason})  {folder}")
+            card = json.loads((folder / "card.json").read_text())
+            labels = ", ".join(f"{len(v)} {k}" for k, v in card.get("labels", {}).items())
+            name, version = str(card.get("name", folder.name)), str(card.get("version", "?"))
+        except (OSError, ValueError, AttributeError, TypeError):
+            typer.echo(f"{folder.name:16s} (unreadable card)  {folder}")
             continue
-        labels = ", ".join(f"{len(v)} {k}" for k, v in card["labels"].items())
-        typer.echo(f"{card['name']:16s} {card['version']:8s} {labels:24s} {folder}")
+        typer.echo(f"{name:16s} {version:8s} {labels:24s} {folder}")
 
 
 def fetch_command(name: Annotated[str, typer.Argument(help="musicnn (both), musicnn-msd or musicnn-mtt.")]) -> None:
