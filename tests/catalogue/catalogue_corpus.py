@@ -46,7 +46,7 @@ def build(root: Path, *, long_hours: float = 2.0) -> dict[str, str | None]:
         _write_blocks(root / name, y, sr, fmt, subtype)
         out[name] = None
 
-    good("good.wav", _tone(3.0))
+    good("good.wav", _tone(6.0))  # 12 beats: a 3-s clip of 6 clicks is genuinely ambiguous (60 or 120)
     good("good.ogg", _tone(3.0, seed=1), fmt="OGG", subtype="VORBIS")
     good("good.mp3", _tone(3.0, seed=2), fmt="MP3", subtype="MPEG_LAYER_III")
     good("eight_channels.wav", _tone(2.0, channels=8, seed=3))
