@@ -222,5 +222,5 @@ def test_shipped_model_names_the_genre_of_the_sample_clips() -> None:
         ranked = sorted(genre, key=genre.__getitem__, reverse=True)
         top1 += ranked[0] == row.genre
         top3 += row.genre in ranked[:3]
-    # 12 clips of 12 genres: chance is 1 right; the shipped model got 10 (top-1) and 11 (top-3)
+    # 12 clips of 12 genres: chance is 1 right; the shipped model gets 11 (top-1) and 11 (top-3)
     assert top1 >= 8 and top3 >= 10, (top1, top3)
