@@ -328,14 +328,30 @@ def _analyse_segment(y: np.ndarray, tagger: Any, timings: dict[str, float]) -> _
     weight = 0.0
     embedding_sum = None
     if tagger is not None:
-        # Our tagger reads the shared spectrum; musicnn needs its own 16 kHz front end.
-        out = (tagger.predict_spectrum(spectrum) if hasattr(tagger, "predict_spectrum")
-               else tagger.predict_audio(y, sr=ANALYSIS_SR))
+        # Our tagger reads the shared spectrum (and the shared log-mel when its front end is the
+        # analysis one); musicnn needs its own 16 kHz front end.
+        if _uses_analysis_mel(tagger):
+            out = tagger.predict_mel(mel_db)
+        elif hasattr(tagger, "predict_spectrum"):
+            out = tagger.predict_spectrum(spectrum)
+        else:
+            out = tagger.predict_audio(y, sr=ANALYSIS_SR)
         weight = float(max(1, len(getattr(out, "patch_times", ())) or 1))
         tag_sums = {tax: {k: float(v) * weight for k, v in probs.items()} for tax, probs in out.tags.items()}
         embedding_sum = np.asarray(out.embedding, dtype=np.float64) * weight
     timings["tags"] += time.perf_counter() - t1
     return _Segment(y.size / ANALYSIS_SR, tempo_est, key_est, bright, tag_sums, weight, embedding_sum)
+
+
+def _uses_analysis_mel(tagger: Any) -> bool:
+    from audiotaste.features.spectrum import HOP_LENGTH, N_FFT, N_MELS
+
+    fe = getattr(tagger, "frontend", None)
+    return (
+        fe is not None and hasattr(tagger, "predict_mel")
+        and (fe.sr, fe.n_fft, fe.hop_length, fe.n_mels) == (ANALYSIS_SR, N_FFT, HOP_LENGTH, N_MELS)
+        and fe.fmin == 0.0 and fe.fmax in (None, ANALYSIS_SR / 2) and fe.top_db == 80.0
+    )
 
 
 def _vote(segments: list[_Segment], agree: Any, confidence: Any) -> _Segment:

@@ -112,3 +112,19 @@ def test_analysis_rate_matches_the_front_end() -> None:
     from audiotaste.features import spectrum
 
     assert analysis.ANALYSIS_SR == spectrum.ANALYSIS_SR
+
+
+def test_tags_from_the_shared_mel_equal_the_taggers_own_front_end() -> None:
+    from audiotaste.features.spectrum import stft_power
+    from audiotaste.tagger import load_model
+
+    tagger = load_model("default")
+    rng = np.random.default_rng(3)
+    y = (click_track(110, 9.0, sr=22050) + 0.05 * rng.standard_normal(22050 * 9)).astype(np.float32)
+    result = audiotaste.analyze((y, 22050))
+    own = tagger.predict_spectrum(stft_power(y))
+    assert result.model == f"{tagger.name}@{tagger.version}"
+    for taxonomy, probs in own.tags.items():
+        for label, p in probs.items():
+            assert result.tags[taxonomy][label] == pytest.approx(p, abs=1e-5)
+    np.testing.assert_allclose(result.embedding, own.embedding, atol=1e-5)
