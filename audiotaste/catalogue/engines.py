@@ -12,14 +12,16 @@ import contextlib
 import json
 import logging
 import multiprocessing as mp
+import multiprocessing.connection as mp_connection
 import os
+import pickle
 import queue
 import signal
 import socket
 import sys
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -53,18 +55,21 @@ def run_inline(tasks: list[dict[str, Any]], spec: AnalyzerSpec, *,
 # --- local process pool --------------------------------------------------------------------------
 def _worker(wid: int, spec: AnalyzerSpec, lookup_db: str | None, tasks: Any, results: Any,
             parent: int) -> None:
+    # ``results`` is this worker's own pipe: a worker that dies mid-message (a segfault, the OOM
+    # killer, a timeout kill) can only break its own pipe. A Queue shared by all workers would be
+    # left with its write lock held, and every other worker would block on it forever.
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     set_single_thread()
     try:
         analyze_fn, model_id = spec.build()
     except AudiotasteError as exc:
-        results.put(("init_error", wid, exc.kind, str(exc)))
+        results.send(("init_error", wid, exc.kind, str(exc)))
         return
     except Exception as exc:
-        results.put(("init_error", wid, "internal", f"{type(exc).__name__}: {exc}"))
+        results.send(("init_error", wid, "internal", f"{type(exc).__name__}: {exc}"))
         return
     lookup = _lookup_for(lookup_db)
-    results.put(("ready", wid, model_id))
+    results.send(("ready", wid, model_id))
     while True:
         try:
             task = tasks.get(timeout=_POLL_S)
@@ -74,7 +79,7 @@ def _worker(wid: int, spec: AnalyzerSpec, lookup_db: str | None, tasks: Any, res
             continue
         if task is None:
             return
-        results.put(("done", wid, process_file(analyze_fn, task, model_id=model_id, lookup=lookup)))
+        results.send(("done", wid, process_file(analyze_fn, task, model_id=model_id, lookup=lookup)))
 
 
 def _mp_context() -> Any:
@@ -104,25 +109,49 @@ def run_local(tasks: list[dict[str, Any]], spec: AnalyzerSpec, *, workers: int,
         A worker could not build its analyser (e.g. a named model that does not load).
     """
     ctx = _mp_context()
-    results = ctx.Queue()
     procs: dict[int, Any] = {}
     inboxes: dict[int, Any] = {}
+    outboxes: dict[int, Any] = {}  # wid -> the read end of that worker's result pipe
     held: dict[int, dict[str, Any]] = {}
     since: dict[int, float] = {}
     ready: set[int] = set()
+    stopping: set[int] = set()  # told there is no more work: their exit is not a crash
     todo = iter(tasks)
     remaining = len(tasks)
 
     def start(wid: int) -> None:
         inboxes[wid] = ctx.Queue()
+        reader, writer = ctx.Pipe(duplex=False)
+        outboxes[wid] = reader
         procs[wid] = ctx.Process(target=_worker, name=f"audiotaste-worker-{wid}", daemon=True,
-                                 args=(wid, spec, lookup_db, inboxes[wid], results, os.getpid()))
+                                 args=(wid, spec, lookup_db, inboxes[wid], writer, os.getpid()))
         procs[wid].start()
+        writer.close()  # the child holds the only write end: its death shows as EOF here
+
+    def receive() -> list[tuple[int, Any]]:
+        """Messages from every worker with one waiting; ``None`` for a worker whose pipe broke."""
+        by_conn: dict[Any, int] = {conn: wid for wid, conn in outboxes.items()}
+        out: list[tuple[int, Any]] = []
+        for conn in mp_connection.wait(list(by_conn), timeout=_POLL_S):
+            wid = by_conn[conn]
+            try:
+                out.append((wid, cast(Any, conn).recv()))
+            except (EOFError, OSError, pickle.UnpicklingError):
+                out.append((wid, None))
+        return out
+
+    def retire(wid: int) -> None:
+        procs.pop(wid).join(timeout=2.0)
+        outboxes.pop(wid).close()
+        inbox = inboxes.pop(wid)
+        inbox.cancel_join_thread()
+        inbox.close()
 
     def feed(wid: int) -> None:
         task = next(todo, None)
         if task is None:
             inboxes[wid].put(None)
+            stopping.add(wid)
         else:
             held[wid], since[wid] = task, time.monotonic()
             inboxes[wid].put(task)
@@ -131,42 +160,48 @@ def run_local(tasks: list[dict[str, Any]], spec: AnalyzerSpec, *, workers: int,
         start(wid)
     try:
         while remaining:
-            try:
-                msg = results.get(timeout=_POLL_S)
-            except queue.Empty:
-                for wid, proc in list(procs.items()):
-                    alive = proc.is_alive()
-                    if not alive and wid not in ready:
-                        raise AudiotasteError(None, _death(proc.exitcode, "a worker, while starting,")) from None
-                    overdue = (alive and wid in held and file_timeout_s is not None
-                               and time.monotonic() - since[wid] > file_timeout_s)
-                    if overdue:
-                        proc.kill()
-                        proc.join()
-                    if (not alive or overdue) and wid in held:
-                        task = held.pop(wid)
-                        remaining -= 1
-                        kind, why = (("timeout", f"analysis took longer than {file_timeout_s:g} s; "
-                                      "its worker was stopped") if overdue
-                                     else ("crash", _death(proc.exitcode)))
-                        yield {"path": task["path"], "size": task["size"],
-                               "mtime_ns": task["mtime_ns"], "track_id": None, "status": "failed",
-                               "kind": kind, "message": why}
-                        ready.discard(wid)
-                        start(wid)
-                continue
-            if msg[0] == "init_error":
-                _, _, kind, text = msg
-                err = AudiotasteError(None, f"a worker could not start: {text}")
-                err.kind = kind
-                raise err
-            wid = msg[1]
-            ready.add(wid)
-            if msg[0] == "done":
-                held.pop(wid, None)
-                remaining -= 1
-                yield msg[2]
-            feed(wid)
+            messages = receive()
+            broken = {wid for wid, msg in messages if msg is None}
+            # Messages first: a worker's last "done" must count before its exit is looked at.
+            for wid, msg in messages:
+                if msg is None or wid not in procs:
+                    continue
+                if msg[0] == "init_error":
+                    _, _, kind, text = msg
+                    err = AudiotasteError(None, f"a worker could not start: {text}")
+                    err.kind = kind
+                    raise err
+                ready.add(wid)
+                if msg[0] == "done":
+                    held.pop(wid, None)
+                    remaining -= 1
+                    yield msg[2]
+                feed(wid)
+            for wid in [w for w in stopping & set(procs) if w in broken or not procs[w].is_alive()]:
+                retire(wid)
+            for wid, proc in list(procs.items()):
+                if wid in broken:
+                    proc.join(timeout=1.0)  # a broken pipe is a worker exiting: let it finish dying
+                alive = proc.is_alive() and wid not in broken
+                if not alive and wid not in ready:
+                    raise AudiotasteError(None, _death(proc.exitcode, "a worker, while starting,")) from None
+                overdue = (alive and wid in held and file_timeout_s is not None
+                           and time.monotonic() - since[wid] > file_timeout_s)
+                if overdue or wid in broken:
+                    proc.kill()
+                    proc.join()
+                if (not alive or overdue) and wid in held:
+                    task = held.pop(wid)
+                    remaining -= 1
+                    kind, why = (("timeout", f"analysis took longer than {file_timeout_s:g} s; "
+                                  "its worker was stopped") if overdue
+                                 else ("crash", _death(proc.exitcode)))
+                    yield {"path": task["path"], "size": task["size"],
+                           "mtime_ns": task["mtime_ns"], "track_id": None, "status": "failed",
+                           "kind": kind, "message": why}
+                if (not alive or overdue) and remaining:
+                    ready.discard(wid)
+                    start(wid)
     finally:
         for wid, proc in procs.items():
             if proc.is_alive():
@@ -177,9 +212,11 @@ def run_local(tasks: list[dict[str, Any]], spec: AnalyzerSpec, *, workers: int,
             if proc.is_alive():
                 proc.terminate()
                 proc.join(timeout=2.0)
-        for q in (*inboxes.values(), results):
+        for q in inboxes.values():
             q.cancel_join_thread()
             q.close()
+        for conn in outboxes.values():
+            conn.close()
 
 
 # --- Ray Data ------------------------------------------------------------------------------------
