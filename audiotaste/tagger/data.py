@@ -125,7 +125,8 @@ def read_labelled(source: str | os.PathLike[str]) -> LabelledData:
         if "labels" in frame.columns:
             for entry in _split_labels(row["labels"]):
                 tax, _, name = entry.rpartition(":")
-                lab.setdefault(tax.strip() or "tag", []).append(name.strip())
+                if name.strip():  # "mood:" or ":" name no label
+                    lab.setdefault(tax.strip() or "tag", []).append(name.strip())
         item_labels.append(lab)
 
     paths = tuple((base / p).resolve() for p in frame["path"].astype(str))
