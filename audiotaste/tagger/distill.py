@@ -442,13 +442,7 @@ def train_student(
             score = 0.5 * (m["macro_auc"] + m["mean_pearson"])
         else:
             score = -record["loss"]
-        state.history.append(record)
-        state.epoch = epoch + 1
-        if score > state.best_score + 1e-4:
-            state.best_score, state.best_epoch, state.bad_epochs = score, epoch + 1, 0
-            best = {k: v.clone() for k, v in net.state_dict().items()}
-        else:
-            state.bad_epochs += 1
+        best = state.end_epoch(record, score, net, best)
         _save_checkpoint(ckpt, net, opt, best, state, fingerprint)
         log(" ".join(f"{k} {v:.4g}" for k, v in record.items()))
 

@@ -102,6 +102,21 @@ class _State:
     bad_epochs: int = 0
     history: list[dict[str, float]] = field(default_factory=list)
 
+    def end_epoch(
+        self, record: dict[str, float], score: float, net: nn.Module, best: dict[str, torch.Tensor]
+    ) -> dict[str, torch.Tensor]:
+        """Log an epoch, keep the best weights by ``score`` and count epochs without progress.
+
+        Returns the best weights so far (``net``'s current ones when this epoch improved).
+        """
+        self.history.append(record)
+        self.epoch += 1
+        if score > self.best_score + 1e-4:
+            self.best_score, self.best_epoch, self.bad_epochs = score, self.epoch, 0
+            return {k: v.clone() for k, v in net.state_dict().items()}
+        self.bad_epochs += 1
+        return best
+
 
 def _augment(x: np.ndarray, rng: np.random.Generator, top_db: float) -> np.ndarray:
     """Random EQ, band limit, noise and masks on dB patches [batch, n_mels, n_frames] (in place).
@@ -333,13 +348,7 @@ def train(
                     score = -record["val_loss"]
             else:
                 score = -record["loss"]
-            state.history.append(record)
-            state.epoch = epoch + 1
-            if score > state.best_score + 1e-4:
-                state.best_score, state.best_epoch, state.bad_epochs = score, epoch + 1, 0
-                best = {k: v.clone() for k, v in net.state_dict().items()}
-            else:
-                state.bad_epochs += 1
+            best = state.end_epoch(record, score, net, best)
             _save_checkpoint(ckpt, net, opt, best, state, fingerprint)
             shown = " ".join(f"{k} {v:.3f}" for k, v in record.items() if k != "epoch")
             bar.update(task, completed=state.epoch, description=f"epoch {state.epoch} {shown}")
