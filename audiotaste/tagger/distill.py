@@ -52,7 +52,7 @@ from .musicnn import SR as T_SR
 from .musicnn import musicnn_logmel, musicnn_patches
 
 # the tagger's own resumable-run state and checkpoint format, reused rather than copied
-from .train import CHECKPOINT_NAME, _load_checkpoint, _save_checkpoint, _State
+from .train import CHECKPOINT_NAME, RunState, load_checkpoint, save_checkpoint
 
 __all__ = [
     "TEACHER_PATCH_S",
@@ -382,7 +382,7 @@ def train_student(
         net.head.bias.copy_(torch.from_numpy(tr_logits.mean(0)))
         net.embed.bias.copy_(torch.from_numpy(tr.emb.mean(0)))
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    state = _State()
+    state = RunState()
     best = {k: v.clone() for k, v in net.state_dict().items()}
     fingerprint = json.dumps(
         {
@@ -395,7 +395,7 @@ def train_student(
     )
     ckpt = out / CHECKPOINT_NAME
     if resume and ckpt.is_file():
-        state, best = _load_checkpoint(ckpt, net, opt, fingerprint)
+        state, best = load_checkpoint(ckpt, net, opt, fingerprint)
         log(f"resumed after epoch {state.epoch}")
 
     bce = nn.BCEWithLogitsLoss()
@@ -443,7 +443,7 @@ def train_student(
         else:
             score = -record["loss"]
         best = state.end_epoch(record, score, net, best)
-        _save_checkpoint(ckpt, net, opt, best, state, fingerprint)
+        save_checkpoint(ckpt, net, opt, best, state, fingerprint)
         log(" ".join(f"{k} {v:.4g}" for k, v in record.items()))
 
     net.load_state_dict(best)

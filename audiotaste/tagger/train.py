@@ -35,7 +35,7 @@ from .data import LabelledData, cached_mels, read_labelled
 from .infer import Tagger
 from .model import FrontEnd, TaggerNet, normalize_patches
 
-__all__ = ["TrainConfig", "train", "evaluate", "CHECKPOINT_NAME"]
+__all__ = ["TrainConfig", "RunState", "train", "evaluate", "save_checkpoint", "load_checkpoint", "CHECKPOINT_NAME"]
 
 CHECKPOINT_NAME = "checkpoint.safetensors"
 MIN_CALIBRATION = 30  # validation clips needed to fit the temperatures
@@ -95,7 +95,9 @@ class TrainConfig:
 
 
 @dataclass
-class _State:
+class RunState:
+    """Progress of a training run, saved in its checkpoint (shared by tagger training and distillation)."""
+
     epoch: int = 0  # epochs completed
     best_score: float = -math.inf
     best_epoch: int = 0
@@ -287,7 +289,7 @@ def train(
     n_labels = ds.targets.shape[1]
     net = TaggerNet(n_labels, n_mels=fe.n_mels, **cfg.architecture())
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    state = _State()
+    state = RunState()
     if init is not None:
         start = read_card(Path(init))
         if start["labels"] != ds.labels or start["architecture"] != cfg.architecture():
@@ -299,7 +301,7 @@ def train(
     )
     ckpt = out / CHECKPOINT_NAME
     if resume:
-        state, best = _load_checkpoint(ckpt, net, opt, fingerprint)
+        state, best = load_checkpoint(ckpt, net, opt, fingerprint)
 
     card_stub = _card("training", "0", cfg, ds, {})
     lossf = nn.BCEWithLogitsLoss()
@@ -349,7 +351,7 @@ def train(
             else:
                 score = -record["loss"]
             best = state.end_epoch(record, score, net, best)
-            _save_checkpoint(ckpt, net, opt, best, state, fingerprint)
+            save_checkpoint(ckpt, net, opt, best, state, fingerprint)
             shown = " ".join(f"{k} {v:.3f}" for k, v in record.items() if k != "epoch")
             bar.update(task, completed=state.epoch, description=f"epoch {state.epoch} {shown}")
             bar.console.print(f"epoch {state.epoch}: {shown}", highlight=False)
@@ -404,9 +406,10 @@ def train(
     return card
 
 
-def _save_checkpoint(
-    path: Path, net: TaggerNet, opt: torch.optim.Optimizer, best: dict[str, torch.Tensor], state: _State, fingerprint: str
+def save_checkpoint(
+    path: Path, net: nn.Module, opt: torch.optim.Optimizer, best: dict[str, torch.Tensor], state: RunState, fingerprint: str
 ) -> None:
+    """Write current and best weights, optimiser state and run state atomically to one safetensors file."""
     tensors = {f"net.{k}": v for k, v in net.state_dict().items()}
     tensors.update({f"best.{k}": v for k, v in best.items()})
     opt_state = opt.state_dict()
@@ -430,9 +433,14 @@ def _comparable(fingerprint: str) -> dict[str, Any]:
     return dict(info)
 
 
-def _load_checkpoint(
-    path: Path, net: TaggerNet, opt: torch.optim.Optimizer, fingerprint: str
-) -> tuple[_State, dict[str, torch.Tensor]]:
+def load_checkpoint(
+    path: Path, net: nn.Module, opt: torch.optim.Optimizer, fingerprint: str
+) -> tuple[RunState, dict[str, torch.Tensor]]:
+    """Restore ``net`` and ``opt`` from a checkpoint written by :func:`save_checkpoint`.
+
+    Returns the run state and the best weights; refuses a checkpoint whose fingerprint (settings and data,
+    stopping rule aside) differs from ``fingerprint``.
+    """
     from safetensors import safe_open
 
     tensors = load_tensors(path)
@@ -448,4 +456,4 @@ def _load_checkpoint(
             _, pid, name = k.split(".", 2)
             opt_state.setdefault(int(pid), {})[name] = v
     opt.load_state_dict({"state": opt_state, "param_groups": json.loads(meta["param_groups"])})
-    return _State(**json.loads(meta["state"])), best
+    return RunState(**json.loads(meta["state"])), best
