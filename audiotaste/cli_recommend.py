@@ -125,6 +125,17 @@ def _print_profile(p: dict[str, Any], report: dict[str, Any]) -> None:
     console.print(t)
 
 
+def _display_name(artist: str, title: str, path: object, track_id: str) -> str:
+    """``Artist - Title`` from the tags, else a name read from the file name, else the id."""
+    if artist or title:
+        return f"{artist} - {title}"
+    if isinstance(path, str) and path:
+        from audiotaste.recommend.recommender import readable_name
+
+        return readable_name(path)
+    return track_id
+
+
 def _report_line(report: dict[str, Any]) -> str:
     read, match = report.get("read", {}), report.get("match", {})
     dropped = ", ".join(f"{k} {v}" for k, v in read.get("dropped", {}).items())
@@ -204,8 +215,11 @@ def register(app: typer.Typer) -> None:
         t = Table(title=f"recommendations for {user}", title_justify="left")
         for col in ("#", "track", "score", "reason"):
             t.add_column(col, overflow="fold")
+        paths = (
+            dict(zip(tracks["track_id"], tracks["path"], strict=True)) if "path" in tracks else {}
+        )
         for k, r in enumerate(recs.itertuples(index=False), 1):
-            name = f"{r.artist} - {r.title}" if r.artist or r.title else r.track_id
+            name = _display_name(r.artist, r.title, paths.get(r.track_id), r.track_id)
             t.add_row(str(k), name, f"{r.score:.3f}", r.reason)
         console.print(t)
         console.print(_report_line(report), style="dim")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -131,6 +132,7 @@ class Recommender:
         self.duration_s_ = _column(tracks, "duration_s", np.nan)
         self.artist_ = _text(tracks, "artist")
         self.title_ = _text(tracks, "title")
+        self.path_ = _text(tracks, "path")
         artist_key = tracks["artist_id"] if "artist_id" in tracks else tracks.get("artist")
         self.artist_code_ = (
             pd.factorize(artist_key.astype(str))[0]
@@ -557,7 +559,11 @@ class Recommender:
         title, artist = self.title_[j], self.artist_[j]
         if title and artist:
             return f"“{title}” by {artist}"
-        return f"“{title}”" if title else f"track {self.track_ids_[j]}"
+        if title:
+            return f"“{title}”"
+        # Untagged files (e.g. OGGs without comments) still have a file name, which people chose
+        # to be readable; a content hash is not.
+        return readable_name(self.path_[j]) if self.path_[j] else f"track {self.track_ids_[j]}"
 
     def _positions(self, name: str) -> pd.Index:
         """A hashed index of ``user_ids_`` or ``track_ids_``, rebuilt only when the array changes:
@@ -633,7 +639,10 @@ class Recommender:
                 r["source"], r["format"], r["rows_read"], r["rows_kept"], r["dropped"]
             )
             for name in _ARRAYS:
-                setattr(rec, name, arrays[name])
+                if name in _OPTIONAL_ARRAYS and name not in arrays:
+                    setattr(rec, name, _OPTIONAL_ARRAYS[name](len(arrays["track_ids_"])))
+                else:
+                    setattr(rec, name, arrays[name])
             shape = (len(rec.user_ids_), len(rec.track_ids_))
             for name in ("evidence_", "plays_"):
                 parts = (arrays[f"{name}data"], arrays[f"{name}indices"], arrays[f"{name}indptr"])
@@ -656,6 +665,7 @@ _ARRAYS = (
     "duration_s_",
     "artist_",
     "title_",
+    "path_",
     "artist_code_",
     "tag_names_",
     "tags_",
@@ -668,6 +678,39 @@ _ARRAYS = (
     "artist_listens_",
     "taste_",
 )
+
+#: Arrays added after the first saved format, with what a model saved before them gets.
+_OPTIONAL_ARRAYS = {"path_": lambda n: np.full(n, "", dtype=str)}
+
+
+def readable_name(path: str) -> str:
+    """A track's name from its file name, for tracks without title tags.
+
+    ``Artist - Title.flac`` and ``artist_name-title_words.ogg`` (one hyphen) read as
+    ``“Title” by Artist``; a leading track number (``03 - Title``) is dropped; anything else is the
+    file name without extension, underscores as spaces.
+
+    Parameters
+    ----------
+    path
+        File path, POSIX or Windows separators.
+
+    Returns
+    -------
+    str
+        The name in curly quotes, e.g. ``“blue hour walk” by the velvet quartet``.
+    """
+    stem = re.split(r"[\\/]", path.strip())[-1]
+    stem = re.sub(r"\.[A-Za-z0-9]{1,5}$", "", stem)
+    stem = " ".join(stem.replace("_", " ").split())
+    parts = stem.split(" - ") if " - " in stem else stem.split("-")
+    parts = [p.strip() for p in parts]
+    if len(parts) == 2 and all(parts):
+        artist, title = parts
+        if artist.isdigit():
+            return f"“{title}”"
+        return f"“{title}” by {artist}"
+    return f"“{stem}”" if stem else "an unnamed file"
 
 
 def check_fitted(rec: Recommender) -> None:

@@ -48,6 +48,19 @@ def test_recommend_table_and_unknown_user(run: Run) -> None:
     assert r.exit_code == 1 and "unknown listener" in r.output and "Traceback" not in r.output
 
 
+def test_recommend_table_names_untagged_tracks_by_file_name(
+    monkeypatch: pytest.MonkeyPatch, split, run: Run
+) -> None:
+    _, _, tracks = split
+    untagged = tracks.drop(columns=["artist", "title"], errors="ignore").assign(
+        path=lambda t: "/music/band_" + t["track_id"] + "-song_" + t["track_id"] + ".ogg"
+    )
+    monkeypatch.setattr(cli_recommend, "load_tracks", lambda db: untagged)
+    r = run("recommend", "--user", "u00002", "-n", "3")
+    assert r.exit_code == 0, r.output
+    assert "“song " in r.stdout and " by band " in r.stdout
+
+
 def test_profile_json(run: Run) -> None:
     r = run("profile", "--user", "u00001", "--json")
     assert r.exit_code == 0, r.output

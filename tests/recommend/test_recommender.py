@@ -5,10 +5,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from audiotaste.errors import InputError, ModelError
 from audiotaste.recommend import Recommender
 from audiotaste.recommend.evaluate import evaluate_slice, relevant_items
+from audiotaste.recommend.recommender import readable_name
 
 
 def _eval(rec: Recommender, split, sim, scorer=None) -> float:
@@ -107,6 +110,64 @@ def test_reason_names_matching_tags_and_nearest_liked_track() -> None:
     cold = rec.recommend("u", n=5, candidates=["r2", "j3"])
     assert list(cold.track_id) == ["j3", "r2"]
     assert "calm" not in cold.reason.iloc[1] and "Bill Evans" not in cold.reason.iloc[1]
+
+
+def test_reason_names_untagged_tracks_by_file_name(tmp_path: Path) -> None:
+    # As in sample_audio/: OGGs without tags, so the catalogue has a path but no artist or title.
+    tracks = pd.DataFrame(
+        {
+            "track_id": ["f0ff01", "f0ff02", "f0ff03", "f0ff04"],
+            "path": [
+                "/music/the_velvet_quartet-blue_hour_walk.ogg",
+                "/music/the_velvet_quartet-night_cap.ogg",
+                "/music/static_wolves-broken_amplifier.ogg",
+                "/music/marvin_sweet-velvet_promise.ogg",
+            ],
+            "genre.jazz": [0.9, 0.85, 0.0, 0.2],
+            "genre.rock": [0.0, 0.1, 0.9, 0.1],
+            "energy": [0.2, 0.25, 0.9, 0.5],
+        }
+    )
+    t0 = pd.Timestamp("2025-01-06", tz="UTC")
+    ev = pd.DataFrame(
+        [("u", "f0ff01", t0, 300_000), ("v", "f0ff03", t0, 300_000)],
+        columns=["user_id", "track_id", "timestamp", "ms_played"],
+    )
+    rec = Recommender(factors=4, iterations=3).fit(ev, tracks)
+    top = rec.recommend("u", n=1).iloc[0]
+    assert top.track_id == "f0ff02"
+    assert "sounds like “blue hour walk” by the velvet quartet, which you like" in top.reason
+    assert "f0ff" not in top.reason
+    rec.save(tmp_path / "m")
+    assert Recommender.load(tmp_path / "m").recommend("u", n=1).reason.iloc[0] == top.reason
+    # A model saved before paths were kept still loads, and names tracks by id.
+    with np.load(tmp_path / "m" / "arrays.npz", allow_pickle=False) as z:
+        old = {k: z[k] for k in z.files if k != "path_"}
+    np.savez(tmp_path / "m" / "arrays.npz", **old)
+    assert (
+        "sounds like track f0ff01" in Recommender.load(tmp_path / "m").recommend("u", 1).reason[0]
+    )
+
+
+@pytest.mark.parametrize(
+    ("path", "name"),
+    [
+        ("/m/the_velvet_quartet-blue_hour_walk.ogg", "“blue hour walk” by the velvet quartet"),
+        ("C:\\Music\\Bill Evans - Peace Piece.flac", "“Peace Piece” by Bill Evans"),
+        ("03 - Peace Piece.mp3", "“Peace Piece”"),
+        ("a-b-c.wav", "“a-b-c”"),
+        ("untitled", "“untitled”"),
+        ("/m/.ogg", "an unnamed file"),
+    ],
+)
+def test_readable_name(path: str, name: str) -> None:
+    assert readable_name(path) == name
+
+
+@given(st.text(max_size=60))
+def test_readable_name_any_text(path: str) -> None:
+    name = readable_name(path)
+    assert name and "_" not in name and "\\" not in name and "/" not in name
 
 
 def test_bad_input(fitted: Recommender, split) -> None:
