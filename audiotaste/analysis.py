@@ -9,8 +9,8 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -94,13 +94,17 @@ class Analysis:
     dynamic_complexity : float
         Mean absolute deviation of short-term loudness from the integrated value, LU.
     tags : mapping
-        ``{"genre": {"rock": 0.91, ...}, "mood": {...}}``; empty when no tagger was used.
+        ``{"genre": {"rock": 0.91, ...}, "mood": {...}}``; empty when no tagger was used. With
+        ``extra_models`` also the real-world tags, ``{"tag": {"rock": 0.12, "chillout": 0.61, ...}}``
+        (musicnn's 50 tags; catalogue columns ``tag.<name>``).
     embedding : tuple of float
-        The tagger's embedding (empty when no tagger was used).
+        The main tagger's embedding (empty when no tagger was used).
     model : str or None
-        Name and version of the tagger that produced ``tags``.
+        Name and version of the main tagger (the one given by ``model``).
     timings : mapping
-        Seconds spent per stage (``decode``, ``features``, ``tags``...).
+        Seconds spent per stage (``decode``, ``features``, ``tags``, ``extra_tags``...).
+    tag_models : mapping
+        ``{taxonomy: "name@version"}``: which model produced each taxonomy of ``tags``.
     """
 
     path: str | None
@@ -126,6 +130,7 @@ class Analysis:
     embedding: tuple[float, ...] = ()
     model: str | None = None
     timings: Mapping[str, float] = field(default_factory=dict)
+    tag_models: Mapping[str, str] = field(default_factory=dict)
 
     def descriptors(self) -> dict[str, Any]:
         """The scalar descriptors, named as the catalogue's track columns."""
@@ -143,6 +148,7 @@ class Analysis:
         out["tags"] = {tax: {k: float(v) for k, v in probs.items()} for tax, probs in self.tags.items()}
         out["embedding"] = [float(x) for x in self.embedding]
         out["model"] = self.model
+        out["tag_models"] = dict(self.tag_models)
         out["timings"] = {k: float(v) for k, v in self.timings.items()}
         return out
 
@@ -192,11 +198,18 @@ class _Segment:
     embedding_sum: Any  # np.ndarray | None
 
 
+#: The real-world tagger ``audiotaste analyze --real-world`` adds: musicnn trained on the Million
+#: Song Dataset's Last.fm tags (genres such as rock, jazz, Hip-Hop, folk and moods such as happy, sad,
+#: chill, Mellow), the closest of the two musicnn models to our genre/mood taxonomy.
+REAL_WORLD_MODEL = "musicnn-msd"
+
+
 def analyze(
     source: str | os.PathLike[str] | tuple[np.ndarray, int],
     *,
     tags: bool = True,
     model: str | None = None,
+    extra_models: Sequence[str] = (),
 ) -> Analysis:
     """Measure tempo, key, loudness, descriptors and (optionally) tags of one recording.
 
@@ -205,10 +218,18 @@ def analyze(
     source : path-like or (np.ndarray, int)
         An audio file, or ``(samples, sample_rate)`` with samples ``[n]`` or ``[channels, n]``.
     tags : bool
-        Run the tagger. Without an installed model the result simply has no tags (unless ``model``
-        names one explicitly, which then must load).
+        Run the main tagger. Without an installed model the result simply has no tags (unless
+        ``model`` names one explicitly, which then must load).
     model : str, optional
-        Tagger name or model folder (default: the shipped ``"default"``).
+        Main tagger name or model folder (default: the shipped ``"default"``).
+    extra_models : sequence of str
+        More taggers whose taxonomies are *added* to ``tags``, e.g. ``("musicnn-msd",)``
+        (:data:`REAL_WORLD_MODEL`) for musicnn's 50 real-world tags under ``"tag"`` next to our
+        ``"genre"`` and ``"mood"``. They listen to the same decoded blocks through their own front end
+        (musicnn: 16 kHz, bounded memory), and give the same numbers as their own ``predict_file``.
+        Each must load (``ModelError`` otherwise, saying how to fetch it), and no two models may
+        produce the same taxonomy. Cost: musicnn runs at roughly 35x real time on one core, against
+        several hundred times for everything else, so it is opt-in.
 
     Returns
     -------
@@ -219,7 +240,7 @@ def analyze(
     AudioError
         The file cannot be decoded (the message names the file and the reason).
     ModelError
-        ``model`` names a tagger that cannot be loaded.
+        ``model`` or one of ``extra_models`` cannot be loaded, or two models produce one taxonomy.
     """
     import soxr
 
@@ -228,7 +249,11 @@ def analyze(
     started = time.perf_counter()
     timings: dict[str, float] = {"decode": 0.0, "features": 0.0, "tags": 0.0}
     tagger = _load_tagger(model) if tags else None
+    extras = _load_extras(tagger, extra_models)
     path, native_sr, channels, blocks = _open_source(source)
+    listeners = _ExtraListeners(extras, native_sr, channels) if extras else None
+    if listeners is not None:
+        timings["extra_tags"] = 0.0
     meter = LoudnessMeter(native_sr, channels)
     resampler = (
         None if native_sr == ANALYSIS_SR
@@ -246,6 +271,10 @@ def analyze(
         block = next(iterator, None)
         timings["decode"] += time.perf_counter() - t0
         last = block is None
+        if listeners is not None:
+            t0 = time.perf_counter()
+            listeners.add(block)
+            timings["extra_tags"] += time.perf_counter() - t0
         if block is not None:
             total_native += block.shape[1]
             meter.add(block)
@@ -268,8 +297,172 @@ def analyze(
             break
     if total_native == 0:
         raise EmptyAudioError(path, "contains no audio samples")
-    return _combine(path, native_sr, channels, total_native / native_sr, segments, meter, tagger,
-                    timings, started)
+    extra_tags: dict[str, dict[str, float]] = {}
+    extra_ids: dict[str, str] = {}
+    if listeners is not None:
+        t0 = time.perf_counter()
+        extra_tags, extra_ids = listeners.finish()
+        timings["extra_tags"] += time.perf_counter() - t0
+    result = _combine(path, native_sr, channels, total_native / native_sr, segments, meter, tagger,
+                      timings, started)
+    if not extras:
+        return result
+    return replace(result, tags={**result.tags, **extra_tags},
+                   tag_models={**result.tag_models, **extra_ids})
+
+
+@dataclass(frozen=True)
+class ExtraTags:
+    """What :func:`extra_tags` measured: the extra models' taxonomies of one recording.
+
+    Attributes
+    ----------
+    tags : mapping
+        ``{taxonomy: {label: probability}}``, e.g. ``{"tag": {"rock": 0.12, ...}}``.
+    tag_models : mapping
+        ``{taxonomy: "name@version"}``.
+    timings : mapping
+        Seconds: ``decode`` and ``extra_tags``.
+    """
+
+    tags: Mapping[str, Mapping[str, float]]
+    tag_models: Mapping[str, str]
+    timings: Mapping[str, float]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"tags": {tax: {k: float(v) for k, v in probs.items()} for tax, probs in self.tags.items()},
+                "tag_models": dict(self.tag_models),
+                "timings": {k: float(v) for k, v in self.timings.items()}}
+
+
+def extra_tags(
+    source: str | os.PathLike[str] | tuple[np.ndarray, int], models: Sequence[str],
+) -> ExtraTags:
+    """Only the taxonomies of ``models``, the same numbers ``analyze(source, extra_models=models)``
+    gives, without the descriptors and the main tagger.
+
+    The catalogue uses it to add real-world tags to tracks analysed before (``audiotaste tag
+    --real-world`` on an existing catalogue) without redoing the rest.
+
+    Raises
+    ------
+    AudioError, ModelError
+        As :func:`analyze`.
+    """
+    started = time.perf_counter()
+    extras = _load_extras(None, models)
+    path, native_sr, channels, blocks = _open_source(source)
+    if not extras:
+        return ExtraTags({}, {}, {})
+    listeners = _ExtraListeners(extras, native_sr, channels)
+    decode = 0.0
+    total = 0
+    iterator = iter(blocks)
+    while True:
+        t0 = time.perf_counter()
+        block = next(iterator, None)
+        decode += time.perf_counter() - t0
+        listeners.add(block)
+        if block is None:
+            break
+        total += block.shape[1]
+    if total == 0:
+        raise EmptyAudioError(path, "contains no audio samples")
+    tags_out, ids = listeners.finish()
+    spent = time.perf_counter() - started
+    return ExtraTags(tags_out, ids, {"decode": round(decode, 4),
+                                     "extra_tags": round(spent - decode, 4)})
+
+
+def _load_extras(main: Any, names: Sequence[str]) -> list[Any]:
+    """Load the extra taggers, dropping repeats of the main one; refuse two models per taxonomy."""
+    if isinstance(names, str):  # a bare string would be read as a list of one-letter names
+        names = (names,)
+    owner: dict[str, str] = {}
+    if main is not None:
+        owner = dict.fromkeys(main.labels, f"{main.name}@{main.version}")
+    out: list[Any] = []
+    for name in dict.fromkeys(names):
+        tagger = _load_tagger(name)
+        model_id = f"{tagger.name}@{tagger.version}"
+        if model_id in owner.values() and set(tagger.labels) <= set(owner):
+            continue  # the main tagger already is this model
+        for taxonomy in tagger.labels:
+            if taxonomy in owner:
+                raise ModelError(name, f"its taxonomy {taxonomy!r} is also produced by "
+                                       f"{owner[taxonomy]}; use one of the two")
+            owner[taxonomy] = model_id
+        out.append(tagger)
+    return out
+
+
+class _CollectingStream:
+    """Fallback for a tagger without ``stream()``: keep the signal, tag it at the end."""
+
+    def __init__(self, tagger: Any) -> None:
+        self.tagger = tagger
+        self.pieces: list[np.ndarray] = []
+
+    def add(self, y: np.ndarray) -> None:
+        self.pieces.append(np.asarray(y, np.float32))
+
+    def finish(self) -> Any:
+        return self.tagger.predict_audio(np.concatenate(self.pieces or [np.zeros(0, np.float32)]))
+
+
+def _tagger_rate(tagger: Any) -> int:
+    fe = getattr(tagger, "frontend", None)
+    return int(fe.sr if fe is not None else tagger.sr)
+
+
+class _ExtraListeners:
+    """Feeds each decoded block to the extra taggers at their own sample rate.
+
+    Each rate gets one multichannel soxr stream from the source rate, and the channels are averaged
+    after resampling: exactly what ``audio.load(path, sr=..., mono=True)`` does, so an extra tagger
+    sees the samples its own ``predict_file`` would.
+    """
+
+    def __init__(self, taggers: list[Any], native_sr: int, channels: int) -> None:
+        import soxr
+
+        self.channels = channels
+        self.taggers = taggers
+        self.streams = [t.stream() if hasattr(t, "stream") else _CollectingStream(t) for t in taggers]
+        self.rates = [_tagger_rate(t) for t in taggers]
+        self.resamplers = {
+            sr: None if sr == native_sr
+            else soxr.ResampleStream(native_sr, sr, channels, dtype="float32", quality="HQ")
+            for sr in dict.fromkeys(self.rates)
+        }
+
+    def add(self, block: np.ndarray | None) -> None:
+        """Feed a block ``[channels, n]`` at the source rate; ``None`` ends the signal."""
+        for sr, res in self.resamplers.items():
+            if res is None:
+                if block is None:
+                    continue
+                y = block
+            else:
+                chunk = (np.zeros((0, self.channels), np.float32) if block is None
+                         else np.ascontiguousarray(block.T))
+                y = np.ascontiguousarray(res.resample_chunk(chunk, last=block is None).T)
+            if not y.shape[1]:
+                continue
+            mono = y.mean(axis=0)
+            for rate, stream in zip(self.rates, self.streams, strict=True):
+                if rate == sr:
+                    stream.add(mono)
+
+    def finish(self) -> tuple[dict[str, dict[str, float]], dict[str, str]]:
+        tags_out: dict[str, dict[str, float]] = {}
+        ids: dict[str, str] = {}
+        for tagger, stream in zip(self.taggers, self.streams, strict=True):
+            out = stream.finish()
+            for taxonomy, probs in out.tags.items():
+                tags_out[taxonomy] = {k: float(v) for k, v in probs.items()}
+                ids[taxonomy] = f"{tagger.name}@{tagger.version}"
+        return tags_out, ids
 
 
 def _open_source(
@@ -428,4 +621,6 @@ def _combine(
         embedding=embedding,
         model=None if tagger is None else f"{tagger.name}@{tagger.version}",
         timings={k: round(v, 4) for k, v in timings.items()},
+        tag_models=(dict.fromkeys(tags_out, f"{tagger.name}@{tagger.version}")
+                    if tagger is not None else {}),
     )

@@ -71,7 +71,7 @@ def _fmt(value: Any, digits: int = 2) -> str:
     return str(value)
 
 
-def _analysis_table(result: Any) -> Table:
+def _analysis_table(result: Any, hint: str | None = None) -> Table:
     table = Table(title=str(result.path), title_justify="left", show_header=False, box=None)
     table.add_column("what", style="bold cyan")
     table.add_column("value")
@@ -91,12 +91,33 @@ def _analysis_table(result: Any) -> Table:
     for row in rows:
         table.add_row(*row)
     for taxonomy, probs in result.tags.items():
-        top = sorted(probs.items(), key=lambda kv: -kv[1])[:3]
-        table.add_row(taxonomy, ", ".join(f"{name} {p:.2f}" for name, p in top))
-    if result.model:
-        table.add_row("model", result.model)
+        # 50 real-world tags need more than three to say something; genre/mood have a few dominant ones
+        top = sorted(probs.items(), key=lambda kv: -kv[1])[: 5 if len(probs) > 20 else 3]
+        label = _TAXONOMY_TITLES.get(taxonomy, taxonomy)
+        table.add_row(label, ", ".join(f"{name} {p:.2f}" for name, p in top))
+    models = list(dict.fromkeys([*([result.model] if result.model else []), *result.tag_models.values()]))
+    if models:
+        table.add_row("model", " + ".join(models))
+    if hint:
+        table.add_row("real-world tags", f"[dim]{hint}[/]")
     table.add_row("time", f"{result.timings.get('total', 0.0):.2f} s")
     return table
+
+
+#: How the table names a taxonomy (the JSON keeps the keys).
+_TAXONOMY_TITLES = {"tag": "real-world tags"}
+
+
+def _real_world_hint() -> str:
+    """One line on how to get musicnn's real-world tags, for a table that has none."""
+    from audiotaste._paths import cache_dir
+    from audiotaste.analysis import REAL_WORLD_MODEL
+
+    if (cache_dir() / REAL_WORLD_MODEL / "card.json").is_file():
+        return (f"add --real-world for {REAL_WORLD_MODEL}'s 50 Last.fm tags "
+                "(musicnn: several times slower than the rest of the analysis)")
+    return ("not installed: `audiotaste models fetch musicnn` (once, from PyPI), then --real-world "
+            "adds musicnn's 50 Last.fm tags")
 
 
 @app.command()
@@ -105,18 +126,22 @@ def analyze(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON (an object, or a list) and nothing else on stdout.")] = False,
     plot: Annotated[Path | None, typer.Option("--plot", help="Write a PNG: waveform, log-mel with beats, chroma with key.")] = None,
     model: Annotated[str | None, typer.Option("--model", help="Tagger name or folder (default: the shipped one).")] = None,
-    no_tags: Annotated[bool, typer.Option("--no-tags", help="Skip the tagger.")] = False,
+    no_tags: Annotated[bool, typer.Option("--no-tags", help="Skip the main tagger.")] = False,
+    real_world: Annotated[bool, typer.Option("--real-world", help="Add musicnn's 50 real-world tags (musicnn-msd, Last.fm tags) as taxonomy 'tag' next to genre/mood. Needs `audiotaste models fetch musicnn`; several times slower.")] = False,
+    extra_model: Annotated[list[str] | None, typer.Option("--extra-model", help="Add this tagger's taxonomies too (repeatable; e.g. musicnn-mtt). --real-world is --extra-model musicnn-msd.")] = None,
 ) -> None:
     """Analyse audio files: tempo, key, loudness, descriptors and tags."""
+    from audiotaste.analysis import REAL_WORLD_MODEL
     from audiotaste.analysis import analyze as run_analysis
 
     if plot is not None and len(files) != 1:
         raise fail_usage("--plot takes exactly one FILE")
+    extras = tuple(dict.fromkeys([*([REAL_WORLD_MODEL] if real_world else []), *(extra_model or [])]))
     results: list[dict[str, Any]] = []
     failed = 0
     for path in files:
         try:
-            result = run_analysis(path, tags=not no_tags, model=model)
+            result = run_analysis(path, tags=not no_tags, model=model, extra_models=extras)
             if plot is not None:
                 from audiotaste.plots import plot_analysis
 
@@ -130,7 +155,8 @@ def analyze(
         if as_json:
             results.append(result.to_dict())
         else:
-            console.print(_analysis_table(result))
+            hint = None if "tag" in result.tags or no_tags else _real_world_hint()
+            console.print(_analysis_table(result, hint))
             if plot is not None:
                 console.print(f"plot written to {plot}")
     if as_json:

@@ -1,5 +1,6 @@
 import json
 import math
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -128,3 +129,125 @@ def test_tags_from_the_shared_mel_equal_the_taggers_own_front_end() -> None:
         for label, p in probs.items():
             assert result.tags[taxonomy][label] == pytest.approx(p, abs=1e-5)
     np.testing.assert_allclose(result.embedding, own.embedding, atol=1e-5)
+
+
+# --- real-world tags (musicnn) next to ours ----------------------------------------------------------
+def _musicnn_like(folder: Path, name: str, labels: list[str], seed: int) -> None:
+    """A musicnn-shaped model with random weights: the real architecture and front end, no fetch."""
+    import torch
+
+    from audiotaste.tagger.musicnn import MusicnnNet, MusicnnTagger
+
+    torch.manual_seed(seed)
+    card = {"name": name, "version": "0.0-test", "labels": {"tag": labels}}
+    MusicnnTagger(MusicnnNet(n_classes=len(labels)), card).save(folder / name)
+
+
+@pytest.fixture
+def fake_musicnn(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A private model cache holding musicnn-msd and musicnn-mtt look-alikes (so CI needs no PyPI)."""
+    from audiotaste.analysis import _load_tagger
+    from audiotaste.tagger.musicnn import MSD_LABELS, MTT_LABELS
+
+    cache = tmp_path / "cache"
+    _musicnn_like(cache, "musicnn-msd", MSD_LABELS, 0)
+    _musicnn_like(cache, "musicnn-mtt", MTT_LABELS, 1)
+    monkeypatch.setenv("AUDIOTASTE_CACHE_DIR", str(cache))
+    _load_tagger.cache_clear()  # analyze caches loaded models by name
+    yield cache
+    _load_tagger.cache_clear()
+
+
+def _stereo_file(tmp_path: Path, seconds: float = 7.3) -> Path:
+    rng = np.random.default_rng(5)
+    left = click_track(120, seconds) + 0.05 * rng.standard_normal(int(seconds * SR)).astype(np.float32)
+    right = 0.5 * click_track(90, seconds)
+    path = tmp_path / "two_channels.flac"
+    sf.write(path, np.stack([left, right]).T, SR)
+    return path
+
+
+def test_real_world_tags_are_added_next_to_ours_and_equal_musicnns_own(
+    fake_musicnn: Path, tmp_path: Path
+) -> None:
+    from audiotaste.analysis import extra_tags
+    from audiotaste.tagger import load_model
+    from audiotaste.tagger.musicnn import MSD_LABELS
+
+    path = _stereo_file(tmp_path)
+    ours = audiotaste.analyze(path)
+    both = audiotaste.analyze(path, extra_models=("musicnn-msd",))
+    assert set(ours.tags) == {"genre", "mood"} and set(both.tags) == {"genre", "mood", "tag"}
+    # adding a taxonomy changes nothing else
+    assert both.tags["genre"] == ours.tags["genre"] and both.tags["mood"] == ours.tags["mood"]
+    assert both.embedding == ours.embedding and both.tempo_bpm == ours.tempo_bpm
+    assert both.model == ours.model
+    assert both.tag_models == {"genre": ours.model, "mood": ours.model, "tag": "musicnn-msd@0.0-test"}
+    # musicnn heard what its own predict_file hears (16 kHz from the source, 3-s patches)
+    own = load_model("musicnn-msd").predict_file(path)["tag"]
+    assert list(both.tags["tag"]) == MSD_LABELS
+    for label, p in own.items():
+        assert both.tags["tag"][label] == pytest.approx(p, abs=1e-6)
+    assert all(0.0 < p < 1.0 for p in both.tags["tag"].values())
+    assert both.timings["extra_tags"] > 0 and "extra_tags" not in ours.timings
+    d = json.loads(json.dumps(both.to_dict()))
+    assert d["tags"]["tag"]["rock"] == pytest.approx(own["rock"]) and d["tag_models"]["tag"]
+    # only the extra taxonomies, for a catalogue that already has the rest
+    only = extra_tags(path, ["musicnn-msd"])
+    assert set(only.tags) == {"tag"} and only.tag_models == {"tag": "musicnn-msd@0.0-test"}
+    assert dict(only.tags["tag"]) == dict(both.tags["tag"])
+
+
+def test_real_world_tags_of_arrays_short_clips_and_without_our_tagger(fake_musicnn: Path) -> None:
+    from audiotaste.tagger import load_model
+
+    musicnn = load_model("musicnn-msd")
+    y = click_track(100, 1.2, sr=16000)  # shorter than one 3-s patch: repeated to fill it
+    result = audiotaste.analyze((y, 16000), tags=False, extra_models=["musicnn-msd"])
+    assert set(result.tags) == {"tag"} and result.model is None and result.embedding == ()
+    own = musicnn.predict_audio(y).tags["tag"]
+    assert [result.tags["tag"][k] for k in own] == pytest.approx(list(own.values()), abs=1e-6)
+
+
+def test_two_models_for_one_taxonomy_are_refused_and_repeats_are_dropped(fake_musicnn: Path) -> None:
+    from audiotaste.errors import ModelError
+
+    y = (click_track(100, 4.0), SR)
+    with pytest.raises(ModelError, match="'tag' is also produced by musicnn-msd"):
+        audiotaste.analyze(y, extra_models=("musicnn-msd", "musicnn-mtt"))
+    with pytest.raises(ModelError, match="also produced by musicnn-mtt"):
+        audiotaste.analyze(y, model="musicnn-mtt", extra_models=("musicnn-msd",))
+    same = audiotaste.analyze(y, model="musicnn-msd", extra_models=("musicnn-msd",))
+    assert set(same.tags) == {"tag"} and same.tag_models == {"tag": "musicnn-msd@0.0-test"}
+
+
+def test_without_the_fetch_analyze_works_and_asking_for_musicnn_says_how_to_get_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from audiotaste.analysis import _load_tagger
+    from audiotaste.errors import ModelError
+
+    monkeypatch.setenv("AUDIOTASTE_CACHE_DIR", str(tmp_path / "empty"))
+    _load_tagger.cache_clear()
+    try:
+        y = (click_track(100, 4.0), SR)
+        assert set(audiotaste.analyze(y).tags) == {"genre", "mood"}
+        with pytest.raises(ModelError, match="audiotaste models fetch musicnn"):
+            audiotaste.analyze(y, extra_models=("musicnn-msd",))
+    finally:
+        _load_tagger.cache_clear()
+
+
+def test_real_musicnn_weights_when_fetched() -> None:
+    """With the real weights (``audiotaste models fetch musicnn``): same numbers as musicnn's own
+    predict_file, and the ambient sample is heard as ambient. Skips where nothing was fetched."""
+    from audiotaste._paths import cache_dir
+    from audiotaste.tagger import load_model
+
+    if not (cache_dir() / "musicnn-msd" / "card.json").is_file():
+        pytest.skip("musicnn not fetched here (audiotaste models fetch musicnn)")
+    path = Path(__file__).parents[1] / "sample_audio" / "drift_atlas-slow_tide.ogg"
+    result = audiotaste.analyze(path, extra_models=("musicnn-msd",))
+    own = load_model("musicnn-msd").predict_file(path)["tag"]
+    assert result.tags["tag"] == pytest.approx(own, abs=1e-6)
+    assert max(own, key=own.__getitem__) == "ambient"

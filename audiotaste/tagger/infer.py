@@ -284,9 +284,22 @@ def load_model(name_or_path: str | os.PathLike[str] = "default") -> Any:
             ) from None
         return load_musicnn(str(name_or_path))
     folder = _resolve(name_or_path).resolve()
+    if _is_musicnn(folder):  # a musicnn folder given by path (a copy, or a cache elsewhere)
+        from audiotaste.tagger.musicnn import MusicnnTagger
+
+        return MusicnnTagger.load(folder)
     return _load_folder(
         folder, (folder / CARD_NAME).stat().st_mtime_ns, _mtime(folder / WEIGHTS_NAME)
     )
+
+
+def _is_musicnn(folder: Path) -> bool:
+    import json
+
+    try:
+        return bool(json.loads((folder / CARD_NAME).read_text()).get("architecture") == "musicnn")
+    except (OSError, ValueError, AttributeError):
+        return False  # read_card reports what is wrong with it
 
 
 def _mtime(path: Path) -> int:

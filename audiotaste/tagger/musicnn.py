@@ -43,6 +43,7 @@ __all__ = [
     "MSD_LABELS",
     "MTT_LABELS",
     "MusicnnNet",
+    "MusicnnStream",
     "MusicnnTagger",
     "load_musicnn",
     "musicnn_logmel",
@@ -103,27 +104,40 @@ def musicnn_logmel(y: np.ndarray, *, chunk_frames: int = 8192) -> np.ndarray:
         ``log10(10000·mel + 1)`` with ``mel`` the float16-rounded Slaney mel power; frames every 16 ms,
         centred (``librosa.feature.melspectrogram`` defaults).
     """
-    from audiotaste.features.spectrum import mel_filterbank
-
     signal = torch.from_numpy(np.ascontiguousarray(y, dtype=np.float32))
     n_frames = 1 + signal.numel() // HOP_LENGTH
     padded = F.pad(
         signal, (N_FFT // 2, N_FFT // 2)
     )  # centred frames, zero padding (librosa >= 0.10)
-    fb = torch.from_numpy(mel_filterbank(sr=SR, n_fft=N_FFT, n_mels=N_MELS))  # [96, 257]
-    window = torch.hann_window(N_FFT, periodic=True)
+    fb, window = _front_end_tensors()
     out = torch.empty(n_frames, N_MELS)
     with torch.inference_mode():
         for f0 in range(0, n_frames, chunk_frames):
             f1 = min(f0 + chunk_frames, n_frames)
             seg = padded[f0 * HOP_LENGTH : (f1 - 1) * HOP_LENGTH + N_FFT]
-            spec = torch.stft(
-                seg, N_FFT, HOP_LENGTH, window=window, center=False, return_complex=True
-            )
-            mel = (fb @ (spec.real.square() + spec.imag.square())).T  # [f1 - f0, 96]
-            # musicnn stores the mel power as float16 (and with numpy < 2 computes the rest in float32)
-            out[f0:f1] = torch.log10(10000.0 * mel.half().float() + 1.0)
+            out[f0:f1] = _logmel_frames(seg, fb, window)
     return out.numpy()
+
+
+def _front_end_tensors() -> tuple[torch.Tensor, torch.Tensor]:
+    """The Slaney mel filterbank [96, 257] and the periodic Hann window [512] of the front end."""
+    from audiotaste.features.spectrum import mel_filterbank
+
+    fb = torch.from_numpy(mel_filterbank(sr=SR, n_fft=N_FFT, n_mels=N_MELS))
+    return fb, torch.hann_window(N_FFT, periodic=True)
+
+
+def _logmel_frames(seg: torch.Tensor, fb: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
+    """Log-mel frames [k, 96] of ``seg``, a slice of the zero-padded signal holding k whole frames.
+
+    The one place the front end is computed, so that :func:`musicnn_logmel` and
+    :class:`MusicnnStream` give the same numbers for the same samples.
+    """
+    with torch.inference_mode():
+        spec = torch.stft(seg, N_FFT, HOP_LENGTH, window=window, center=False, return_complex=True)
+        mel = (fb @ (spec.real.square() + spec.imag.square())).T  # [k, 96]
+        # musicnn stores the mel power as float16 (and with numpy < 2 computes the rest in float32)
+        return torch.log10(10000.0 * mel.half().float() + 1.0)
 
 
 def musicnn_patches(logmel: np.ndarray, *, hop: int = PATCH_FRAMES) -> np.ndarray:
@@ -374,6 +388,26 @@ class MusicnnTagger:
             ) from None
         return cls(net, card)
 
+    def save(self, model_dir: str | os.PathLike[str]) -> Path:
+        """Write ``card.json`` and ``model.safetensors`` to ``model_dir`` (created if missing), in the
+        layout :meth:`load` reads; each file appears whole (written aside, then renamed).
+
+        The card is this tagger's, with ``architecture`` and ``front_end`` set to musicnn's.
+        """
+        from safetensors.torch import save_file
+
+        d = Path(model_dir)
+        d.mkdir(parents=True, exist_ok=True)
+        card = {**self.card, "name": self.name, "version": self.version, "architecture": "musicnn",
+                "labels": {"tag": list(self.labels["tag"])}, "front_end": FRONT_END}
+        state = {k: v.contiguous() for k, v in self.net.state_dict().items()}
+        save_file(state, str(d / ".model.safetensors.tmp"), metadata={"format": "pt"})
+        os.chmod(d / ".model.safetensors.tmp", 0o644)  # safetensors creates it owner-only
+        os.replace(d / ".model.safetensors.tmp", d / "model.safetensors")
+        (d / ".card.json.tmp").write_text(json.dumps(card, indent=2) + "\n")
+        os.replace(d / ".card.json.tmp", d / "card.json")
+        return d
+
     def _run(self, mel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         mel = np.asarray(mel, dtype=np.float32)
         if mel.ndim == 2:
@@ -468,6 +502,10 @@ class MusicnnTagger:
             label_names=self.label_names,
         )
 
+    def stream(self, chunk_frames: int = 8192) -> MusicnnStream:
+        """An accumulator that tags a 16 kHz signal fed in pieces (see :class:`MusicnnStream`)."""
+        return MusicnnStream(self, chunk_frames=chunk_frames)
+
     def _load(self, path: str | os.PathLike[str]) -> np.ndarray:
         from audiotaste.audio import load
 
@@ -482,6 +520,112 @@ class MusicnnTagger:
     def embed_file(self, path: str | os.PathLike[str]) -> np.ndarray:
         """Track-level embedding: the mean penultimate layer over patches, [200] float32."""
         return self.embed_patches(self.audio_patches(self._load(path), path=path)).mean(axis=0)
+
+
+class MusicnnStream:
+    """Tags a mono 16 kHz signal that arrives in pieces, holding at most ~2 min of it.
+
+    ``analyze`` decodes a file once, block by block; this lets musicnn listen along without keeping the
+    whole signal (a 2-hour file at 16 kHz is 460 MB). The log-mel is computed in the same blocks of
+    ``chunk_frames`` frames as :func:`musicnn_logmel`, and patches go through the network in the same
+    pairs as :meth:`MusicnnTagger.predict_patches`, so for the same samples the result equals
+    ``predict_audio`` on the whole signal exactly, not just to rounding.
+
+    Parameters
+    ----------
+    tagger : MusicnnTagger
+    chunk_frames : int
+        Log-mel frames computed at once (8192 = 131 s of audio, 8 MB of samples held).
+    """
+
+    def __init__(self, tagger: MusicnnTagger, *, chunk_frames: int = 8192) -> None:
+        self.tagger = tagger
+        self.chunk_frames = chunk_frames
+        self._fb, self._window = _front_end_tensors()
+        # Samples of the zero-padded signal not yet turned into frames (the pad centres frame 0).
+        self._pieces: list[np.ndarray] = [np.zeros(N_FFT // 2, np.float32)]
+        self._held = N_FFT // 2
+        self._n_samples = 0
+        self._frames = np.zeros((0, N_MELS), np.float32)  # frames not yet cut into a patch
+        self._patches = np.zeros((0, PATCH_FRAMES, N_MELS), np.float32)  # waiting for a pair
+        self._probs: list[np.ndarray] = []
+        self._embs: list[np.ndarray] = []
+        self._done = False
+
+    def add(self, y: np.ndarray) -> None:
+        """Feed the next samples (mono, 16 kHz, float32 in [-1, 1])."""
+        if self._done:
+            raise RuntimeError("MusicnnStream.add after finish")
+        y = np.ascontiguousarray(y, dtype=np.float32).reshape(-1)
+        if not y.size:
+            return
+        if not np.isfinite(y).all():
+            raise InputError(None, "samples contain NaN or infinite values")
+        self._pieces.append(y)
+        self._held += y.size
+        self._n_samples += y.size
+        # A block of chunk_frames frames needs (chunk_frames - 1) hops plus one window of samples.
+        need = (self.chunk_frames - 1) * HOP_LENGTH + N_FFT
+        while self._held >= need:
+            self._frames_from_buffer(self.chunk_frames)
+
+    def _frames_from_buffer(self, n_frames: int) -> None:
+        buf = np.concatenate(self._pieces) if len(self._pieces) > 1 else self._pieces[0]
+        seg = torch.from_numpy(buf[: (n_frames - 1) * HOP_LENGTH + N_FFT])
+        frames = _logmel_frames(seg, self._fb, self._window).numpy()
+        rest = buf[n_frames * HOP_LENGTH :]
+        self._pieces, self._held = [rest], rest.size
+        self._frames = np.concatenate([self._frames, frames]) if self._frames.size else frames
+        self._cut(final=False)
+
+    def _cut(self, *, final: bool) -> None:
+        n = len(self._frames) // PATCH_FRAMES
+        if n:
+            new = self._frames[: n * PATCH_FRAMES].reshape(n, PATCH_FRAMES, N_MELS)
+            self._frames = self._frames[n * PATCH_FRAMES :]
+            self._patches = np.concatenate([self._patches, new])
+        # Run whole batches only, so batches are the ones predict_patches would form.
+        ready = len(self._patches)
+        if not final:
+            ready -= ready % self.tagger.batch_size
+        if ready:
+            probs, embs = self.tagger._run(self._patches[:ready])
+            self._probs.append(probs)
+            self._embs.append(embs)
+            self._patches = self._patches[ready:]
+
+    def finish(self) -> Any:
+        """The tags of everything fed: an :class:`~audiotaste.tagger.infer.TaggerOutput`.
+
+        Raises
+        ------
+        EmptyAudioError
+            Nothing was fed.
+        """
+        from audiotaste.errors import EmptyAudioError
+        from audiotaste.tagger.infer import TaggerOutput
+
+        if self._n_samples == 0:
+            raise EmptyAudioError(None, "no samples to tag")
+        if not self._done:
+            self._done = True
+            self._pieces.append(np.zeros(N_FFT // 2, np.float32))  # the right pad of centred frames
+            self._held += N_FFT // 2
+            # 1 + n // 256 frames in all; those not computed yet are what the buffer holds now
+            self._frames_from_buffer((self._held - N_FFT) // HOP_LENGTH + 1)
+            if not self._probs and not len(self._patches):
+                # shorter than one patch: repeat it to fill one, as musicnn_patches does
+                self._patches = musicnn_patches(self._frames)
+            self._cut(final=True)
+        probs, embs = np.concatenate(self._probs), np.concatenate(self._embs)
+        mean = probs.mean(axis=0)
+        return TaggerOutput(
+            tags={"tag": {name: float(p) for name, p in zip(self.tagger.labels["tag"], mean, strict=True)}},
+            embedding=embs.mean(axis=0),
+            patch_probs=probs,
+            patch_times=np.arange(len(probs)) * (PATCH_FRAMES * HOP_LENGTH / SR),
+            label_names=self.tagger.label_names,
+        )
 
 
 def load_musicnn(name: str, cache_dir: str | os.PathLike[str] | None = None) -> MusicnnTagger:

@@ -1,10 +1,13 @@
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import pytest
 import soundfile as sf
 from typer.testing import CliRunner
 
+import audiotaste.cli as cli_module
 from audiotaste.cli import app
 
 runner = CliRunner()
@@ -47,3 +50,69 @@ def test_plot_writes_a_png(tmp_path: Path) -> None:
     result = runner.invoke(app, ["analyze", str(_song(tmp_path)), "--plot", str(out), "--no-tags"])
     assert result.exit_code == 0, result.output
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture
+def musicnn_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A model cache with a musicnn-msd look-alike (real architecture, random weights): no PyPI."""
+    import torch
+
+    from audiotaste.analysis import _load_tagger
+    from audiotaste.tagger.musicnn import MSD_LABELS, MusicnnNet, MusicnnTagger
+
+    torch.manual_seed(0)
+    cache = tmp_path / "cache"
+    card = {"name": "musicnn-msd", "version": "0.0-test", "labels": {"tag": MSD_LABELS}}
+    MusicnnTagger(MusicnnNet(), card).save(cache / "musicnn-msd")
+    monkeypatch.setenv("AUDIOTASTE_CACHE_DIR", str(cache))
+    monkeypatch.setattr(cli_module.console, "width", 200)  # one table row per line
+    _load_tagger.cache_clear()
+    yield cache
+    _load_tagger.cache_clear()
+
+
+def test_real_world_shows_both_taxonomies_in_json_and_in_the_table(
+    tmp_path: Path, musicnn_cache: Path
+) -> None:
+    from audiotaste.tagger import load_model
+
+    song = _song(tmp_path)
+    result = runner.invoke(app, ["analyze", str(song), "--real-world", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert set(data["tags"]) == {"genre", "mood", "tag"} and len(data["tags"]["tag"]) == 50
+    assert data["tag_models"]["tag"] == "musicnn-msd@0.0-test"
+    assert data["tag_models"]["genre"] == data["model"]
+    own = load_model("musicnn-msd").predict_file(song)["tag"]
+    assert data["tags"]["tag"] == pytest.approx(own, abs=1e-6)
+
+    table = runner.invoke(app, ["analyze", str(song), "--real-world"])
+    assert table.exit_code == 0, table.output
+    lines = {line.split("  ")[0].strip(): line for line in table.stdout.splitlines()}
+    top5 = sorted(own, key=lambda k: -own[k])[:5]
+    assert "genre" in lines and "mood" in lines
+    assert all(f"{name} {own[name]:.2f}" in lines["real-world tags"] for name in top5)
+    assert f"{data['model']} + musicnn-msd@0.0-test" in lines["model"]
+
+
+def test_the_table_says_how_to_get_real_world_tags(tmp_path: Path, musicnn_cache: Path) -> None:
+    song = _song(tmp_path)
+    fetched = runner.invoke(app, ["analyze", str(song)])
+    assert fetched.exit_code == 0 and "add --real-world" in fetched.stdout
+
+
+def test_without_the_fetch_the_cli_says_how_to_get_musicnn(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from audiotaste.analysis import _load_tagger
+
+    monkeypatch.setenv("AUDIOTASTE_CACHE_DIR", str(tmp_path / "empty"))
+    monkeypatch.setattr(cli_module.console, "width", 200)
+    _load_tagger.cache_clear()
+    song = _song(tmp_path)
+    plain = runner.invoke(app, ["analyze", str(song)])
+    assert plain.exit_code == 0 and "audiotaste models fetch musicnn" in plain.stdout
+    asked = runner.invoke(app, ["analyze", str(song), "--real-world"])
+    assert asked.exit_code == 1 and "Traceback" not in asked.output
+    assert "audiotaste models fetch musicnn" in asked.stderr
+    _load_tagger.cache_clear()

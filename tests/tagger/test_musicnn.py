@@ -369,6 +369,42 @@ def test_predict_audio_resamples_and_reports_patches(
     assert tagger.version == "0.1.0"
 
 
+def test_stream_fed_in_pieces_equals_predict_audio_on_the_whole_signal() -> None:
+    from audiotaste.errors import EmptyAudioError
+
+    tagger = dummy_tagger()
+    rng = np.random.default_rng(7)
+    for n in (100, 48_005, 16_000 * 13 + 77):  # under one patch, one patch, 4 patches and a tail
+        y = (0.1 * rng.standard_normal(n)).astype(np.float32)
+        whole = tagger.predict_audio(y)
+        for chunk_frames in (8192, 50):  # one block, and many blocks that cut through patches
+            stream = tagger.stream(chunk_frames=chunk_frames)
+            for piece in np.split(y, np.sort(rng.integers(0, n, 12))):
+                stream.add(piece)
+            out = stream.finish()
+            assert out.patch_probs.shape == whole.patch_probs.shape
+            np.testing.assert_allclose(out.patch_probs, whole.patch_probs, atol=1e-6, rtol=0)
+            np.testing.assert_allclose(out.embedding, whole.embedding, atol=1e-6, rtol=0)
+            np.testing.assert_allclose(out.patch_times, whole.patch_times)
+            assert out.tags["tag"] == pytest.approx(whole.tags["tag"], abs=1e-6)
+    with pytest.raises(EmptyAudioError):
+        tagger.stream().finish()
+    stream = tagger.stream()
+    with pytest.raises(InputError, match="NaN"):
+        stream.add(np.array([0.0, np.nan], np.float32))
+
+
+def test_a_saved_model_loads_by_path_through_load_model(tmp_path: Path) -> None:
+    from audiotaste.tagger import load_model
+
+    tagger = dummy_tagger()
+    folder = tagger.save(tmp_path / "copy")
+    loaded = load_model(folder)
+    assert isinstance(loaded, MusicnnTagger) and loaded.labels == {"tag": MTT_LABELS}
+    patches = np.random.default_rng(1).standard_normal((3, 187, 96)).astype(np.float32)
+    np.testing.assert_array_equal(loaded.predict_patches(patches), tagger.predict_patches(patches))
+
+
 # Code run in a child before the fetch: SIGKILL the child at a precise point of the conversion.
 KILL_POINTS = {
     # while writing the second model's weights into the hidden temp folder
