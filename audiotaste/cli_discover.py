@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,6 +16,12 @@ from audiotaste.cli_recommend import DbOpt, EventsOpt
 from audiotaste.errors import AudiotasteError
 
 
+def state_path(db: Path) -> Path:
+    """Where ``discover`` keeps its state by default: beside the catalogue,
+    ``catalogue.sqlite`` -> ``catalogue.discovery.json``."""
+    return db.with_name(db.stem + ".discovery.json")
+
+
 def discover_command(
     events: pd.DataFrame,
     tracks: pd.DataFrame,
@@ -22,23 +29,48 @@ def discover_command(
     *,
     size: int = 30,
     minutes: float | None = None,
+    state: Path | None = None,
+    deliver: Callable[[pd.DataFrame, pd.DataFrame], None] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Fit on the whole history and build ``user``'s playlist; returns it and the bandit's beliefs.
 
+    With ``state``, the bandit's beliefs and the impressions log are read from that file when it
+    exists and written back afterwards: the events newer than each listener's last playlist
+    are that playlist's feedback (they update the bandit and the re-ranker before this week's
+    playlist is drawn), and the new playlist is logged as served at the history's latest event.
+    A corrupt state file is an :class:`~audiotaste.errors.InputError`, never silently replaced.
+    ``deliver(playlist, beliefs)`` runs before the state is written, so a playlist that could not
+    be delivered (it raised) is not logged as served.
     A listener absent from the history gets a labelled default (named in ``attrs["unmet"]``).
     """
     from audiotaste.recommend import Recommender
     from audiotaste.recommend.explore import Discovery
 
     rec = Recommender().fit(events, tracks)
-    disc = Discovery(rec, size, tracks=tracks)
+    if state is not None and state.exists():
+        disc = Discovery.load(state, rec, tracks=tracks)
+        disc.size = size
+        feedback = disc.new_feedback(events)
+        if len(feedback):
+            # The recommender was just fitted on the whole history, feedback included.
+            disc.update(feedback, refit=False)
+    else:
+        disc = Discovery(rec, size, tracks=tracks)
     known = user in set(rec.user_ids_)
-    playlist = disc.playlist(user if known else None, minutes=minutes)
+    served = pd.to_datetime(events["timestamp"], utc=True).max() if len(events) else None
+    playlist = disc.playlist(
+        user if known else None, minutes=minutes, served_at=None if pd.isna(served) else served
+    )
     if not known and len(rec.user_ids_):
         playlist.attrs["unmet"][0] = (
             f"history: {user!r} is not in the listening history, so popular and new tracks stand in"
         )
-    return playlist, disc.beliefs(user)
+    beliefs = disc.beliefs(user)
+    if deliver is not None:
+        deliver(playlist, beliefs)
+    if state is not None:
+        disc.save(state)
+    return playlist, beliefs
 
 
 def _print(playlist: pd.DataFrame, beliefs: pd.DataFrame, user: str, explain: bool) -> None:
@@ -119,17 +151,38 @@ def register(app: typer.Typer) -> None:
         explain: Annotated[
             bool, typer.Option("--explain", help="Also show the bandit's beliefs and the flow.")
         ] = False,
+        state: Annotated[
+            Path | None,
+            typer.Option(
+                "--state",
+                help="The bandit's beliefs and impressions log, kept between runs "
+                "(default: beside the catalogue, NAME.discovery.json).",
+            ),
+        ] = None,
+        no_state: Annotated[
+            bool,
+            typer.Option("--no-state", help="Neither read nor write the state (a one-off)."),
+        ] = False,
     ) -> None:
-        """This week's discovery playlist: unheard tracks on explained shelves, in an order that flows."""
+        """This week's discovery playlist: unheard tracks on explained shelves, in an order that flows.
+
+        Run it weekly with a growing events file: plays newer than a listener's last playlist
+        are its feedback, and the bandit kept in the state file learns from them.
+        """
         from audiotaste.cli import report_failure
         from audiotaste.cli_recommend import load_history, load_tracks
 
         try:
             tracks = load_tracks(db)
             ev, report = load_history(events, tracks)
-            playlist, beliefs = discover_command(ev, tracks, user, size=n, minutes=minutes)
-            doc = _json(playlist, beliefs, report)
-            if out is not None:
+            where = None if no_state else (state or state_path(db))
+            doc: dict[str, Any] = {}
+
+            def deliver(playlist: pd.DataFrame, beliefs: pd.DataFrame) -> None:
+                doc.update(_json(playlist, beliefs, report))
+                doc["state"] = None if where is None else str(where)
+                if out is None:
+                    return
                 text = (
                     json.dumps(doc, indent=1, ensure_ascii=False)
                     if out.suffix.lower() == ".json"
@@ -141,6 +194,10 @@ def register(app: typer.Typer) -> None:
                     from audiotaste.errors import InputError
 
                     raise InputError(out, f"cannot write the playlist ({exc.strerror})") from None
+
+            playlist, beliefs = discover_command(
+                ev, tracks, user, size=n, minutes=minutes, state=where, deliver=deliver
+            )
         except AudiotasteError as exc:
             report_failure(exc)
             raise typer.Exit(1) from None

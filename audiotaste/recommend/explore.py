@@ -20,13 +20,18 @@ playlist is ordered to flow (see :mod:`audiotaste.recommend.playlist`).
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import tempfile
 from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from audiotaste.errors import InputError
 from audiotaste.recommend.events import clean_events
 from audiotaste.recommend.playlist import DEFAULT_DURATION_S, Playlist, flow_order
 from audiotaste.recommend.profile import SKIP_S
@@ -51,6 +56,23 @@ FEATURES = (
 FULL_FRACTION = 0.9
 #: Tracks released this close to the newest release are "new releases", days.
 NEW_RELEASE_DAYS = 28
+#: ``format`` and ``version`` of the JSON written by :meth:`Discovery.save`.
+STATE_FORMAT, STATE_VERSION = "audiotaste.discovery", 1
+#: Constructor arguments kept in a saved state (``rec`` and ``tracks`` are given to ``load``).
+_PARAMS = (
+    "size",
+    "epsilon",
+    "prior_strength",
+    "discount",
+    "diversity",
+    "learn",
+    "new_artists",
+    "artist_cap",
+    "pool",
+    "draws",
+    "mix",
+    "random_state",
+)
 
 
 def full_plays(events: pd.DataFrame, duration_s: np.ndarray | None = None) -> np.ndarray:
@@ -161,8 +183,9 @@ class Discovery:
     ----------
     log_ : pandas.DataFrame
         Every slot served: ``user_id``, ``week``, ``position``, ``track_id``, ``arm``, ``shelf``,
-        ``score``, ``propensity``, ``p.<arm>`` and, once feedback came, ``started`` and
-        ``reward`` (1.0 full play, 0.0 otherwise).
+        ``score``, ``propensity``, ``p.<arm>``, ``served_at`` (UTC, ``NaT`` unless given to
+        :meth:`playlist`) and, once feedback came, ``started`` and ``reward`` (1.0 full play,
+        0.0 otherwise).
     counts_ : dict of str to numpy.ndarray
         Per listener, discounted full plays and other starts per arm, ``[n_arms, 2]``.
     """
@@ -310,6 +333,7 @@ class Discovery:
         *,
         minutes: float | None = None,
         record: bool = True,
+        served_at: pd.Timestamp | str | None = None,
     ) -> pd.DataFrame:
         """This week's playlist for ``user``.
 
@@ -324,6 +348,9 @@ class Discovery:
             Fill by duration instead of ``size`` tracks.
         record
             Log the impressions (set False for a what-if playlist that changes nothing).
+        served_at
+            When the playlist is served (UTC), logged with its impressions: feedback events
+            later than this are its outcome (see :meth:`new_feedback`).
 
         Returns
         -------
@@ -410,7 +437,7 @@ class Discovery:
         if self._path is not None:
             out["path"] = self._path[idx]
         if record and key is not None:
-            self._record(key, out, probs_a, None if u is None else feats[idx])
+            self._record(key, out, probs_a, None if u is None else feats[idx], _utc(served_at))
         out.attrs["unmet"] = unmet
         out.attrs["flow"] = flow
         return out
@@ -592,7 +619,12 @@ class Discovery:
         return self._track_pos
 
     def _record(
-        self, user: str, out: pd.DataFrame, probs: np.ndarray, feats: np.ndarray | None
+        self,
+        user: str,
+        out: pd.DataFrame,
+        probs: np.ndarray,
+        feats: np.ndarray | None,
+        served_at: pd.Timestamp | None = None,
     ) -> None:
         week = self._week.get(user, 0)
         self._week[user] = week + 1
@@ -604,6 +636,11 @@ class Discovery:
             rows[f"p.{arm}"] = probs[:, i] if len(probs) else 0.0
         for i, name in enumerate(FEATURES):
             rows[f"f.{name}"] = np.nan if feats is None else feats[:, i]
+        rows["served_at"] = pd.Series(
+            [pd.NaT if served_at is None else served_at] * len(rows),
+            index=rows.index,
+            dtype="datetime64[ns, UTC]",
+        )
         rows["started"] = pd.array([pd.NA] * len(rows), dtype="boolean")
         rows["reward"] = np.nan
         self._log.append(rows)
@@ -627,6 +664,7 @@ class Discovery:
                         "shelf",
                         "score",
                         "propensity",
+                        "served_at",
                         "started",
                         "reward",
                     ]
@@ -636,11 +674,12 @@ class Discovery:
         return self._log_cache
 
     # ------------------------------------------------------------------------------------------
-    def update(self, feedback_events: pd.DataFrame) -> Discovery:
+    def update(self, feedback_events: pd.DataFrame, *, refit: bool = True) -> Discovery:
         """Learn from what happened to the last playlists.
 
         ``feedback_events`` are events (started tracks only). The recommender is updated with
-        them (``partial_fit``: profiles, factors, taste); every pending impression of a listener
+        them (``partial_fit``: profiles, factors, taste) unless ``refit`` is false (it was fitted
+        on a history that already holds them, as in the CLI); every pending impression of a listener
         who appears in them gets ``started`` and ``reward`` (1 full play, 0 otherwise, including
         not started); each such listener's shelf counts are discounted and the started slots
         added (a full play is a success, any other start a failure).
@@ -648,7 +687,8 @@ class Discovery:
         ev, _ = clean_events(feedback_events)
         if ev.empty:
             return self
-        self.rec.partial_fit(ev)
+        if refit:
+            self.rec.partial_fit(ev)
         self._n_tracks = len(self.rec.track_ids_)
         dur = pd.Series(np.asarray(self.rec.duration_s_, float), index=self.rec.track_ids_)
         full = full_plays(ev, ev["track_id"].map(dur).to_numpy(float))
@@ -695,6 +735,176 @@ class Discovery:
             self._fit_ranker()
         self._round += 1
         return self
+
+    # ------------------------------------------------------------------------------------------
+    def last_served(self, user: str) -> pd.Timestamp | None:
+        """When ``user``'s latest logged playlist was served (``None``: never, or not given)."""
+        log = self.log_
+        t = log.loc[log["user_id"] == str(user), "served_at"] if len(log) else log["served_at"]
+        t = t.dropna()
+        return None if t.empty else pd.Timestamp(t.max())
+
+    def new_feedback(self, events: pd.DataFrame) -> pd.DataFrame:
+        """The events that answer logged playlists: each listener's events later than their
+        latest playlist's ``served_at``. Listeners without a timed playlist contribute nothing."""
+        log = self.log_
+        if log.empty or "timestamp" not in events or events.empty:
+            return events.iloc[:0]
+        since = log.dropna(subset=["served_at"]).groupby("user_id")["served_at"].max()
+        if since.empty:
+            return events.iloc[:0]
+        ts = pd.to_datetime(events["timestamp"], utc=True, errors="coerce")
+        after = events["user_id"].astype(str).map(since)
+        keep = (ts > pd.to_datetime(after, utc=True)).fillna(False).to_numpy(bool)
+        return events.loc[keep]
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the bandit's beliefs, the impressions log (with propensities), the re-ranker and
+        the random stream to a JSON file, atomically (a temporary file renamed over ``path``, so
+        a killed run leaves the old state or the new one, never half of one).
+
+        The recommender and the tracks frame are not saved: :meth:`load` takes them.
+        """
+        path = Path(path)
+        ids = self.rec.track_ids_
+        users: dict[str, Any] = {}
+        for user in sorted(set(self.counts_) | set(self._week) | set(self._shown)):
+            c = self.counts_.get(user)
+            r = self._recent.get(user)
+            shown = sorted(i for i in self._shown.get(user, ()) if 0 <= i < len(ids))
+            users[user] = {
+                "counts": None if c is None else c.tolist(),
+                "week": self._week.get(user, 0),
+                "recent": None if r is None else np.asarray(r, float).tolist(),
+                "shown": [str(ids[i]) for i in shown],
+            }
+        log = self.log_
+        columns: dict[str, list[Any]] = {}
+        for col in log.columns:
+            v = log[col]
+            if col == "served_at":
+                t = pd.to_datetime(v, utc=True)
+                columns[col] = [None if pd.isna(x) else x.isoformat() for x in t]
+            elif col == "started":
+                columns[col] = [None if pd.isna(x) else bool(x) for x in v]
+            elif pd.api.types.is_numeric_dtype(v) and not pd.api.types.is_bool_dtype(v):
+                a = v.to_numpy(float)
+                columns[col] = [None if not np.isfinite(x) else float(x) for x in a]
+            else:
+                columns[col] = [None if pd.isna(x) else str(x) for x in v]
+        doc = {
+            "format": STATE_FORMAT,
+            "version": STATE_VERSION,
+            "arms": list(ARMS),
+            "features": list(FEATURES),
+            "params": {k: getattr(self, k) for k in _PARAMS},
+            "round": self._round,
+            "coef": None if self.coef_ is None else self.coef_.tolist(),
+            "rng": self._rng.bit_generator.state,
+            "users": users,
+            "log": columns,
+        }
+        text = json.dumps(doc, allow_nan=False, separators=(",", ":"))
+        _atomic_write(path, text)
+        return path
+
+    @classmethod
+    def load(
+        cls,
+        path: str | os.PathLike[str],
+        recommender: Recommender,
+        *,
+        tracks: pd.DataFrame | None = None,
+    ) -> Discovery:
+        """A :class:`Discovery` over ``recommender`` with the state :meth:`save` wrote.
+
+        Tracks the recommender no longer knows drop out of the shown sets (their log rows stay);
+        a feedback vector of another width than the recommender's content space is dropped.
+
+        Raises
+        ------
+        audiotaste.errors.InputError
+            The file is missing, not JSON, not a discovery state, of another version, or its
+            contents do not fit together (each case named).
+        """
+        path = Path(path)
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise InputError(path, "no such discovery state file") from None
+        except OSError as exc:
+            raise InputError(path, f"cannot read the discovery state ({exc.strerror})") from None
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise InputError(
+                path, f"corrupt discovery state: not JSON ({exc}); delete it to start afresh"
+            ) from None
+        try:
+            return cls._from_state(doc, recommender, tracks)
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError) as exc:
+            msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+            raise InputError(
+                path,
+                f"corrupt discovery state ({type(exc).__name__}: {msg}); delete it to start afresh",
+            ) from None
+
+    @classmethod
+    def _from_state(cls, doc: Any, rec: Recommender, tracks: pd.DataFrame | None) -> Discovery:
+        if not isinstance(doc, dict) or doc.get("format") != STATE_FORMAT:
+            raise ValueError("not an audiotaste discovery state")
+        if doc.get("version") != STATE_VERSION:
+            raise ValueError(
+                f"version {doc.get('version')!r}, this audiotaste reads {STATE_VERSION}"
+            )
+        if list(doc["arms"]) != list(ARMS) or list(doc["features"]) != list(FEATURES):
+            raise ValueError("written for other shelves or re-ranker features")
+        params = dict(doc["params"])
+        unknown = set(params) - set(_PARAMS)
+        if unknown:
+            raise ValueError(f"unknown parameters {sorted(unknown)}")
+        size = params.pop("size")
+        disc = cls(rec, size, tracks=tracks, **params)
+        disc._round = int(doc["round"])
+        coef = doc["coef"]
+        if coef is not None:
+            disc.coef_ = np.asarray(coef, float)
+            if disc.coef_.shape != (len(FEATURES) + 1,) or not np.isfinite(disc.coef_).all():
+                raise ValueError("re-ranker coefficients of the wrong shape or not finite")
+        disc._rng.bit_generator.state = doc["rng"]
+        index = disc._tracks_index()
+        width = rec.X_.shape[1]
+        for user, st in dict(doc["users"]).items():
+            if st["counts"] is not None:
+                c = np.asarray(st["counts"], float)
+                if c.shape != (len(ARMS), 2) or not np.isfinite(c).all() or (c < 0).any():
+                    raise ValueError(f"counts of {user!r} are not {len(ARMS)} x 2 non-negative")
+                disc.counts_[str(user)] = c
+            disc._week[str(user)] = int(st["week"])
+            if st["recent"] is not None and len(st["recent"]) == width:
+                disc._recent[str(user)] = np.asarray(st["recent"], float)
+            pos = index.get_indexer([str(t) for t in st["shown"]])
+            disc._shown[str(user)] = set(pos[pos >= 0].tolist())
+        disc._global = sum(disc.counts_.values(), np.zeros((len(ARMS), 2)))
+        cols = dict(doc["log"])
+        if cols:
+            lengths = {len(v) for v in cols.values()}
+            if len(lengths) != 1:
+                raise ValueError("log columns of different lengths")
+            log = pd.DataFrame(cols)
+            for c in log.columns:
+                if c in ("user_id", "track_id", "arm", "shelf"):
+                    log[c] = log[c].astype(str)
+                elif c == "served_at":
+                    log[c] = pd.to_datetime(log[c], utc=True)
+                elif c == "started":
+                    log[c] = log[c].astype("boolean")
+                elif c in ("round", "week", "position"):
+                    log[c] = log[c].astype(np.int64)
+                else:
+                    log[c] = log[c].astype(float)
+            if len(log) and not set(log["arm"]) <= set(ARMS):
+                raise ValueError(f"log has unknown shelves {sorted(set(log['arm']) - set(ARMS))}")
+            disc._log = [log] if len(log) else []
+        return disc
 
     # ------------------------------------------------------------------------------------------
     def _features(self, u: int, user: str) -> np.ndarray:
@@ -759,6 +969,39 @@ class Discovery:
         # Fold the standardisation into the coefficients: score = coef_[0] + x @ coef_[1:].
         coef = beta[1:] / sd
         self.coef_ = np.concatenate([[beta[0] - mu @ coef], coef])
+
+
+def _utc(t: pd.Timestamp | str | None) -> pd.Timestamp | None:
+    if t is None:
+        return None
+    ts = pd.Timestamp(t)
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a synced temporary file in the same folder and a rename."""
+    folder = path.parent if str(path.parent) else Path(".")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise InputError(path, f"cannot write the discovery state ({exc.strerror})") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise InputError(path, f"cannot write the discovery state ({exc.strerror})") from None
+    try:  # the rename itself survives a power cut only once the folder is synced
+        dfd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError:
+        pass
 
 
 def _phrases(

@@ -56,6 +56,7 @@ def simulate(
     cold_fraction: float = 0.2,
     emb_dim: int = 16,
     start: str = "2025-01-06",
+    genre_concentration: float | None = None,
     random_state: int = 0,
 ) -> Simulation:
     """Simulate ``weeks`` weeks of listening.
@@ -72,6 +73,15 @@ def simulate(
         Share of tracks released only in the final week (half of them by debut artists).
     emb_dim
         Width of the simulated tagger embedding ``emb_*``.
+    genre_concentration
+        ``None`` (the default): each listener's genre taste and the taste it drifts towards are two
+        independent Dirichlet draws, so tastes are broad (median top-genre share about 0.3 by the
+        end of the history) and drifting can replace the favourite genre. A number ``s > 0``:
+        concentrated listeners (see :func:`concentrated_tastes` for what this rests on): one
+        dominant genre and a Zipf tail with exponent ``s * (1.5 - openness)``, and drift that
+        reorders the tail but keeps the dominant genre. The artists, the tracks' true style and
+        every other listener trait are drawn exactly as with ``None`` (the plays, and the
+        observed tags' noise drawn after them, differ).
     random_state
         Seed; the same seed gives the same frames.
     """
@@ -122,6 +132,11 @@ def simulate(
     openness = rng.beta(2, 3, n_users)
     u_genre0 = np.vstack([rng.dirichlet(np.full(G, 0.15 + 1.5 * o)) for o in openness])
     u_genre1 = np.vstack([rng.dirichlet(np.full(G, 0.15 + 1.5 * o)) for o in openness])
+    if genre_concentration is not None:
+        # A stream of its own, so that every other draw (and the default) stays as it was.
+        u_genre0, u_genre1 = concentrated_tastes(
+            openness, G, genre_concentration, np.random.default_rng([random_state, 8])
+        )
     drift = rng.uniform(0, 0.5, n_users)
     u_mood = np.vstack([rng.dirichlet(np.full(M, 0.3 + 1.0 * o)) for o in openness])
     u_tempo = np.exp(rng.normal(np.log(115), 0.2, n_users))
@@ -232,6 +247,60 @@ def simulate(
         }
     )
     return Simulation(events, tracks, users, split)
+
+
+def concentrated_tastes(
+    openness: np.ndarray, n_genres: int, exponent: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Genre tastes with a dominant genre and a long tail, and the tastes they drift towards.
+
+    What this rests on: listeners' breadth is a stable trait — Spotify's generalist-specialist
+    score of over 100 M listeners, computed a year apart (July 2018, July 2019), barely moved
+    (Anderson et al., "Algorithmic effects on the diversity of consumption on Spotify", 2020;
+    research.atspotify.com/2020/12/algorithmic-effects-on-the-diversity-of-consumption-on-spotify)
+    — while the mix around it keeps moving (Sanna Passino et al., "Finding structure in users'
+    evolving listening preferences", 2021: total-variation distance between a listener's
+    quarterly micro-genre mixes growing from about 0.4 to 0.6 over four years), and most
+    listeners favour repeating what they know over exploring (Louail & Barthelemy, "Headphones
+    on the wire", arXiv:1704.05815). The Zipf shape and its exponent are our modelling choice,
+    not a measured figure: with ``s = 1.5`` a listener's dominant genre holds a median 0.57 of
+    the taste and the second 0.17, against 0.31 and 0.20 for the default Dirichlet draws (after
+    the history's drift).
+
+    Parameters
+    ----------
+    openness
+        Per listener, in [0, 1]; open listeners get a flatter tail.
+    n_genres
+        Number of genres.
+    exponent
+        ``s``: the genre of rank ``r`` gets weight ``r ** -(s * (1.5 - openness))``; the tail's
+        weights get a log-normal jitter (sigma 0.25, capped at 0.9 of the head's) before
+        normalisation.
+    rng
+        Random stream.
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray)
+        ``[n_listeners, n_genres]`` tastes now and the tastes drifted towards: the same dominant
+        genre, the tail genres in a new random order.
+    """
+    n = len(openness)
+    ranks = np.arange(1, n_genres + 1, dtype=float)
+    weight = ranks[None, :] ** -(exponent * (1.5 - np.asarray(openness, float)))[:, None]
+    order0 = np.argsort(rng.random((n, n_genres)), axis=1)
+    tail = np.argsort(rng.random((n, n_genres - 1)), axis=1)
+    order1 = np.hstack([order0[:, :1], np.take_along_axis(order0[:, 1:], tail, axis=1)])
+    out = []
+    for order in (order0, order1):
+        taste = np.zeros((n, n_genres))
+        # Jitter the tail only, and keep it below the head, so the dominant genre stays dominant.
+        w = weight.copy()
+        w[:, 1:] = np.minimum(w[:, 1:] * np.exp(rng.normal(0.0, 0.25, (n, n_genres - 1))), 0.9)
+        np.put_along_axis(taste, order, w, axis=1)
+        out.append(taste / taste.sum(1, keepdims=True))
+    return out[0], out[1]
 
 
 def _norm(p: np.ndarray) -> np.ndarray:
