@@ -249,7 +249,7 @@ def analyze(
     started = time.perf_counter()
     timings: dict[str, float] = {"decode": 0.0, "features": 0.0, "tags": 0.0}
     tagger = _load_tagger(model) if tags else None
-    extras = _load_extras(tagger, extra_models)
+    extras = load_extras(tagger, extra_models)
     path, native_sr, channels, blocks = _open_source(source)
     listeners = _ExtraListeners(extras, native_sr, channels) if extras else None
     if listeners is not None:
@@ -350,7 +350,7 @@ def extra_tags(
         As :func:`analyze`.
     """
     started = time.perf_counter()
-    extras = _load_extras(None, models)
+    extras = load_extras(None, models)
     path, native_sr, channels, blocks = _open_source(source)
     if not extras:
         return ExtraTags({}, {}, {})
@@ -374,8 +374,22 @@ def extra_tags(
                                      "extra_tags": round(spent - decode, 4)})
 
 
-def _load_extras(main: Any, names: Sequence[str]) -> list[Any]:
-    """Load the extra taggers, dropping repeats of the main one; refuse two models per taxonomy."""
+def load_extras(main: Any, names: Sequence[str]) -> list[Any]:
+    """Load extra taggers by name (cached per process), dropping repeats of the main tagger.
+
+    Parameters
+    ----------
+    main : Tagger or None
+        The main tagger, whose taxonomies the extras must not produce again.
+    names : sequence of str
+        Model names or folders (``"musicnn-msd"``).
+
+    Raises
+    ------
+    ModelError
+        A model cannot be loaded (for musicnn: the message says how to fetch it), or two models
+        produce the same taxonomy.
+    """
     if isinstance(names, str):  # a bare string would be read as a list of one-letter names
         names = (names,)
     owner: dict[str, str] = {}

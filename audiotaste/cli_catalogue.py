@@ -56,6 +56,8 @@ def _summary_table(summary: Any, rate: float) -> Table:
     table.add_column("result")
     table.add_column("files", justify="right")
     table.add_row("analysed", str(summary.done))
+    if summary.tags_added:
+        table.add_row("tags added (rest of the analysis kept)", str(summary.tags_added))
     if summary.known:
         table.add_row("known content at a new path", str(summary.known))
     table.add_row("skipped (unchanged)", str(summary.skipped))
@@ -81,6 +83,8 @@ def tag(
     retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Retry unchanged files that failed before.")] = False,
     model: Annotated[str | None, typer.Option("--model", help="Tagger name or folder (default: the shipped one).")] = None,
     no_tags: Annotated[bool, typer.Option("--no-tags", help="Descriptors only, no tagger.")] = False,
+    real_world: Annotated[bool, typer.Option("--real-world", help="Also store musicnn's 50 real-world tags (musicnn-msd) as tag.* columns; tracks already catalogued get only these added. Needs `audiotaste models fetch musicnn`; several times slower.")] = False,
+    extra_model: Annotated[list[str] | None, typer.Option("--extra-model", help="Also store this tagger's taxonomies (repeatable). --real-world is --extra-model musicnn-msd.")] = None,
     wait: Annotated[float, typer.Option("--wait", min=0, help="Seconds to wait for another tag run on the same catalogue.")] = 0.0,
     timeout: Annotated[float, typer.Option("--timeout", min=0, help="Seconds one file may take before it is stopped and recorded as failed (0: no limit; local engine).")] = 3600.0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
@@ -88,6 +92,7 @@ def tag(
     analyzer: Annotated[str | None, typer.Option("--analyzer", hidden=True, help="module:function building a custom analyser (see AnalyzerSpec.factory).")] = None,
 ) -> None:
     """Analyse and tag every audio file under DIR_OR_FILES into a catalogue, incrementally."""
+    from audiotaste.analysis import REAL_WORLD_MODEL
     from audiotaste.catalogue import AnalyzerSpec, Catalogue, run_batch
     from audiotaste.catalogue.export import ParquetCatalogue, display_path
 
@@ -121,7 +126,14 @@ def tag(
     try:
         sink: Any = ParquetCatalogue.open(target) if out is not None else Catalogue.open(target)
         try:
-            spec = AnalyzerSpec(model=model, tags=not no_tags, factory=analyzer)
+            extras = tuple(dict.fromkeys([*([REAL_WORLD_MODEL] if real_world else []),
+                                          *(extra_model or [])]))
+            if extras:  # say now, not from every worker, that a model is missing and how to get it
+                from audiotaste.analysis import load_extras
+
+                load_extras(None, extras)
+            spec = AnalyzerSpec(model=model, tags=not no_tags, factory=analyzer,
+                                extra_models=extras)
             summary = run_batch([os.fspath(p) for p in inputs], sink, engine=engine.value,
                                 workers=workers, spec=spec, force=force, retag=retag,
                                 retry_failed=retry_failed, address=address,
@@ -146,7 +158,8 @@ def tag(
     if len(summary.failures) > _MAX_LISTED:
         console.print(f"… and {len(summary.failures) - _MAX_LISTED} more; all are in the catalogue's "
                       "failures (Catalogue.failures()).")
-    console.print(_summary_table(summary, summary.done / max(1e-9, summary.seconds)))
+    console.print(_summary_table(summary, (summary.done + summary.tags_added)
+                                 / max(1e-9, summary.seconds)))
     if summary.skipped_failed:
         console.print(f"{summary.skipped_failed} unchanged files failed before; "
                       "--retry-failed tries them again.")

@@ -49,11 +49,15 @@ class AnalyzerSpec:
     factory
         ``"module:function"`` returning ``(analyze_fn, model_id)`` for a given spec, replacing
         ``audiotaste.analyze`` (custom pipelines, tests).
+    extra_models
+        More taggers whose taxonomies are stored next to the main tagger's, e.g. ``("musicnn-msd",)``
+        for musicnn's real-world ``tag.*`` columns (see ``audiotaste.analyze``). Each must load.
     """
 
     model: str | None = None
     tags: bool = True
     factory: str | None = None
+    extra_models: tuple[str, ...] = ()
 
     def build(self) -> tuple[AnalyzeFn, str | None]:
         """The analyser ``path -> Analysis`` and the ``"name@version"`` of its tagger (or None).
@@ -67,9 +71,9 @@ class AnalyzerSpec:
             module, _, attr = self.factory.partition(":")
             built: tuple[AnalyzeFn, str | None] = getattr(importlib.import_module(module), attr)(self)
             return built
-        from audiotaste.analysis import analyze
+        from audiotaste.analysis import load_extras
 
-        tags, model_id, model = self.tags, None, self.model
+        tags, model_id, tagger = self.tags, None, None
         if tags:
             try:
                 from audiotaste.tagger import load_model
@@ -80,12 +84,39 @@ class AnalyzerSpec:
                 if self.model is not None:
                     raise
                 tags = False  # no tagger installed yet: descriptors only
+        extras = load_extras(tagger, self.extra_models)  # fails here, once, when one is missing
+        extra_ids = {tax: f"{t.name}@{t.version}" for t in extras for tax in t.labels}
+        return Analyzer(tags=tags, model=self.model, extra_models=tuple(self.extra_models),
+                        extra_ids=extra_ids), model_id
 
-        def run(path: str) -> Analysis:
-            result: Analysis = analyze(path, tags=tags, model=model)
-            return result
 
-        return run, model_id
+@dataclass(frozen=True)
+class Analyzer:
+    """The analyser ``AnalyzerSpec.build`` makes: ``analyzer(path) -> Analysis``.
+
+    Attributes
+    ----------
+    tags, model, extra_models
+        As ``audiotaste.analyze``'s arguments.
+    extra_ids
+        ``{taxonomy: "name@version"}`` the extra models produce, to tell which stored tracks lack them.
+    """
+
+    tags: bool
+    model: str | None
+    extra_models: tuple[str, ...]
+    extra_ids: Mapping[str, str]
+
+    def __call__(self, path: str) -> Analysis:
+        from audiotaste.analysis import analyze
+
+        return analyze(path, tags=self.tags, model=self.model, extra_models=self.extra_models)
+
+    def extra_tags(self, path: str) -> Any:
+        """Only the extra models' taxonomies (``audiotaste.analysis.ExtraTags``)."""
+        from audiotaste.analysis import extra_tags
+
+        return extra_tags(path, self.extra_models)
 
 
 def set_single_thread() -> None:
@@ -111,7 +142,9 @@ def process_file(analyze_fn: AnalyzeFn, task: Mapping[str, Any], *, model_id: st
     task
         ``path``, ``size``, ``mtime_ns``; ``force`` (analyse even known content); ``retag`` (analyse
         known content whose model differs from ``model_id``); for unchanged files, ``track_id`` and
-        ``stored_model``.
+        ``stored_model``, and with extra models ``stored_tag_models`` (``{taxonomy: model}``) and
+        ``merge`` (the sink can add taxonomies to a stored track, so only the missing ones are
+        computed; otherwise the file is analysed again).
     model_id
         ``"name@version"`` of the worker's tagger.
     lookup
@@ -120,9 +153,10 @@ def process_file(analyze_fn: AnalyzeFn, task: Mapping[str, Any], *, model_id: st
     Returns
     -------
     dict
-        ``path``, ``size``, ``mtime_ns``, ``status`` (``"ok"``, ``"known"``, ``"unchanged"`` or
-        ``"failed"``), ``track_id``, ``fields`` and ``file_tags`` (ok), ``kind`` and ``message``
-        (failed),
+        ``path``, ``size``, ``mtime_ns``, ``status`` (``"ok"``, ``"known"``, ``"unchanged"``,
+        ``"tags"`` or ``"failed"``), ``track_id``, ``fields`` and ``file_tags`` (ok), ``fields``
+        with only ``tags``, ``tag_models`` and ``timings`` (tags: taxonomies to add to the stored
+        track), ``kind`` and ``message`` (failed),
         ``seconds``, ``cpu_s`` and ``timings`` (s), ``rss_mb`` (the worker's peak resident memory, MB),
         ``pid``.
     """
@@ -143,12 +177,21 @@ def process_file(analyze_fn: AnalyzeFn, task: Mapping[str, Any], *, model_id: st
             present, stored = True, task["stored_model"]
         else:
             present, stored = lookup(rec["track_id"]) if lookup else (False, None)
+        stale = _stale_taxonomies(getattr(analyze_fn, "extra_ids", None) or {},
+                                  task.get("stored_tag_models"), exact=bool(task.get("retag")))
         if present and not task.get("force") and not (task.get("retag") and stored != model_id):
-            rec["status"] = "unchanged" if "stored_model" in task else "known"
+            if not stale:
+                rec["status"] = "unchanged" if "stored_model" in task else "known"
+            elif task.get("merge") and hasattr(analyze_fn, "extra_tags"):
+                # the rest of the analysis is stored and still valid: add the missing taxonomies
+                more = analyze_fn.extra_tags(path)
+                rec["fields"] = {"tags": {t: dict(p) for t, p in more.tags.items()},
+                                 "tag_models": dict(more.tag_models), "timings": dict(more.timings)}
+                rec["status"] = "tags"
+            else:
+                _analyse_whole(analyze_fn, path, rec)
         else:
-            rec["fields"] = analysis_fields(analyze_fn(path))
-            rec["file_tags"] = file_tags(path)
-            rec["status"] = "ok"
+            _analyse_whole(analyze_fn, path, rec)
     except AudiotasteError as exc:
         rec.update(status="failed", kind=exc.kind, message=exc.reason)
     except MemoryError:
@@ -159,6 +202,26 @@ def process_file(analyze_fn: AnalyzeFn, task: Mapping[str, Any], *, model_id: st
     rec["cpu_s"] = time.process_time() - cpu0
     rec["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return rec
+
+
+def _analyse_whole(analyze_fn: AnalyzeFn, path: str, rec: dict[str, Any]) -> None:
+    rec["fields"] = analysis_fields(analyze_fn(path))
+    rec["file_tags"] = file_tags(path)
+    rec["status"] = "ok"
+
+
+def _model_name(model_id: str | None) -> str | None:
+    return None if model_id is None else model_id.rpartition("@")[0] or model_id
+
+
+def _stale_taxonomies(extra_ids: Mapping[str, str], stored: Mapping[str, str] | None, *,
+                      exact: bool) -> list[str]:
+    """Taxonomies the extra models produce that a stored track lacks, or has from another model
+    (``exact``: another version of it too, as ``--retag`` asks). ``stored=None``: not known here."""
+    if stored is None:
+        return []
+    return [tax for tax, mid in extra_ids.items()
+            if (stored.get(tax) != mid if exact else _model_name(stored.get(tax)) != _model_name(mid))]
 
 
 def file_tags(path: str) -> dict[str, str]:
@@ -236,12 +299,14 @@ class Sink(Protocol):
 
 @dataclass
 class BatchSummary:
-    """What one batch did. ``done`` were analysed now, ``known`` were new paths of content already
-    catalogued, ``skipped`` were unchanged (or failed before and unchanged), ``failed`` counts this
+    """What one batch did. ``done`` were analysed now, ``tags_added`` were tracks already catalogued
+    that got the extra models' taxonomies (the rest of their analysis kept), ``known`` were new paths
+    of content already catalogued, ``skipped`` were unchanged (or failed before and unchanged), ``failed`` counts this
     run's failures by error kind, ``failures`` lists them as ``(path, kind, message)``."""
 
     found: int = 0
     done: int = 0
+    tags_added: int = 0
     known: int = 0
     skipped: int = 0
     skipped_failed: int = 0
@@ -257,7 +322,8 @@ class BatchSummary:
         return sum(self.failed.values())
 
     def to_dict(self) -> dict[str, Any]:
-        return {"found": self.found, "done": self.done, "known": self.known,
+        return {"found": self.found, "done": self.done, "tags_added": self.tags_added,
+                "known": self.known,
                 "skipped": self.skipped, "skipped_failed": self.skipped_failed,
                 "failed": dict(self.failed), "seconds": self.seconds,
                 "walk_seconds": self.walk_seconds, "peak_worker_mb": self.peak_worker_mb,
@@ -266,15 +332,21 @@ class BatchSummary:
 
 def plan(inputs: Iterable[str], sink: Sink, *, force: bool = False, retag: bool = False,
          retry_failed: bool = False, summary: BatchSummary | None = None,
+         extra_models: Iterable[str] = (),
          ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Walk ``inputs`` and split them into tasks to run and failure records found by the walk.
 
     A file whose path, size and mtime match the catalogue is skipped (unless ``force``, or
     ``retag``, which sends it with its stored model so the worker re-tags only when the model
-    differs). A file that failed before and has not changed is skipped unless ``retry_failed``.
+    differs, or its track lacks a taxonomy of ``extra_models``, which sends it so the worker adds
+    it). A file that failed before and has not changed is skipped unless ``retry_failed``.
     """
     summary = summary if summary is not None else BatchSummary()
     index, failed_before = sink.file_index(), sink.failure_index()
+    wanted = {_model_name(m) or m for m in extra_models}
+    tag_models = (sink.tag_models_index() if wanted and hasattr(sink, "tag_models_index")
+                  else None)
+    merge = bool(getattr(sink, "merges_tags", False))
     tasks: list[dict[str, Any]] = []
     walk_failures: list[dict[str, Any]] = []
     seen: set[str] = set()
@@ -294,10 +366,15 @@ def plan(inputs: Iterable[str], sink: Sink, *, force: bool = False, retag: bool 
                                 "force": force, "retag": retag}
         known = index.get(key)
         if known is not None and known[:2] == (item.size, item.mtime_ns) and not force:
-            if not retag:
+            stored_tags = None if tag_models is None else tag_models.get(known[2], {})
+            # by name here (a model given as a folder path is only recognised by the worker)
+            complete = stored_tags is None or wanted <= {_model_name(m) for m in stored_tags.values()}
+            if not retag and complete:
                 summary.skipped += 1
                 continue
             task.update(track_id=known[2], stored_model=known[3])
+            if stored_tags is not None:
+                task.update(stored_tag_models=stored_tags, merge=merge)
         elif (not retry_failed and not force
               and failed_before.get(key, (None, None)) == (item.size, item.mtime_ns)):
             summary.skipped_failed += 1
@@ -371,7 +448,7 @@ def _run_batch(inputs: Iterable[str], sink: Sink, *, engine: str, workers: int, 
     summary = BatchSummary()
     t0 = time.perf_counter()
     tasks, walk_failures = plan(inputs, sink, force=force, retag=retag, retry_failed=retry_failed,
-                                summary=summary)
+                                summary=summary, extra_models=spec.extra_models)
     summary.walk_seconds = time.perf_counter() - t0
     for rec in walk_failures:
         _count(summary, rec)
@@ -385,7 +462,7 @@ def _run_batch(inputs: Iterable[str], sink: Sink, *, engine: str, workers: int, 
         for rec in records:
             _count(summary, rec)
             buffer.append(rec)
-            if time.monotonic() - last_flush >= flush_every_s or rec["status"] == "ok":
+            if time.monotonic() - last_flush >= flush_every_s or rec["status"] in ("ok", "tags"):
                 sink.write(buffer)
                 buffer, last_flush = [], time.monotonic()
             if on_record:
@@ -405,6 +482,8 @@ def _count(summary: BatchSummary, rec: Mapping[str, Any]) -> None:
     status = rec["status"]
     if status == "ok":
         summary.done += 1
+    elif status == "tags":
+        summary.tags_added += 1
     elif status == "known":
         summary.known += 1
     elif status == "unchanged":

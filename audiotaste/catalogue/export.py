@@ -21,7 +21,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from audiotaste.analysis import DESCRIPTOR_FIELDS
-from audiotaste.catalogue.store import FILE_TAGS, Catalogue, path_key, path_str, tracks_frame
+from audiotaste.catalogue.store import (
+    FILE_TAGS,
+    Catalogue,
+    _json_dict,
+    path_key,
+    path_str,
+    tag_models_of,
+    tracks_frame,
+)
 from audiotaste.errors import InputError
 
 _PART_ROWS = 256  # records per part file: small enough to lose little on a kill, big enough to read fast
@@ -34,6 +42,8 @@ _SCHEMA = pa.schema([
     *[(name, pa.string() if name == "key_name" else pa.float64()) for name in DESCRIPTOR_FIELDS],
     ("model", pa.string()), ("analysis_s", pa.float64()), ("tags", pa.string()),
     ("embedding", pa.binary()), ("beat_times", pa.string()), ("timings", pa.string()),
+    # added with SQLite schema v3; part files written before lack it (read as "unknown": ``model``)
+    ("tag_models", pa.string()),
 ])
 
 
@@ -44,6 +54,10 @@ def display_path(path: str) -> str:
 
 class ParquetCatalogue:
     """A catalogue kept as a Parquet dataset folder (``tracks-*.parquet`` part files)."""
+
+    #: Part files are append-only records of whole analyses: a track that lacks a requested
+    #: taxonomy is analysed again (``Catalogue`` merges the missing taxonomy in place instead).
+    merges_tags = False
 
     def __init__(self, folder: str | os.PathLike[str]) -> None:
         self.path = os.fspath(folder)
@@ -83,6 +97,13 @@ class ParquetCatalogue:
                 for k, s, m, t in zip(good["path_key"], good["size"], good["mtime_ns"],
                                       good["track_id"], strict=True)}
 
+    def tag_models_index(self) -> dict[str, dict[str, str]]:
+        """``{track_id: {taxonomy: "name@version"}}`` of every track."""
+        ok = self._ok_rows()
+        tms = ok["tag_models"] if "tag_models" in ok.columns else [None] * len(ok)
+        return {t: tag_models_of(_json_dict(tags), _json_dict(tm), m if isinstance(m, str) else None)
+                for t, tags, tm, m in zip(ok["track_id"], ok["tags"], tms, ok["model"], strict=True)}
+
     def failure_index(self) -> dict[bytes, tuple[int | None, int | None]]:
         cur = self._current()
         bad = cur[cur["status"] == "failed"]
@@ -92,6 +113,8 @@ class ParquetCatalogue:
     def write(self, records: Iterable[Mapping[str, Any]]) -> None:
         now = time.time()
         for rec in records:
+            if rec["status"] == "tags":  # plan() sends whole analyses here (merges_tags is False)
+                raise ValueError("a Parquet catalogue stores whole analyses, not added tags")
             if rec["status"] != "unchanged":
                 self._buffer.append(_row(rec, now))
         if len(self._buffer) >= _PART_ROWS:
@@ -140,8 +163,12 @@ class ParquetCatalogue:
                 rec["file_tags"] = {n: src[n] for n in FILE_TAGS if isinstance(src[n], str)}
                 emb = (np.frombuffer(src["embedding"], "<f4") if src["embedding"]
                        else np.zeros(0, "<f4"))
+                tags = _json_dict(src["tags"])
+                model = src["model"] if isinstance(src["model"], str) else None
                 rec["fields"] = {**{n: _plain(src[n]) for n in DESCRIPTOR_FIELDS},
-                                 "tags": json.loads(src["tags"] or "{}"),
+                                 "tags": tags,
+                                 "tag_models": tag_models_of(tags, _json_dict(src.get("tag_models")),
+                                                             model),
                                  "embedding": [float(x) for x in emb], "model": src["model"],
                                  "beat_times": json.loads(src["beat_times"] or "[]"),
                                  "timings": json.loads(src["timings"] or "{}")}
@@ -160,7 +187,7 @@ class ParquetCatalogue:
             rows.append((r.track_id, bytes(at["path_key"]), int(at["size"]), int(at["mtime_ns"]),
                          *[getattr(r, n) for n in FILE_TAGS],
                          *[_plain(getattr(r, n)) for n in DESCRIPTOR_FIELDS], r.model, r.written_at,
-                         r.analysis_s, r.tags, r.embedding))
+                         r.analysis_s, getattr(r, "tag_models", None), r.tags, r.embedding))
         return tracks_frame(rows)
 
     def failures(self) -> pd.DataFrame:
@@ -205,7 +232,8 @@ def _row(rec: Mapping[str, Any], now: float) -> dict[str, Any]:
            "tags": json.dumps(f.get("tags")) if f else None,
            "embedding": emb.tobytes() if emb.size else None,
            "beat_times": json.dumps(f.get("beat_times")) if f else None,
-           "timings": json.dumps(timings) if f else None}
+           "timings": json.dumps(timings) if f else None,
+           "tag_models": json.dumps(f.get("tag_models") or {}) if f else None}
     for name in DESCRIPTOR_FIELDS:
         value = f.get(name)
         row[name] = value if name == "key_name" or value is None else float(value)

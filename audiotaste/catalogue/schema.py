@@ -16,7 +16,7 @@ import sqlite3
 from audiotaste.analysis import DESCRIPTOR_FIELDS
 from audiotaste.errors import InputError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _V1 = """
 CREATE TABLE tracks (
@@ -59,8 +59,18 @@ ALTER TABLE tracks ADD COLUMN title TEXT;
 ALTER TABLE tracks ADD COLUMN album TEXT
 """
 
+# v3: which model produced each taxonomy of ``tags`` (JSON {taxonomy: "name@version"}), so that our
+# genre/mood and a real-world tagger's ``tag`` taxonomy (musicnn) can sit side by side and be
+# added or redone separately. Older rows had one tagger for everything: ``model``. (The CASE guards
+# the upgrade against a hand-edited row: a catalogue must never fail to open because of one.)
+_V3 = """
+ALTER TABLE tracks ADD COLUMN tag_models TEXT NOT NULL DEFAULT '{}';
+UPDATE tracks SET tag_models = (SELECT json_group_object(key, tracks.model) FROM json_each(tracks.tags))
+WHERE model IS NOT NULL AND (CASE WHEN json_valid(tags) THEN json_type(tags) END) = 'object'
+"""
+
 #: ``MIGRATIONS[i]`` upgrades a catalogue from ``user_version == i`` to ``i + 1``.
-MIGRATIONS: tuple[str, ...] = (_V1, _V2)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
 
 _SQL_TYPES = {"key_name": "TEXT", "sample_rate": "INTEGER", "channels": "INTEGER", "key": "INTEGER",
               "mode": "INTEGER", "time_signature": "INTEGER"}

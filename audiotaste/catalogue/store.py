@@ -44,6 +44,7 @@ def analysis_fields(a: Analysis) -> dict[str, Any]:
     out["tags"] = {tax: {str(k): float(v) for k, v in probs.items()} for tax, probs in a.tags.items()}
     out["embedding"] = [float(x) for x in a.embedding]
     out["model"] = a.model
+    out["tag_models"] = {str(k): str(v) for k, v in a.tag_models.items()}
     out["timings"] = {str(k): float(v) for k, v in a.timings.items()}
     return out
 
@@ -52,6 +53,17 @@ def _plain(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     return value
+
+
+def tag_models_of(tags: Mapping[str, Any], tag_models: Mapping[str, str] | None,
+                  model: str | None) -> dict[str, str]:
+    """``{taxonomy: "name@version"}`` of a stored track; rows written before schema v3 (or by an
+    analyser that does not say) had one model for all their taxonomies: ``model``."""
+    out = {str(k): str(v) for k, v in (tag_models or {}).items()}
+    if model:
+        for taxonomy in tags:
+            out.setdefault(str(taxonomy), model)
+    return out
 
 
 def tag_column(taxonomy: str, label: str) -> str:
@@ -76,6 +88,10 @@ class Catalogue:
     Use ``Catalogue.open(path)``; it creates the file when missing and migrates an older one.
     Several readers may use a catalogue while one ``audiotaste tag`` writes to it.
     """
+
+    #: Records with status ``"tags"`` (more taxonomies for a stored track) are merged in place, so
+    #: adding real-world tags to a catalogue does not redo the rest of each analysis.
+    merges_tags = True
 
     def __init__(self, conn: sqlite3.Connection, path: str) -> None:
         self._conn = conn
@@ -156,6 +172,14 @@ class Catalogue:
         rows = self._conn.execute("SELECT path, size, mtime_ns FROM failures")
         return {bytes(r[0]): (r[1], r[2]) for r in rows}
 
+    def tag_models_index(self) -> dict[str, dict[str, str]]:
+        """``{track_id: {taxonomy: "name@version"}}`` of every track (which tagger made which tags)."""
+        out = {}
+        for track_id, tag_models, tags, model in self._conn.execute(
+                "SELECT track_id, tag_models, tags, model FROM tracks"):
+            out[track_id] = tag_models_of(_json_dict(tags), _json_dict(tag_models), model)
+        return out
+
     def track_model(self, track_id: str) -> tuple[bool, str | None]:
         """``(present, model)`` of a track, for skipping content already analysed under another name."""
         row = self._conn.execute("SELECT model FROM tracks WHERE track_id = ?", (track_id,)).fetchone()
@@ -184,6 +208,10 @@ class Catalogue:
                     continue
                 if status == "unchanged":  # re-tag found the same model: nothing new to store
                     continue
+                if status == "tags":  # more taxonomies for a track already stored
+                    self._merge_tags(c, rec)
+                    c.execute("DELETE FROM failures WHERE path = ?", (key,))
+                    continue
                 track_id = rec["track_id"]
                 if status == "ok":
                     self._put_track(c, rec, key, now)
@@ -204,18 +232,37 @@ class Catalogue:
         f = rec["fields"]
         emb = np.asarray(f.get("embedding") or [], dtype="<f4")
         cols = ["track_id", "path", "size", "mtime_ns", "beat_times", "tags", "embedding", "model",
-                "timings", "analysis_s", "tagged_at", *FILE_TAGS, *DESCRIPTOR_FIELDS]
+                "tag_models", "timings", "analysis_s", "tagged_at", *FILE_TAGS, *DESCRIPTOR_FIELDS]
         meta = rec.get("file_tags") or {}
         timings = dict(f.get("timings") or {})
         timings.update(rec.get("timings") or {})
         values = [rec["track_id"], key, rec["size"], rec["mtime_ns"],
                   json.dumps(f.get("beat_times") or []), json.dumps(f.get("tags") or {}),
-                  emb.tobytes() if emb.size else None, f.get("model"), json.dumps(timings),
+                  emb.tobytes() if emb.size else None, f.get("model"),
+                  json.dumps(tag_models_of(f.get("tags") or {}, f.get("tag_models"), f.get("model"))),
+                  json.dumps(timings),
                   rec.get("seconds"), now, *(meta.get(name) for name in FILE_TAGS),
                   *(f.get(name) for name in DESCRIPTOR_FIELDS)]
         names = ", ".join(f'"{c_}"' for c_ in cols)
         c.execute(f"INSERT OR REPLACE INTO tracks({names}) VALUES ({', '.join('?' * len(cols))})",
                   values)
+
+    @staticmethod
+    def _merge_tags(c: sqlite3.Connection, rec: Mapping[str, Any]) -> None:
+        """Add (or replace) the record's taxonomies in its track's tags; everything else stays."""
+        row = c.execute("SELECT tags, tag_models, model, timings FROM tracks WHERE track_id = ?",
+                        (rec["track_id"],)).fetchone()
+        if row is None:  # the track went away meanwhile (its file changed): nothing to add to
+            return
+        f = rec["fields"]
+        tags = _json_dict(row[0])
+        tag_models = tag_models_of(tags, _json_dict(row[1]), row[2])
+        tags.update(f.get("tags") or {})
+        tag_models.update(f.get("tag_models") or {})
+        timings = _json_dict(row[3])
+        timings.update(f.get("timings") or {})
+        c.execute("UPDATE tracks SET tags = ?, tag_models = ?, timings = ? WHERE track_id = ?",
+                  (json.dumps(tags), json.dumps(tag_models), json.dumps(timings), rec["track_id"]))
 
     def _forget_file(self, c: sqlite3.Connection, key: bytes) -> None:
         old = c.execute("SELECT track_id FROM files WHERE path = ?", (key,)).fetchone()
@@ -236,8 +283,10 @@ class Catalogue:
     def to_pandas(self) -> pd.DataFrame:
         """One row per track: ``track_id``, ``path``, ``size``, ``mtime``, ``artist``, ``title``,
         ``album`` (from the file's own tags; None when absent), every descriptor,
-        ``model``, ``tagged_at``, ``analysis_s``, ``genre.<label>``, ``mood.<label>``,
-        ``tag.<label>`` and ``emb_0 … emb_<d-1>`` (NaN where a track lacks a tag or dimension)."""
+        ``model`` (the main tagger, of ``genre.*`` / ``mood.*``), ``tag_model`` (the tagger of the
+        ``tag.*`` columns, e.g. ``musicnn-msd@0.1.0``; None without them), ``tagged_at``,
+        ``analysis_s``, ``genre.<label>``, ``mood.<label>``, ``tag.<label>`` and
+        ``emb_0 … emb_<d-1>`` (NaN where a track lacks a tag or dimension)."""
         return tracks_frame(self._conn.execute(f"SELECT {_TRACK_COLS} FROM tracks ORDER BY track_id"))
 
     def get(self, track_id: str) -> dict[str, Any] | None:
@@ -269,7 +318,7 @@ class Catalogue:
 
 _TRACK_COLS = ", ".join(
     f'"{c}"' for c in ("track_id", "path", "size", "mtime_ns", *FILE_TAGS, *DESCRIPTOR_FIELDS,
-                       "model", "tagged_at", "analysis_s", "tags", "embedding"))
+                       "model", "tagged_at", "analysis_s", "tag_models", "tags", "embedding"))
 
 
 def tracks_frame(rows: Iterable[Any]) -> pd.DataFrame:
@@ -277,6 +326,7 @@ def tracks_frame(rows: Iterable[Any]) -> pd.DataFrame:
     import pandas as pd
 
     base: list[dict[str, Any]] = []
+    tag_model_col: list[str | None] = []
     tag_rows: list[dict[str, float]] = []
     embs: list[np.ndarray] = []
     paths: list[str] = []
@@ -286,7 +336,10 @@ def tracks_frame(rows: Iterable[Any]) -> pd.DataFrame:
         rec = dict(zip(names, row[: len(names)], strict=True))
         paths.append(path_str(bytes(rec.pop("path"))))
         base.append(rec)
-        tags = json.loads(row[-2] or "{}")
+        tags = _json_dict(row[-2])
+        models = tag_models_of(tags, _json_dict(row[-3]), rec["model"])
+        others = dict.fromkeys(m for tax, m in models.items() if tax not in OWN_PREFIX_TAXONOMIES)
+        tag_model_col.append(" + ".join(others) or None)
         tag_rows.append({tag_column(tax, label): p for tax, probs in tags.items()
                          for label, p in probs.items()})
         embs.append(np.frombuffer(row[-1], dtype="<f4") if row[-1] else np.zeros(0, "<f4"))
@@ -294,6 +347,8 @@ def tracks_frame(rows: Iterable[Any]) -> pd.DataFrame:
     # object dtype: a non-UTF-8 file name (surrogate escapes) cannot live in an Arrow string column
     frame.insert(1, "path", pd.Series(paths, dtype=object, index=frame.index))
     frame.insert(3, "mtime", pd.to_datetime(frame.pop("mtime_ns"), unit="ns", utc=True))
+    frame.insert(int(frame.columns.get_loc("model")) + 1, "tag_model",
+                 pd.Series(tag_model_col, dtype=object, index=frame.index))
     frame["tagged_at"] = pd.to_datetime(frame["tagged_at"], unit="s", utc=True)
     parts = [frame]
     if any(tag_rows):
@@ -305,6 +360,18 @@ def tracks_frame(rows: Iterable[Any]) -> pd.DataFrame:
             mat[i, : e.size] = e
         parts.append(pd.DataFrame(mat, index=frame.index, columns=[f"emb_{i}" for i in range(dim)]))
     return pd.concat(parts, axis=1) if len(parts) > 1 else frame
+
+
+def _json_dict(text: Any) -> dict[str, Any]:
+    """A stored JSON object; ``{}`` for NULL, NaN (an older Parquet part), a non-object or text that
+    is not JSON (a hand-edited row reads as untagged rather than making the catalogue unreadable)."""
+    if not isinstance(text, (str, bytes)) or not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def _uri_path(path: str) -> str:

@@ -178,7 +178,7 @@ def test_a_version_1_catalogue_is_migrated_with_its_rows_kept(tmp_path):
     conn.close()
     with Catalogue.open(db) as cat:
         row = cat.get("a" * 16)
-    assert sqlite3.connect(db).execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    assert sqlite3.connect(db).execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
     assert row is not None and row["path"] == "/a.wav" and row["energy"] == 0.75
     assert pd.isna(row["artist"]) and "title" in row
 

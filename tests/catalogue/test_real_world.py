@@ -1,0 +1,248 @@
+"""Both taxonomies in the catalogue: our genre/mood next to musicnn's real-world ``tag.*`` columns.
+
+The musicnn models here are look-alikes (the real architecture and front end, random weights) in a
+private model cache, so these tests need neither PyPI nor ``audiotaste models fetch``. The real
+analyser runs (default tagger included), on a few seconds of audio per file.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+from typer.testing import CliRunner
+
+from audiotaste.analysis import DESCRIPTOR_FIELDS
+from audiotaste.catalogue import AnalyzerSpec, Catalogue, run_batch
+from audiotaste.catalogue.export import ParquetCatalogue, export
+from audiotaste.catalogue.walk import track_id_of
+
+REAL_WORLD = AnalyzerSpec(extra_models=("musicnn-msd",))
+
+
+def _musicnn_like(cache: Path, name: str, labels: list[str], *, seed: int, version: str) -> None:
+    import torch
+
+    from audiotaste.tagger.musicnn import MusicnnNet, MusicnnTagger
+
+    torch.manual_seed(seed)
+    card = {"name": name, "version": version, "labels": {"tag": labels}}
+    MusicnnTagger(MusicnnNet(n_classes=len(labels)), card).save(cache / name)
+
+
+@pytest.fixture
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    from audiotaste.analysis import _load_tagger
+    from audiotaste.tagger.musicnn import MSD_LABELS, MTT_LABELS
+
+    folder = tmp_path / "models"
+    _musicnn_like(folder, "musicnn-msd", MSD_LABELS, seed=0, version="0.0-test")
+    _musicnn_like(folder, "musicnn-mtt", MTT_LABELS, seed=1, version="0.0-test")
+    monkeypatch.setenv("AUDIOTASTE_CACHE_DIR", str(folder))
+    _load_tagger.cache_clear()  # analyze caches models by name
+    yield folder
+    _load_tagger.cache_clear()
+
+
+@pytest.fixture
+def music(tmp_path: Path) -> Path:
+    root = tmp_path / "in"
+    root.mkdir()
+    rng = np.random.default_rng(0)
+    sr = 22050
+    t = np.arange(int(4.5 * sr)) / sr
+    for i, f0 in enumerate((220.0, 330.0, 495.0)):
+        y = 0.3 * np.sin(2 * np.pi * f0 * t) * (np.sin(2 * np.pi * (i + 1) * t) > 0)
+        y += 0.02 * rng.standard_normal(t.size)
+        sf.write(root / f"song{i}.wav", y.astype(np.float32), sr)
+    return root
+
+
+def _musicnn(name: str = "musicnn-msd"):
+    from audiotaste.tagger import load_model
+
+    return load_model(name)
+
+
+def _tag_cols(df: pd.DataFrame, prefix: str) -> list[str]:
+    return [c for c in df.columns if c.startswith(prefix)]
+
+
+def test_a_catalogue_tagged_with_both_has_both_families(cache: Path, music: Path,
+                                                        tmp_path: Path) -> None:
+    import audiotaste
+
+    with Catalogue.open(tmp_path / "c.sqlite") as cat:
+        summary = run_batch([str(music)], cat, workers=0, spec=REAL_WORLD)
+        assert (summary.done, summary.n_failed) == (3, 0)
+        df = cat.to_pandas().set_index("path")
+    assert len(_tag_cols(df, "tag.")) == 50 and _tag_cols(df, "genre.") and _tag_cols(df, "mood.")
+    probs = df[_tag_cols(df, "tag.") + _tag_cols(df, "genre.") + _tag_cols(df, "mood.")]
+    assert probs.notna().all().all() and ((probs >= 0) & (probs <= 1)).all().all()
+    musicnn = _musicnn()
+    for path, row in df.iterrows():
+        own = musicnn.predict_file(path)["tag"]  # the teacher on its own, on the same file
+        assert [row[f"tag.{k}"] for k in own] == pytest.approx(list(own.values()), abs=1e-6)
+        ours = audiotaste.analyze(path)  # and our taxonomy is what analyze gives without musicnn
+        assert [row[f"genre.{k}"] for k in ours.tags["genre"]] == pytest.approx(
+            list(ours.tags["genre"].values()), abs=1e-6)
+        assert row["model"] == ours.model and row["tag_model"] == "musicnn-msd@0.0-test"
+    # export keeps both, side by side
+    export(tmp_path / "c.sqlite", tmp_path / "out.parquet")
+    back = pd.read_parquet(tmp_path / "out.parquet")
+    assert len(_tag_cols(back, "tag.")) == 50 and len(_tag_cols(back, "genre.")) == len(
+        _tag_cols(df, "genre."))
+    assert back["tag_model"].tolist() == ["musicnn-msd@0.0-test"] * 3
+
+
+def test_real_world_tags_are_added_to_a_catalogue_without_redoing_the_rest(
+    cache: Path, music: Path, tmp_path: Path
+) -> None:
+    from audiotaste.tagger.musicnn import MSD_LABELS, MTT_LABELS
+
+    with Catalogue.open(tmp_path / "c.sqlite") as cat:
+        run_batch([str(music)], cat, workers=0, spec=AnalyzerSpec())
+        before = cat.to_pandas().set_index("track_id")
+        assert not _tag_cols(before, "tag.") and before["tag_model"].isna().all()
+
+        added = run_batch([str(music)], cat, workers=0, spec=REAL_WORLD)
+        assert (added.done, added.tags_added, added.skipped) == (0, 3, 0)
+        after = cat.to_pandas().set_index("track_id")
+        kept = ["path", "tagged_at", "analysis_s", "model", *DESCRIPTOR_FIELDS,
+                *_tag_cols(before, "genre."), *_tag_cols(before, "mood."),
+                *_tag_cols(before, "emb_")]
+        pd.testing.assert_frame_equal(after[kept], before[kept])  # nothing else was redone
+        musicnn = _musicnn()
+        for track_id, row in after.iterrows():
+            own = musicnn.predict_file(row["path"])["tag"]
+            assert [row[f"tag.{k}"] for k in MSD_LABELS] == pytest.approx(
+                [own[k] for k in MSD_LABELS], abs=1e-6)
+            assert track_id == track_id_of(row["path"])
+        assert set(after["tag_model"]) == {"musicnn-msd@0.0-test"}
+
+        again = run_batch([str(music)], cat, workers=0, spec=REAL_WORLD)
+        assert (again.done, again.tags_added, again.skipped) == (0, 0, 3)
+        without = run_batch([str(music)], cat, workers=0, spec=AnalyzerSpec())
+        assert without.skipped == 3 and len(_tag_cols(cat.to_pandas(), "tag.")) == 50
+
+        # a new version of the same model: kept unless --retag, which redoes only the tag.* family
+        _musicnn_like(cache, "musicnn-msd", MSD_LABELS, seed=2, version="0.0-test2")
+        from audiotaste.analysis import _load_tagger
+
+        _load_tagger.cache_clear()
+        assert run_batch([str(music)], cat, workers=0, spec=REAL_WORLD).skipped == 3
+        retag = run_batch([str(music)], cat, workers=0, spec=REAL_WORLD, retag=True)
+        assert (retag.done, retag.tags_added) == (0, 3)
+        newer = cat.to_pandas().set_index("track_id")
+        assert set(newer["tag_model"]) == {"musicnn-msd@0.0-test2"}
+        assert not np.allclose(newer["tag.rock"], after["tag.rock"])
+        pd.testing.assert_frame_equal(newer[kept], before[kept])
+
+        # another real-world model replaces the tag.* family (one model per taxonomy)
+        other = run_batch([str(music)], cat, workers=0,
+                          spec=AnalyzerSpec(extra_models=("musicnn-mtt",)))
+        assert other.tags_added == 3
+        mtt = cat.to_pandas()
+        assert set(mtt["tag_model"]) == {"musicnn-mtt@0.0-test"}
+        assert sorted(_tag_cols(mtt, "tag.")) == sorted(f"tag.{k}" for k in MTT_LABELS)
+        assert cat.integrity_check() == "ok"
+
+
+def test_a_parquet_catalogue_gets_real_world_tags_by_analysing_again(
+    cache: Path, music: Path, tmp_path: Path
+) -> None:
+    sink = ParquetCatalogue.open(tmp_path / "ds")
+    run_batch([str(music)], sink, workers=0, spec=AnalyzerSpec())
+    sink.close()
+    assert not _tag_cols(ParquetCatalogue.open(tmp_path / "ds").to_pandas(), "tag.")
+    sink = ParquetCatalogue.open(tmp_path / "ds")
+    redo = run_batch([str(music)], sink, workers=0, spec=REAL_WORLD)
+    sink.close()
+    assert (redo.done, redo.tags_added) == (3, 0)  # append-only parts: whole analyses again
+    df = ParquetCatalogue.open(tmp_path / "ds").to_pandas()
+    assert len(df) == 3 and len(_tag_cols(df, "tag.")) == 50 and _tag_cols(df, "genre.")
+    assert set(df["tag_model"]) == {"musicnn-msd@0.0-test"}
+    sink = ParquetCatalogue.open(tmp_path / "ds")
+    assert run_batch([str(music)], sink, workers=0, spec=REAL_WORLD).skipped == 3
+    sink.close()
+    # and to SQLite, keeping which model made which taxonomy
+    export(tmp_path / "ds", tmp_path / "c.sqlite")
+    with Catalogue.open(tmp_path / "c.sqlite") as cat:
+        assert set(cat.to_pandas()["tag_model"]) == {"musicnn-msd@0.0-test"}
+        assert all(m == {"genre": m["genre"], "mood": m["genre"], "tag": "musicnn-msd@0.0-test"}
+                   for m in cat.tag_models_index().values())
+
+
+def test_a_version_2_catalogue_opens_and_upgrades(tmp_path: Path) -> None:
+    from audiotaste.catalogue.schema import MIGRATIONS, SCHEMA_VERSION
+
+    db = tmp_path / "v2.sqlite"
+    conn = sqlite3.connect(db, isolation_level=None)
+    for script in MIGRATIONS[:2]:
+        for statement in script.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+    for name in DESCRIPTOR_FIELDS:
+        conn.execute(f'ALTER TABLE tracks ADD COLUMN "{name}"')
+    rows = [("a" * 16, json.dumps({"genre": {"rock": 0.9}, "instrument": {"piano": 0.7}}), "old@1"),
+            ("b" * 16, "{}", None),
+            ("c" * 16, "not json at all", "old@1")]  # a hand-edited row must not block the upgrade
+    for track_id, tags, model in rows:
+        conn.execute("INSERT INTO tracks(track_id, path, size, mtime_ns, tagged_at, tags, model,"
+                     " energy) VALUES (?, ?, 1, 1, 0, ?, ?, 0.5)",
+                     (track_id, f"/{track_id}.wav".encode(), tags, model))
+    conn.execute("PRAGMA user_version = 2")
+    conn.close()
+
+    with Catalogue.open(db) as cat:
+        assert cat.tag_models_index()["a" * 16] == {"genre": "old@1", "instrument": "old@1"}
+        assert cat.tag_models_index()["b" * 16] == {}
+        a = cat.get("a" * 16)
+    assert sqlite3.connect(db).execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+    stored = sqlite3.connect(db).execute(
+        "SELECT tag_models FROM tracks WHERE track_id = ?", ("a" * 16,)).fetchone()[0]
+    assert json.loads(stored) == {"genre": "old@1", "instrument": "old@1"}
+    assert a is not None and a["energy"] == 0.5 and a["genre.rock"] == pytest.approx(0.9)
+    assert a["model"] == "old@1" and a["tag_model"] == "old@1" and a["tag.piano"] == 0.7
+
+
+def test_tags_for_a_track_that_is_gone_change_nothing(tmp_path: Path) -> None:
+    with Catalogue.open(tmp_path / "c.sqlite") as cat:
+        cat.write([{"path": "/x.wav", "size": 1, "mtime_ns": 1, "track_id": "f" * 16,
+                    "status": "tags", "fields": {"tags": {"tag": {"rock": 0.5}},
+                                                 "tag_models": {"tag": "m@1"}}}])
+        assert len(cat) == 0 and cat.integrity_check() == "ok"
+
+
+def test_cli_tag_real_world_then_without_the_fetch(cache: Path, music: Path, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import typer
+
+    from audiotaste.cli_catalogue import register
+
+    app = typer.Typer()
+    register(app)
+    db = tmp_path / "c.sqlite"
+    first = CliRunner().invoke(app, ["tag", str(music), "--db", str(db), "-j", "0", "-q"])
+    assert first.exit_code == 0, first.output
+    second = CliRunner().invoke(app, ["tag", str(music), "--db", str(db), "-j", "0", "-q",
+                                      "--real-world"])
+    assert second.exit_code == 0, second.output
+    assert "tags added (rest of the analysis kept)" in second.output
+    with Catalogue.open(db) as cat:
+        assert len(_tag_cols(cat.to_pandas(), "tag.")) == 50
+
+    from audiotaste.analysis import _load_tagger
+
+    monkeypatch.setenv("AUDIOTASTE_CACHE_DIR", str(tmp_path / "empty"))
+    _load_tagger.cache_clear()
+    missing = CliRunner().invoke(app, ["tag", str(music), "--db", str(db), "-j", "0", "-q",
+                                       "--real-world"])
+    assert missing.exit_code == 1 and "audiotaste models fetch musicnn" in missing.output
+    assert "Traceback" not in missing.output
