@@ -270,6 +270,10 @@ def tempogram_features(bands: np.ndarray, fps: float) -> tuple[np.ndarray, np.nd
 
 
 _OVERSAMPLE = 2
+#: Smallest autocorrelation peak (share of the lag-0 value, summed over the onset bands) trusted to
+#: refine the model's period. Chosen on 723 corpus/full clips: refining from any peak lost Acc1
+#: (0.942 -> 0.936), from peaks above 0.1 never changed an answer's correctness.
+_MIN_ACF_PEAK = 0.1
 
 
 def feature_grid_fine() -> np.ndarray:
@@ -293,19 +297,25 @@ def _learned_period(bands: np.ndarray, fps: float, net: TempoNet) -> tuple[float
         b = int(np.argmax(probs))
         meter_p = torch.softmax(net.meter_logits(hidden, torch.tensor([b]))[0], dim=0).numpy()
     confidence = float(probs[max(0, b - 1) : b + 2].sum())
-    bpm = float(tempo_grid()[b])
-    # the model picks the octave; the autocorrelation peak within +-1.5 bins gives the exact period
-    span = 2.0 ** (1.5 / BINS_PER_OCTAVE)
-    lo = max(1, int(np.floor(60.0 * fps / (bpm * span))))
-    hi = min(acf.size - 2, int(np.ceil(60.0 * fps / (bpm / span))))
-    period = 60.0 * fps / bpm
-    if hi > lo:
+    # sub-bin tempo: the probability-weighted log-tempo of the chosen bin and its neighbours
+    lo_b, hi_b = max(0, b - 1), min(N_TEMPO_BINS - 1, b + 1)
+    w = probs[lo_b : hi_b + 1]
+    pos = float((w * np.arange(lo_b, hi_b + 1)).sum() / max(float(w.sum()), 1e-12))
+    period = 60.0 * fps / float(MIN_BPM * 2.0 ** (pos / BINS_PER_OCTAVE))
+    # a clear autocorrelation peak within +-1 bin gives the exact period (a steady beat grid); a weak
+    # one (sparse, rubato or drumless music) is noise that pulled correct choices 5-10 % off, so the
+    # model's own estimate stands there
+    span = 2.0 ** (1.0 / BINS_PER_OCTAVE)
+    lo = max(1, int(np.floor(period / span)))
+    hi = min(acf.size - 2, int(np.ceil(period * span)))
+    if hi > lo and acf[0] > 0:
         i = lo + int(np.argmax(acf[lo : hi + 1]))
-        period = float(i)
         a, c, m = acf[i - 1], acf[i + 1], acf[i]
-        denom = a - 2 * m + c
-        if lo < i < hi and denom < 0:
-            period += float(np.clip(0.5 * (a - c) / denom, -0.5, 0.5))
+        if m >= _MIN_ACF_PEAK * acf[0] and m >= a and m >= c:
+            period = float(i)
+            denom = a - 2 * m + c
+            if denom < 0:
+                period += float(np.clip(0.5 * (a - c) / denom, -0.5, 0.5))
     return period, confidence, 3 if meter_p[0] > 0.5 else 4
 
 
