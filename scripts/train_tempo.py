@@ -2,30 +2,29 @@
 """Train the tempo model (``TempoNet``: a learned octave decision over tempograms) and its meter head.
 
     nice -n 10 .venv/bin/python scripts/train_tempo.py --manifest corpus/full/manifest.csv \
-        --out models/features/tempo.safetensors
+        --manifest corpus/chorales/manifest.csv --out models/features/tempo.safetensors
 
 Fits on ``split == "train"`` rows only; ``split == "val"`` rows (disjoint compositions) pick the
 epoch and give the card's metrics. Each clip is seen at several tempi by stretching
 its onset envelopes in time (label divided by the stretch), which is what the model must learn to be
-invariant to. Writes the weights and a JSON card (data, command, metrics) next to them.
+invariant to. Writes the weights and a JSON card (data, command, metrics) next to them (the
+skeleton is shared with ``train_key.py``: ``_train_common``).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _features_cache import ROOT, load_features, read_manifest  # noqa: E402
+from _train_common import add_common_args, describe, fit, load_rows, save, setup  # noqa: E402
 
-from audiotaste.features._models import TempoNet, save_weights  # noqa: E402
+from audiotaste.features._models import TempoNet  # noqa: E402
 from audiotaste.features.rhythm import (  # noqa: E402
     ANALYSIS_SR,
     BINS_PER_OCTAVE,
@@ -155,28 +154,20 @@ def synthetic_pulses(n: int, rng: np.random.Generator) -> tuple[list[dict], list
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--manifest", type=Path, default=ROOT / "corpus/full/manifest.csv")
-    p.add_argument("--cache", type=Path, default=ROOT / "corpus/cache/features")
-    p.add_argument("--out", type=Path, default=ROOT / "models/features/tempo.safetensors")
-    p.add_argument("--epochs", type=int, default=40)
+    add_common_args(p, out="models/features/tempo.safetensors", epochs=40)
     p.add_argument("--width", type=int, default=32)
-    p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--pulses", type=int, default=300, help="synthetic pulse trains added to training")
+    p.add_argument("--stretches", type=int, default=7, help="tempo stretches per training clip")
+    p.add_argument("--stretch-range", type=float, default=0.35, help="largest stretch, octaves")
     args = p.parse_args()
-    torch.manual_seed(args.seed)
-    torch.set_num_threads(1)
-    threadpool_limits(1)  # numpy's BLAS threads thrash on a shared machine (10x slower here)
-    rng = np.random.default_rng(args.seed)
+    rng = setup(args)
 
-    df = read_manifest(args.manifest)
-    df = df[df["split"].isin(["train", "val"])].reset_index(drop=True)
-    feats = load_features(df, args.cache, workers=args.workers, kinds=("tempo",))
+    df, feats = load_rows(args, ("tempo",))
     rows = df.to_dict("records")
     tr = [i for i in range(len(rows)) if rows[i]["split"] == "train"]
     va = [i for i in range(len(rows)) if rows[i]["split"] == "val"]
     t0 = time.time()
-    factors = [float(f) for f in 2.0 ** np.linspace(-0.35, 0.35, 7)]
+    factors = [float(f) for f in 2.0 ** np.linspace(-args.stretch_range, args.stretch_range, args.stretches)]
     pulse_rows, pulse_feats = synthetic_pulses(args.pulses, rng)
     xtr, ptr, mtr = build([rows[i] for i in tr] + pulse_rows, [feats[i] for i in tr] + pulse_feats,
                           factors, rng, crop=True)
@@ -185,56 +176,35 @@ def main() -> None:
           f"({time.time() - t0:.0f} s)", flush=True)
 
     net = TempoNet(xtr.shape[1], N_TEMPO_BINS, n_low=N_LOW_BINS, width=args.width)
-    opt = torch.optim.AdamW(net.parameters(), lr=3e-3, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, args.epochs)
     ytr = soft_targets(ptr)
-    best: tuple[float, dict, dict] = (-1.0, {}, {})
-    for epoch in range(args.epochs):
-        net.train()
-        perm = torch.randperm(xtr.shape[0])
-        total = 0.0
-        for i in range(0, perm.numel(), 64):
-            idx = perm[i : i + 64]
-            logits, h = net(xtr[idx])  # [B, n_bins], [B, width, n_bins]
-            loss = -(ytr[idx] * torch.log_softmax(logits, dim=1)).sum(dim=1).mean()
-            known = mtr[idx] >= 0
-            if known.any():
-                true_bin = ptr[idx].round().long().clamp(0, N_TEMPO_BINS - 1)
-                m_logits = net.meter_logits(h[known], true_bin[known])
-                loss = loss + 0.3 * torch.nn.functional.cross_entropy(m_logits, mtr[idx][known])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += float(loss) * idx.numel()
-        sched.step()
-        net.eval()
-        val = accuracy(net, xva, pva, mva)
-        score = val["acc1_bin"] + 0.1 * val["meter_acc"] if val["meter_acc"] == val["meter_acc"] else val["acc1_bin"]
-        print(f"epoch {epoch:2d} loss {total / perm.numel():.3f} val {val}", flush=True)
-        if score > best[0]:
-            best = (score, {k: v.clone() for k, v in net.state_dict().items()}, val)
-    net.load_state_dict(best[1])
-    args.out.parent.mkdir(parents=True, exist_ok=True)
+
+    def step(idx: torch.Tensor) -> torch.Tensor:
+        logits, h = net(xtr[idx])  # [B, n_bins], [B, width, n_bins]
+        loss = -(ytr[idx] * torch.log_softmax(logits, dim=1)).sum(dim=1).mean()
+        known = mtr[idx] >= 0
+        if known.any():
+            true_bin = ptr[idx].round().long().clamp(0, N_TEMPO_BINS - 1)
+            m_logits = net.meter_logits(h[known], true_bin[known])
+            loss = loss + 0.3 * torch.nn.functional.cross_entropy(m_logits, mtr[idx][known])
+        return loss
+
+    def score(val: dict[str, float]) -> float:
+        return val["acc1_bin"] + 0.1 * val["meter_acc"] if val["meter_acc"] == val["meter_acc"] else val["acc1_bin"]
+
+    val = fit(net, xtr.shape[0], step, lambda: accuracy(net, xva, pva, mva), score, epochs=args.epochs,
+              lr=3e-3, weight_decay=1e-4)
     meta = {"n_channels": str(xtr.shape[1]), "n_bins": str(N_TEMPO_BINS), "n_low": str(N_LOW_BINS),
             "width": str(args.width)}
-    save_weights(net, args.out, meta)
-    card = {
+    save(net, args, meta, {
         "model": "TempoNet (audiotaste.features._models): dilated 1-D CNN over 12 log-tempo tempograms "
                  "(autocorrelation + Fourier of 6 onset bands), 24 bins/octave, features from 7.5 BPM, "
                  "output 30-317 BPM, with a meter head",
-        "training_data": f"{args.manifest.relative_to(ROOT) if args.manifest.is_relative_to(ROOT) else args.manifest}, "
-                         f"split == train ({len(tr)} clips; epoch picked on the {len(va)} split == val clips) "
-                         f"plus {args.pulses} synthetic pulse trains (40-200 BPM, some with soft subdivisions); "
-                         f"onset envelopes stretched by {[round(f, 3) for f in factors]} and randomly cropped (>= 10 s)",
-        "command": "python " + " ".join(sys.argv),
-        "epochs": args.epochs,
-        "seed": args.seed,
-        "parameters": int(sum(p.numel() for p in net.parameters())),
-        "validation": best[2],
-        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-    }
-    args.out.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
-    print(json.dumps(card, indent=2))
+        "training_data": f"{describe(df)}; fitted on the train clips plus {args.pulses} synthetic pulse "
+                         f"trains (40-200 BPM, some with soft subdivisions), onset envelopes stretched by "
+                         f"{[round(f, 3) for f in factors]} and randomly cropped (>= 10 s); epoch picked "
+                         f"on the val clips",
+        "validation": val,
+    })
 
 
 if __name__ == "__main__":

@@ -19,6 +19,15 @@ def test_click_track_reads_its_tempo(bpm: float) -> None:
     assert 0.5 < est.confidence <= 1.0
 
 
+@pytest.mark.parametrize("offset", [0.25, 0.5, 0.75])
+def test_off_grid_tempo_is_exact(offset: float) -> None:
+    # between two of the model's bins (2.9 % apart): the autocorrelation peak gives the exact period
+    bpm = 30.0 * 2.0 ** ((50 + offset) / 24)
+    est = tempo(click_track(bpm), SR)
+    assert est.bpm == pytest.approx(bpm, rel=0.005)
+    assert np.median(np.diff(est.beat_times)) == pytest.approx(60.0 / bpm, rel=0.02)
+
+
 @pytest.mark.parametrize("dotted_bpm", [50.0, 60.0, 70.0])
 def test_six_eight_reads_the_dotted_quarter(dotted_bpm: float) -> None:
     # kick on each dotted quarter, soft ticks on the eighths: tapped at the kick, not the eighths
