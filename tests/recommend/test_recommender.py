@@ -237,15 +237,25 @@ def test_partial_fit_adds_listener_and_warms_a_cold_track(split) -> None:
     assert sims.mean() > 0.3
 
 
-def test_ann_matches_exact_search_and_is_saved(fitted: Recommender, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("kind", "saved_as"), [("ivf", "index.npz"), ("voyager", "index.voyager")])
+def test_ann_matches_exact_search_and_is_saved(
+    fitted: Recommender, tmp_path: Path, kind: str, saved_as: str
+) -> None:
     exact = {u: set(fitted.recommend(u, 20).track_id) for u in fitted.user_ids_[:20]}
-    ann = Recommender(**fitted.get_params())
+    ann = Recommender(**fitted.get_params() | {"ann": kind, "n_lists": 30, "n_probe": 8})
     ann.__dict__.update({k: v for k, v in fitted.__dict__.items() if k.endswith("_")})
     ann.ann_min_tracks = 1
     ann._index = None
+    assert ann.index_bytes() == 0
     recall = np.mean([len(exact[u] & set(ann.recommend(u, 20).track_id)) / 20 for u in exact])
     assert recall >= 0.95
+    assert ann.index_bytes() > 0
+    # Played tracks stay out of ANN results as they do of exact ones.
+    u = fitted.user_ids_[3]
+    played = set(fitted.track_ids_[fitted.plays_[3].indices])
+    assert not played & set(ann.recommend(u, 50).track_id)
     ann.save(tmp_path / "m")
+    assert (tmp_path / "m" / saved_as).is_file()
     loaded = Recommender.load(tmp_path / "m")
     assert loaded._index is not None
     u = fitted.user_ids_[0]
