@@ -39,6 +39,7 @@ from audiotaste.recommend.recommender import Recommender, check_fitted
 
 #: Shelf kinds, the bandit's arms, in display order.
 ARMS = ("for_you", "top_genre", "second_genre", "mood", "new", "outside")
+_SECOND = ARMS.index("second_genre")
 #: Per (listener, track) inputs of the learned re-ranker: the recommender's score; the listener's
 #: liked genre and mood mix dotted with the track's tags; whether they like the artist; the gaps
 #: to their liked energy and (octave-folded, log2) tempo; cosine with their recent feedback
@@ -62,6 +63,8 @@ STATE_FORMAT, STATE_VERSION = "audiotaste.discovery", 1
 _PARAMS = (
     "size",
     "epsilon",
+    "discovery_share",
+    "second_genres",
     "prior_strength",
     "discount",
     "diversity",
@@ -155,6 +158,16 @@ class Discovery:
     epsilon
         Share of slots whose shelf is drawn uniformly, so every shelf keeps a logged propensity of
         at least ``epsilon / n_shelves`` (off-policy estimates need that support).
+    discovery_share
+        Share of slots reserved for the "because you like <next genres>" shelf whenever it has
+        tracks, whatever the bandit believes (a discovery quota, as Discover Weekly keeps one):
+        left to the bandit alone, a shelf a little less often finished than the favourite genre's
+        starves, and the listener never gets to know their second genre. Part of each slot's
+        logged propensity, so off-policy estimates stay exact.
+    second_genres
+        How many of the listener's next genres (after the favourite) the discovery shelf holds:
+        with 3 (the default), the second to fourth, so a tail that is reordering (a rising third
+        genre) is followed; the re-ranker's score picks among them.
     prior_strength
         Pseudo-plays of the audience-wide shelf rate in each listener's prior.
     discount
@@ -197,6 +210,8 @@ class Discovery:
         *,
         tracks: pd.DataFrame | None = None,
         epsilon: float = 0.1,
+        discovery_share: float = 0.07,
+        second_genres: int = 3,
         prior_strength: float = 4.0,
         discount: float = 0.7,
         diversity: float = 0.2,
@@ -213,6 +228,8 @@ class Discovery:
         self.size = size
         self.tracks = tracks
         self.epsilon = epsilon
+        self.discovery_share = discovery_share
+        self.second_genres = second_genres
         self.prior_strength = prior_strength
         self.discount = discount
         self.diversity = diversity
@@ -322,7 +339,9 @@ class Discovery:
         theta = self._rng.beta(a[idx], b[idx], size=(self.draws, k))
         ts = np.bincount(theta.argmax(1), minlength=k) / self.draws
         p = np.zeros(len(ARMS))
-        p[idx] = (1 - self.epsilon) * ts + self.epsilon / k
+        quota = self.discovery_share if avail[_SECOND] and k > 1 else 0.0
+        p[idx] = (1 - self.epsilon - quota) * ts + self.epsilon / k
+        p[_SECOND] += quota
         return p
 
     # ------------------------------------------------------------------------------------------
@@ -481,14 +500,15 @@ class Discovery:
                 f"because you like {self._genres[top[0]]}",
                 ok & (self._genre_of == top[0]),
             )
-            if len(top) > 1:
+            nxt = top[1 : 1 + max(1, self.second_genres)]
+            if len(nxt):
                 out["second_genre"] = (
-                    f"because you like {self._genres[top[1]]}",
-                    ok & fresh & (self._genre_of == top[1]),
+                    "because you like " + _and([self._genres[j] for j in nxt]),
+                    ok & fresh & np.isin(self._genre_of, nxt),
                 )
             out["outside"] = (
                 "outside your usual",
-                ok & ~np.isin(self._genre_of, top[:2]),
+                ok & ~np.isin(self._genre_of, top[: 1 + len(nxt)]),
             )
         else:
             unmet.append("shelves: the tracks have no genre.* tags, so no genre shelves")
@@ -969,6 +989,10 @@ class Discovery:
         # Fold the standardisation into the coefficients: score = coef_[0] + x @ coef_[1:].
         coef = beta[1:] / sd
         self.coef_ = np.concatenate([[beta[0] - mu @ coef], coef])
+
+
+def _and(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
 def _utc(t: pd.Timestamp | str | None) -> pd.Timestamp | None:

@@ -212,3 +212,47 @@ def test_embedding_only_catalogue(split) -> None:
     assert set(pl["shelf"]) <= {"for you", "new releases"}
     unmet = " | ".join(pl.attrs["unmet"])
     assert "no genre.* tags" in unmet and "key: unknown for every track" in unmet
+
+
+def test_discovery_quota_keeps_the_second_genre_shelf_alive(split) -> None:
+    """A shelf the bandit has learned to avoid still gets its reserved share of slots, and the
+    logged propensities include that share (they sum to 1 over the shelves)."""
+    train, _, tracks = split
+    rec = Recommender(factors=8, iterations=3).fit(train, tracks)
+    user = str(rec.user_ids_[2])
+    plain = Discovery(rec, 30, tracks=tracks, discovery_share=0.0, random_state=0)
+    quota = Discovery(rec, 30, tracks=tracks, discovery_share=0.3, random_state=0)
+    for d in (plain, quota):
+        c = np.zeros((len(ARMS), 2))
+        c[:, 0] = 40.0  # every shelf finished 40 times ...
+        c[ARMS.index("second_genre")] = [2.0, 38.0]  # ... but the second genre's skipped
+        d.counts_[user] = c
+    b_plain = plain.beliefs(user).set_index("arm")
+    b_quota = quota.beliefs(user).set_index("arm")
+    assert b_plain.loc["second_genre", "p_choose"] < 0.05
+    assert b_quota.loc["second_genre", "p_choose"] == pytest.approx(0.3 + 0.1 / 6, abs=0.01)
+    assert b_quota["p_choose"].sum() == pytest.approx(1.0)
+    # (fewer than 30 % here: this small catalogue runs out of new artists in those genres)
+    share = quota.playlist(user)["arm"].eq("second_genre").mean()
+    assert 0.15 <= share < 0.5
+    assert plain.playlist(user)["arm"].eq("second_genre").mean() < 0.07
+    logged = quota.log_
+    assert np.allclose(logged[[f"p.{a}" for a in ARMS]].sum(1), 1.0)
+    # while the shelf had tracks, every slot gave it at least the quota
+    has_second = logged["p.second_genre"] > 0
+    assert (logged.loc[has_second, "p.second_genre"] >= 0.3).all()
+
+
+def test_second_genres_shelf_spans_the_next_genres(disc) -> None:
+    user = str(disc.rec.user_ids_[4])
+    two = Discovery(disc.rec, 30, tracks=disc.tracks, second_genres=2, mix={"second_genre": 1})
+    pl = two.playlist(user)
+    label = pl.loc[pl["arm"] == "second_genre", "shelf"].iloc[0]
+    assert label.startswith("because you like ") and " and " in label
+    g1, g2 = label.removeprefix("because you like ").split(" and ")
+    three = set(disc.playlist(user, record=False)["shelf"])  # the default: the next three genres
+    assert g1 != g2 and any(x.startswith(f"because you like {g1}, {g2} and ") for x in three)
+    genre_cols = [c for c in disc.tracks if c.startswith("genre.")]
+    dominant = disc.tracks.set_index("track_id")[genre_cols].idxmax(axis=1).str[6:]
+    on_shelf = dominant.loc[pl.loc[pl["arm"] == "second_genre", "track_id"]]
+    assert set(on_shelf) <= {g1, g2}
