@@ -322,13 +322,41 @@ def clean_events(
     df["ms_played"] = df["ms_played"].astype(np.int64)
     if "skipped" in df:
         df["skipped"] = df["skipped"].map(_as_bool).astype("boolean")
-    drop(df.duplicated(["user_id", "track_id", "timestamp"]), "duplicate")
+    drop(_duplicated(df), "duplicate")
     keep = [c for c in (*REQUIRED, *OPTIONAL, "uri") if c in df.columns]
     df = df[keep]
     if sort and not df["timestamp"].is_monotonic_increasing:
         df = df.sort_values("timestamp", kind="stable")
     df = df.reset_index(drop=True)
     return df, EventReport(source, fmt, n, len(df), dict(dropped))
+
+
+def _duplicated(df: pd.DataFrame) -> pd.Series:
+    """True for each row repeating an earlier row's ``user_id``, ``track_id`` and ``timestamp``.
+
+    Same answer as ``DataFrame.duplicated`` on those columns, ~3x cheaper on millions of rows:
+    pandas hashes the timestamps slowly, so rows are first grouped by a 64-bit hash of the three
+    (ids as factorize codes), and only rows whose hash repeats are compared exactly.
+    """
+    cols = ["user_id", "track_id", "timestamp"]
+    if len(df) < 200_000:
+        return df.duplicated(cols)
+    h = pd.DatetimeIndex(df["timestamp"]).asi8.astype(np.uint64)
+    for col in ("user_id", "track_id"):
+        codes = pd.factorize(df[col])[0].astype(np.uint64)
+        h = (h ^ codes) * np.uint64(0x9E3779B97F4A7C15)  # wraps modulo 2**64, as meant
+        h ^= h >> np.uint64(29)
+    # np.sort of integers is ~10x faster than argsort: find the repeated values, then their rows.
+    s = np.sort(h)
+    repeated = np.unique(s[1:][s[1:] == s[:-1]])
+    maybe = np.zeros(len(df), bool)
+    if len(repeated):
+        at = np.minimum(np.searchsorted(repeated, h), len(repeated) - 1)
+        maybe = repeated[at] == h
+    out = np.zeros(len(df), bool)
+    if maybe.any():
+        out[maybe] = df.loc[maybe, cols].duplicated().to_numpy()
+    return pd.Series(out, index=df.index)
 
 
 def _valid_ids(col: pd.Series) -> pd.Series:

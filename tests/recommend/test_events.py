@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -197,3 +198,32 @@ def test_untagged_catalogue_tracks_match_by_file_name() -> None:
     )
     matched, report = match_tracks(ev, tracks)
     assert list(matched["track_id"]) == ["a", "b"] and report.unmatched == 1
+
+
+def test_duplicates_found_exactly_in_a_large_log() -> None:
+    # Above the size where clean_events hashes instead of calling DataFrame.duplicated.
+    rng = np.random.default_rng(0)
+    n = 250_000
+    base = pd.DataFrame(
+        {
+            "user_id": np.char.add("u", rng.integers(0, 500, n).astype(str)),
+            "track_id": np.char.add("t", rng.integers(0, 5000, n).astype(str)),
+            "timestamp": pd.Timestamp("2025-01-01", tz="UTC")
+            + pd.to_timedelta(rng.integers(0, 10**7, n), unit="s"),
+            "ms_played": rng.integers(0, 300_000, n),
+        }
+    ).drop_duplicates(["user_id", "track_id", "timestamp"])
+    copies = base.sample(300, random_state=1).assign(ms_played=7)  # same key, other play length
+    near = base.sample(300, random_state=2).assign(  # same user and track, one second later
+        timestamp=lambda d: d["timestamp"] + pd.Timedelta(seconds=1)
+    )
+    log = pd.concat([base, copies, near], ignore_index=True).sample(frac=1, random_state=3)
+    expected = log.duplicated(["user_id", "track_id", "timestamp"]).sum()
+    ev, rep = clean_events(log, now=pd.Timestamp("2026-01-01", tz="UTC"))
+    assert rep.dropped.get("duplicate", 0) == expected >= 300
+    assert len(ev) == len(log) - expected
+    assert not ev.duplicated(["user_id", "track_id", "timestamp"]).any()
+    # The first of each repeated key is the one kept, as DataFrame.duplicated keeps it.
+    assert (ev["ms_played"] == 7).sum() == (
+        log.drop_duplicates(["user_id", "track_id", "timestamp"])["ms_played"] == 7
+    ).sum()
