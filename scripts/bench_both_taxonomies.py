@@ -1,0 +1,134 @@
+"""What real-world tags (musicnn) cost in ``analyze`` and in the catalogue, beside our tags alone.
+
+    python scripts/bench_both_taxonomies.py [--minutes 3] [--repeats 3] [--files 4] [--long-minutes 20]
+
+Needs ``audiotaste models fetch musicnn``. On one thread, with the 3-min 44.1 kHz stereo OGG Vorbis
+song of ``bench_speed.py``:
+- ``analyze`` (our descriptors + genre/mood), ``analyze(extra_models=("musicnn-msd",))`` (both
+  taxonomies), ``extra_tags`` (musicnn only, as a catalogue upgrade runs it) and musicnn's own
+  ``predict_file``: CPU seconds (``time.process_time``, median of repeats) and × real time, and the
+  largest difference between the musicnn tags of ``analyze`` and of ``predict_file``;
+- a catalogue of ``--files`` such songs: ``tag`` without musicnn, then ``tag --real-world`` on it
+  (adds only the tag.* family), against tagging with both from scratch (CPU seconds of the process,
+  inline engine);
+- peak RSS of a fresh process running ``analyze`` with musicnn on a ``--long-minutes`` file (the
+  musicnn front end streams: it never holds the whole 16 kHz signal).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+import soundfile as sf  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_speed import SR, synth_song, write_ogg  # noqa: E402
+
+MODEL = "musicnn-msd"
+
+
+def cpu_timed(fn, repeats: int) -> tuple[float, object]:  # type: ignore[no-untyped-def]
+    times, out = [], None
+    for _ in range(repeats):
+        t0 = time.process_time()
+        out = fn()
+        times.append(time.process_time() - t0)
+    return statistics.median(times), out
+
+
+def peak_rss(path: Path) -> float:
+    # VmHWM of a fresh process: Linux carries ru_maxrss across fork+exec.
+    code = (
+        "import torch; torch.set_num_threads(1); import audiotaste; "
+        f"audiotaste.analyze({str(path)!r}, extra_models=({MODEL!r},)); "
+        "print([int(l.split()[1]) / 1024 for l in open('/proc/self/status') if l.startswith('VmHWM')][0])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--minutes", type=float, default=3.0)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--files", type=int, default=4)
+    parser.add_argument("--long-minutes", type=float, default=20.0)
+    args = parser.parse_args()
+
+    import torch
+
+    torch.set_num_threads(1)
+    import audiotaste
+    from audiotaste.analysis import extra_tags
+    from audiotaste.catalogue import AnalyzerSpec, Catalogue, run_batch
+    from audiotaste.tagger import load_model
+
+    seconds = args.minutes * 60
+    rows: list[tuple[str, float, float, str]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        song = write_ogg(Path(tmp) / "song.ogg", synth_song(seconds))
+        musicnn = load_model(MODEL)
+        audiotaste.analyze(song, extra_models=(MODEL,))  # warm-up: model loads, caches
+        t_ours, ours = cpu_timed(lambda: audiotaste.analyze(song), args.repeats)
+        t_both, both = cpu_timed(lambda: audiotaste.analyze(song, extra_models=(MODEL,)), args.repeats)
+        t_extra, _ = cpu_timed(lambda: extra_tags(song, (MODEL,)), args.repeats)
+        t_own, own = cpu_timed(lambda: musicnn.predict_file(song), args.repeats)
+        diff = max(abs(both.tags["tag"][k] - v) for k, v in own["tag"].items())  # type: ignore[attr-defined,index]
+        top = sorted(both.tags["tag"].items(), key=lambda kv: -kv[1])[:3]  # type: ignore[attr-defined]
+        rows += [
+            ("analyze (genre/mood)", t_ours, seconds / t_ours, ", ".join(ours.tags)),  # type: ignore[attr-defined]
+            ("analyze + musicnn-msd", t_both, seconds / t_both,
+             ", ".join(both.tags) + "; top " + ", ".join(f"{k} {p:.2f}" for k, p in top)),  # type: ignore[attr-defined]
+            ("extra_tags (musicnn only)", t_extra, seconds / t_extra, "decode + 16 kHz + musicnn"),
+            ("musicnn predict_file", t_own, seconds / t_own, f"max |diff| vs analyze {diff:.1e}"),
+        ]
+
+        music = Path(tmp) / "music"
+        music.mkdir()
+        for i in range(args.files):
+            write_ogg(music / f"song{i}.ogg", synth_song(seconds, seed=10 + i))
+        t0 = time.process_time()
+        with Catalogue.open(Path(tmp) / "a.sqlite") as cat:
+            run_batch([str(music)], cat, workers=0, spec=AnalyzerSpec())
+            t_first = time.process_time() - t0
+            t0 = time.process_time()
+            s = run_batch([str(music)], cat, workers=0, spec=AnalyzerSpec(extra_models=(MODEL,)))
+            t_add = time.process_time() - t0
+            assert s.tags_added == args.files, s.to_dict()
+        t0 = time.process_time()
+        with Catalogue.open(Path(tmp) / "b.sqlite") as cat:
+            run_batch([str(music)], cat, workers=0, spec=AnalyzerSpec(extra_models=(MODEL,)))
+        t_scratch = time.process_time() - t0
+        long_path = Path(tmp) / "long.ogg"
+        minute = synth_song(60.0, seed=2)
+        with sf.SoundFile(long_path, "w", samplerate=SR, channels=2, format="OGG", subtype="VORBIS") as f:
+            for _ in range(int(args.long_minutes)):
+                for start in range(0, minute.shape[1], 1 << 16):
+                    f.write(minute[:, start : start + (1 << 16)].T)
+        rss = peak_rss(long_path)
+
+    print(f"# bench_both_taxonomies  {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}  "
+          f"{args.minutes:g}-min 44.1 kHz stereo OGG, 1 thread, CPU seconds, median of {args.repeats}")
+    print(f"{'what':<28}{'CPU s':>8}{'x real time':>13}   result")
+    for name, t, x, note in rows:
+        print(f"{name:<28}{t:>8.3f}{x:>13.0f}   {note}")
+    audio = args.files * seconds
+    print(f"\ncatalogue of {args.files} x {args.minutes:g} min (inline engine, CPU s of the process):")
+    print(f"{'tag (genre/mood)':<40}{t_first:>8.2f}   {audio / t_first:>6.0f}x real time")
+    print(f"{'then tag --real-world (adds tag.*)':<40}{t_add:>8.2f}   {audio / t_add:>6.0f}x real time")
+    print(f"{'tag --real-world from scratch':<40}{t_scratch:>8.2f}   {audio / t_scratch:>6.0f}x real time")
+    print(f"\npeak RSS, analyze + musicnn-msd of a {args.long_minutes:g}-min file: {rss:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
