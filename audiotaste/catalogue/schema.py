@@ -66,7 +66,8 @@ ALTER TABLE tracks ADD COLUMN album TEXT
 _V3 = """
 ALTER TABLE tracks ADD COLUMN tag_models TEXT NOT NULL DEFAULT '{}';
 UPDATE tracks SET tag_models = (SELECT json_group_object(key, tracks.model) FROM json_each(tracks.tags))
-WHERE model IS NOT NULL AND (CASE WHEN json_valid(tags) THEN json_type(tags) END) = 'object'
+WHERE model IS NOT NULL AND model != ''
+  AND (CASE WHEN json_valid(tags) THEN json_type(tags) END) = 'object'
 """
 
 #: ``MIGRATIONS[i]`` upgrades a catalogue from ``user_version == i`` to ``i + 1``.

@@ -340,8 +340,9 @@ def tracks_frame(rows: Iterable[Any]) -> pd.DataFrame:
         models = tag_models_of(tags, _json_dict(row[-3]), rec["model"])
         others = dict.fromkeys(m for tax, m in models.items() if tax not in OWN_PREFIX_TAXONOMIES)
         tag_model_col.append(" + ".join(others) or None)
-        tag_rows.append({tag_column(tax, label): p for tax, probs in tags.items()
-                         for label, p in probs.items()})
+        tag_rows.append({tag_column(tax, label): v for tax, probs in tags.items()
+                         if isinstance(probs, dict)
+                         for label, p in probs.items() if (v := _number(p)) is not None})
         embs.append(np.frombuffer(row[-1], dtype="<f4") if row[-1] else np.zeros(0, "<f4"))
     frame = pd.DataFrame(base, columns=[n for n in names if n != "path"])
     # object dtype: a non-UTF-8 file name (surrogate escapes) cannot live in an Arrow string column
@@ -360,6 +361,16 @@ def tracks_frame(rows: Iterable[Any]) -> pd.DataFrame:
             mat[i, : e.size] = e
         parts.append(pd.DataFrame(mat, index=frame.index, columns=[f"emb_{i}" for i in range(dim)]))
     return pd.concat(parts, axis=1) if len(parts) > 1 else frame
+
+
+def _number(value: Any) -> float | None:
+    """A stored probability as a float; None for anything else (a hand-edited row)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        return float(value)
+    except OverflowError:
+        return None
 
 
 def _json_dict(text: Any) -> dict[str, Any]:

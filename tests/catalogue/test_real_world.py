@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from audiotaste.analysis import DESCRIPTOR_FIELDS
@@ -246,3 +248,48 @@ def test_cli_tag_real_world_then_without_the_fetch(cache: Path, music: Path, tmp
                                        "--real-world"])
     assert missing.exit_code == 1 and "audiotaste models fetch musicnn" in missing.output
     assert "Traceback" not in missing.output
+
+
+_json_ish = st.one_of(
+    st.none(), st.text(max_size=40),
+    st.dictionaries(st.text(max_size=8), st.one_of(
+        st.dictionaries(st.text(max_size=8), st.floats(0, 1), max_size=3),
+        st.text(max_size=8), st.integers(), st.none()), max_size=3).map(json.dumps),
+    st.lists(st.integers(), max_size=3).map(json.dumps),
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(tags=_json_ish, tag_models=_json_ish, model=st.one_of(st.none(), st.text(max_size=10)))
+def test_any_stored_tags_text_upgrades_and_reads(tmp_path: Path, tags: str | None,
+                                                 tag_models: str | None, model: str | None) -> None:
+    """Whatever a v2 row's tags hold (hand-edited, truncated, not JSON), the catalogue opens, upgrades
+    and reads; taxonomies it can read come back with their model."""
+    import uuid
+
+    from audiotaste.catalogue.schema import MIGRATIONS
+
+    db = tmp_path / f"{uuid.uuid4().hex}.sqlite"
+    conn = sqlite3.connect(db, isolation_level=None)
+    for script in MIGRATIONS[:2]:
+        for statement in script.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+    conn.execute("INSERT INTO tracks(track_id, path, size, mtime_ns, tagged_at, tags, model)"
+                 " VALUES ('a', X'2f61', 1, 1, 0, ?, ?)", (tags if tags is not None else "{}", model))
+    conn.execute("PRAGMA user_version = 2")
+    conn.close()
+    with Catalogue.open(db) as cat:
+        index = cat.tag_models_index()["a"]
+        frame = cat.to_pandas()
+        cat._conn.execute("UPDATE tracks SET tag_models = ?", (tag_models or "",))
+        again = cat.tag_models_index()["a"]  # a damaged tag_models column reads too
+        assert len(cat.to_pandas()) == 1
+    assert len(frame) == 1
+    try:
+        parsed = json.loads(tags) if tags else {}
+    except ValueError:
+        parsed = {}
+    expected = set(parsed) if isinstance(parsed, dict) and model else set()
+    assert set(index) == expected and all(v == model for v in index.values())
+    assert set(again) >= expected
