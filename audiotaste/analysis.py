@@ -228,8 +228,9 @@ def analyze(
         ``"genre"`` and ``"mood"``. They listen to the same decoded blocks through their own front end
         (musicnn: 16 kHz, bounded memory), and give the same numbers as their own ``predict_file``.
         Each must load (``ModelError`` otherwise, saying how to fetch it), and no two models may
-        produce the same taxonomy. Cost: musicnn runs at roughly 35x real time on one core, against
-        several hundred times for everything else, so it is opt-in.
+        produce the same taxonomy. Cost: musicnn takes about 3.4 times the CPU of everything else
+        together (~70x real time on one core against 200-300x for the rest of a 3-min file; see
+        ``docs/BENCHMARKS.md``, "both taxonomies"), so it is opt-in.
 
     Returns
     -------

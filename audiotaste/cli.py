@@ -115,7 +115,7 @@ def _real_world_hint() -> str:
 
     if (cache_dir() / REAL_WORLD_MODEL / "card.json").is_file():
         return (f"add --real-world for {REAL_WORLD_MODEL}'s 50 Last.fm tags "
-                "(musicnn: several times slower than the rest of the analysis)")
+                "(musicnn: about 3-4x the time of the rest of the analysis)")
     return ("not installed: `audiotaste models fetch musicnn` (once, from PyPI), then --real-world "
             "adds musicnn's 50 Last.fm tags")
 
