@@ -33,6 +33,8 @@ from audiotaste.errors import AudiotasteError, InputError, ModelError
 AnalyzeFn = Callable[[str], Analysis]
 #: ``lookup(track_id) -> (present, model)``: what a catalogue already holds for some content.
 Lookup = Callable[[str], tuple[bool, str | None]]
+#: ``tag_lookup(track_id) -> {taxonomy: model}``: which model made each stored taxonomy of a track.
+TagLookup = Callable[[str], dict[str, str]]
 
 
 @dataclass(frozen=True)
@@ -132,7 +134,8 @@ def set_single_thread() -> None:
 
 
 def process_file(analyze_fn: AnalyzeFn, task: Mapping[str, Any], *, model_id: str | None,
-                 lookup: Lookup | None = None) -> dict[str, Any]:
+                 lookup: Lookup | None = None,
+                 tag_lookup: TagLookup | None = None) -> dict[str, Any]:
     """Do one file's work and return its record (never raises for a bad file).
 
     Parameters
@@ -149,14 +152,17 @@ def process_file(analyze_fn: AnalyzeFn, task: Mapping[str, Any], *, model_id: st
         ``"name@version"`` of the worker's tagger.
     lookup
         What the catalogue holds for a content id (``None``: assume nothing, e.g. on a cluster).
+    tag_lookup
+        Which models made the stored taxonomies of a content id, so that known content at a new
+        path also gets the extra models' taxonomies it lacks (``None``: not known).
 
     Returns
     -------
     dict
         ``path``, ``size``, ``mtime_ns``, ``status`` (``"ok"``, ``"known"``, ``"unchanged"``,
         ``"tags"`` or ``"failed"``), ``track_id``, ``fields`` and ``file_tags`` (ok), ``fields``
-        with only ``tags``, ``tag_models`` and ``timings`` (tags: taxonomies to add to the stored
-        track), ``kind`` and ``message`` (failed),
+        with only ``tags``, ``tag_models`` and ``timings`` (tags, and known when its content lacked
+        some: taxonomies to add to the stored track), ``kind`` and ``message`` (failed),
         ``seconds``, ``cpu_s`` and ``timings`` (s), ``rss_mb`` (the worker's peak resident memory, MB),
         ``pid``.
     """
@@ -173,21 +179,25 @@ def process_file(analyze_fn: AnalyzeFn, task: Mapping[str, Any], *, model_id: st
             if before != after:
                 raise FileChangedError(path, "changed while being read (still being copied?)")
         rec["timings"] = {"hash": time.perf_counter() - t0}
+        extra_ids = getattr(analyze_fn, "extra_ids", None) or {}
+        stored_tags, merge = task.get("stored_tag_models"), bool(task.get("merge"))
         if "stored_model" in task:
             present, stored = True, task["stored_model"]
         else:
             present, stored = lookup(rec["track_id"]) if lookup else (False, None)
-        stale = _stale_taxonomies(getattr(analyze_fn, "extra_ids", None) or {},
-                                  task.get("stored_tag_models"), exact=bool(task.get("retag")))
+            if present and extra_ids and tag_lookup is not None:
+                stored_tags, merge = tag_lookup(rec["track_id"]), True  # the catalogue merges
+        stale = _stale_taxonomies(extra_ids, stored_tags, exact=bool(task.get("retag")))
         if present and not task.get("force") and not (task.get("retag") and stored != model_id):
+            status = "unchanged" if "stored_model" in task else "known"
             if not stale:
-                rec["status"] = "unchanged" if "stored_model" in task else "known"
-            elif task.get("merge") and hasattr(analyze_fn, "extra_tags"):
+                rec["status"] = status
+            elif merge and hasattr(analyze_fn, "extra_tags"):
                 # the rest of the analysis is stored and still valid: add the missing taxonomies
                 more = analyze_fn.extra_tags(path)
                 rec["fields"] = {"tags": {t: dict(p) for t, p in more.tags.items()},
                                  "tag_models": dict(more.tag_models), "timings": dict(more.timings)}
-                rec["status"] = "tags"
+                rec["status"] = "tags" if status == "unchanged" else "known"
             else:
                 _analyse_whole(analyze_fn, path, rec)
         else:

@@ -25,31 +25,39 @@ from typing import Any, cast
 
 import numpy as np
 
-from audiotaste.catalogue.batch import AnalyzerSpec, Lookup, process_file, set_single_thread
+from audiotaste.catalogue.batch import (
+    AnalyzerSpec,
+    Lookup,
+    TagLookup,
+    process_file,
+    set_single_thread,
+)
 from audiotaste.errors import AudiotasteError, InputError
 
 _POLL_S = 0.5  # how often an idle loop checks that its peer is still alive
 
 
-def _lookup_for(db: str | None) -> Lookup | None:
+def _lookup_for(db: str | None) -> tuple[Lookup | None, TagLookup | None]:
+    """What the catalogue at ``db`` holds for a content id: its model, and its taxonomies' models."""
     if db is None or not os.path.exists(db):
-        return None
+        return None, None
     from audiotaste.catalogue.store import Catalogue
 
     try:
         cat = Catalogue.open(db, readonly=True)
     except AudiotasteError:
-        return None
-    return cat.track_model
+        return None, None
+    return cat.track_model, cat.track_tag_models
 
 
 def run_inline(tasks: list[dict[str, Any]], spec: AnalyzerSpec, *,
                lookup_db: str | None = None) -> Iterator[dict[str, Any]]:
     """Run every task in this process (debugging, tiny batches)."""
     analyze_fn, model_id = spec.build()
-    lookup = _lookup_for(lookup_db)
+    lookup, tag_lookup = _lookup_for(lookup_db)
     for task in tasks:
-        yield process_file(analyze_fn, task, model_id=model_id, lookup=lookup)
+        yield process_file(analyze_fn, task, model_id=model_id, lookup=lookup,
+                           tag_lookup=tag_lookup)
 
 
 # --- local process pool --------------------------------------------------------------------------
@@ -68,7 +76,7 @@ def _worker(wid: int, spec: AnalyzerSpec, lookup_db: str | None, tasks: Any, res
     except Exception as exc:
         results.send(("init_error", wid, "internal", f"{type(exc).__name__}: {exc}"))
         return
-    lookup = _lookup_for(lookup_db)
+    lookup, tag_lookup = _lookup_for(lookup_db)
     results.send(("ready", wid, model_id))
     while True:
         try:
@@ -79,7 +87,8 @@ def _worker(wid: int, spec: AnalyzerSpec, lookup_db: str | None, tasks: Any, res
             continue
         if task is None:
             return
-        results.send(("done", wid, process_file(analyze_fn, task, model_id=model_id, lookup=lookup)))
+        results.send(("done", wid, process_file(analyze_fn, task, model_id=model_id, lookup=lookup,
+                                                tag_lookup=tag_lookup)))
 
 
 def _mp_context() -> Any:

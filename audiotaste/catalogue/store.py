@@ -180,6 +180,12 @@ class Catalogue:
             out[track_id] = tag_models_of(_json_dict(tags), _json_dict(tag_models), model)
         return out
 
+    def track_tag_models(self, track_id: str) -> dict[str, str]:
+        """``{taxonomy: "name@version"}`` of one track (``{}`` when it is not catalogued)."""
+        row = self._conn.execute("SELECT tags, tag_models, model FROM tracks WHERE track_id = ?",
+                                 (track_id,)).fetchone()
+        return {} if row is None else tag_models_of(_json_dict(row[0]), _json_dict(row[1]), row[2])
+
     def track_model(self, track_id: str) -> tuple[bool, str | None]:
         """``(present, model)`` of a track, for skipping content already analysed under another name."""
         row = self._conn.execute("SELECT model FROM tracks WHERE track_id = ?", (track_id,)).fetchone()
@@ -218,6 +224,8 @@ class Catalogue:
                 elif status == "known":
                     c.execute("UPDATE tracks SET path = ?, size = ?, mtime_ns = ? WHERE track_id = ?",
                               (key, rec["size"], rec["mtime_ns"], track_id))
+                    if rec.get("fields"):  # known content that lacked an extra model's taxonomy
+                        self._merge_tags(c, rec)
                 else:
                     raise ValueError(f"unknown record status {status!r}")
                 old = c.execute("SELECT track_id FROM files WHERE path = ?", (key,)).fetchone()

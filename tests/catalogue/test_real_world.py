@@ -156,6 +156,23 @@ def test_real_world_tags_are_added_to_a_catalogue_without_redoing_the_rest(
         assert cat.integrity_check() == "ok"
 
 
+def test_a_renamed_file_gets_the_missing_taxonomy_in_the_same_run(cache: Path, music: Path,
+                                                                   tmp_path: Path) -> None:
+    with Catalogue.open(tmp_path / "c.sqlite") as cat:
+        run_batch([str(music)], cat, workers=0, spec=AnalyzerSpec())
+        before = cat.to_pandas().set_index("track_id")
+        (music / "song0.wav").rename(music / "renamed.wav")
+        s = run_batch([str(music)], cat, workers=0, spec=REAL_WORLD, lookup_db=cat.path)
+        assert (s.done, s.known, s.tags_added) == (0, 1, 2)
+        after = cat.to_pandas().set_index("track_id")
+    assert after["tag_model"].tolist() == ["musicnn-msd@0.0-test"] * 3
+    moved = track_id_of(music / "renamed.wav")
+    assert after.loc[moved, "path"].endswith("renamed.wav")
+    own = _musicnn().predict_file(music / "renamed.wav")["tag"]
+    assert after.loc[moved, "tag.rock"] == pytest.approx(own["rock"], abs=1e-6)
+    assert after.loc[moved, "genre.rock"] == before.loc[moved, "genre.rock"]
+
+
 def test_a_parquet_catalogue_gets_real_world_tags_by_analysing_again(
     cache: Path, music: Path, tmp_path: Path
 ) -> None:
