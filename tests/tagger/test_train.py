@@ -82,7 +82,7 @@ def test_training_is_deterministic_and_resume_equals_an_uninterrupted_run(
     assert all(np.array_equal(wa[k], wb[k]) for k in wa)
 
     # kill a run right after its second checkpoint, then resume it
-    real_save, saves = train_mod._save_checkpoint, []
+    real_save, saves = train_mod.save_checkpoint, []
 
     def save_then_die(*args: object, **kwargs: object) -> None:
         real_save(*args, **kwargs)  # type: ignore[arg-type]
@@ -90,12 +90,12 @@ def test_training_is_deterministic_and_resume_equals_an_uninterrupted_run(
         if len(saves) == 2:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(train_mod, "_save_checkpoint", save_then_die)
+    monkeypatch.setattr(train_mod, "save_checkpoint", save_then_die)
     with pytest.raises(KeyboardInterrupt):
         train(gtzan, tmp_path / "c", config=FAST, cache=cache, progress=False)
     assert not (tmp_path / "c" / "model.safetensors").exists()
     assert not list((tmp_path / "c").glob(".*tmp"))
-    monkeypatch.setattr(train_mod, "_save_checkpoint", real_save)
+    monkeypatch.setattr(train_mod, "save_checkpoint", real_save)
     # resuming with epochs = epochs done ends the run there: calibrated best weights, written
     ended = train(gtzan, tmp_path / "c", config=TrainConfig(**{**FAST.__dict__, "epochs": 2}), cache=cache, resume=True, progress=False)
     assert ended["training"]["epochs_run"] == 2 and (tmp_path / "c" / "model.safetensors").is_file()
