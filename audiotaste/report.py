@@ -131,9 +131,9 @@ def track_figure(row: pd.Series, tagger: Any) -> str:
         names = [f"{tax}.{label}" for tax, labels in tagger.labels.items() for label in labels]
         time_ax = fig.add_subplot(grid[1, 1:])
         if probs.size:
-            top = np.argsort(-probs.mean(axis=0))[:4]
+            top_cols = np.argsort(-probs.mean(axis=0))[:4]
             times = np.asarray(out.patch_times)
-            for j in top:
+            for j in top_cols:
                 time_ax.plot(times, probs[:, j], marker=".", lw=1, label=names[j] if j < len(names) else str(j))
             time_ax.set_ylim(0, 1)
             time_ax.legend(fontsize=6, loc="upper right", ncol=2)
