@@ -648,25 +648,30 @@ class Discovery:
     ) -> None:
         week = self._week.get(user, 0)
         self._week[user] = week + 1
-        rows = out[["position", "track_id", "arm", "shelf", "score", "propensity"]].copy()
-        rows.insert(0, "week", week)
-        rows.insert(0, "round", self._round)
-        rows.insert(0, "user_id", user)
+        n = len(out)
+        # One frame from a dict of columns: inserting ~25 columns one by one cost ~10 ms a
+        # playlist, half of the whole playlist's time on a 20,000-track catalogue.
+        cols: dict[str, Any] = {
+            "user_id": np.full(n, user, dtype=object),
+            "round": np.full(n, self._round, np.int64),
+            "week": np.full(n, week, np.int64),
+        }
+        for c in ("position", "track_id", "arm", "shelf", "score", "propensity"):
+            cols[c] = out[c].to_numpy()
         for i, arm in enumerate(ARMS):
-            rows[f"p.{arm}"] = probs[:, i] if len(probs) else 0.0
+            cols[f"p.{arm}"] = probs[:, i] if len(probs) else np.zeros(n)
         for i, name in enumerate(FEATURES):
-            rows[f"f.{name}"] = np.nan if feats is None else feats[:, i]
-        rows["served_at"] = pd.Series(
-            [pd.NaT if served_at is None else served_at] * len(rows),
-            index=rows.index,
-            dtype="datetime64[ns, UTC]",
+            cols[f"f.{name}"] = np.full(n, np.nan) if feats is None else feats[:, i]
+        cols["served_at"] = pd.DatetimeIndex(
+            [pd.NaT if served_at is None else served_at] * n, dtype="datetime64[ns, UTC]"
         )
-        rows["started"] = pd.array([pd.NA] * len(rows), dtype="boolean")
-        rows["reward"] = np.nan
+        cols["started"] = pd.array([pd.NA] * n, dtype="boolean")
+        cols["reward"] = np.full(n, np.nan)
+        rows = pd.DataFrame(cols, index=out.index)
         self._log.append(rows)
         self._log_cache = None
         shown = self._shown.setdefault(user, set())
-        shown.update(self._tracks_index().get_indexer(rows["track_id"]).tolist())
+        shown.update(self._tracks_index().get_indexer(cols["track_id"]).tolist())
 
     @property
     def log_(self) -> pd.DataFrame:
