@@ -237,7 +237,7 @@ def test_discovery_quota_keeps_the_second_genre_shelf_alive(split) -> None:
     assert 0.15 <= share < 0.5
     assert plain.playlist(user)["arm"].eq("second_genre").mean() < 0.07
     logged = quota.log_
-    assert np.allclose(logged[[f"p.{a}" for a in ARMS]].sum(1), 1.0)
+    assert np.allclose(logged[[f"p.{a}" for a in ARMS]].sum(axis=1), 1.0)
     # while the shelf had tracks, every slot gave it at least the quota
     has_second = logged["p.second_genre"] > 0
     assert (logged.loc[has_second, "p.second_genre"] >= 0.3).all()
