@@ -21,7 +21,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _train_common import add_common_args, describe, fit, load_rows, save, setup  # noqa: E402
 
-from audiotaste.features._models import KeyNet  # noqa: E402
+from audiotaste.features._models import KeyEnsemble, KeyNet  # noqa: E402
 from audiotaste.features.tonal import N_KEY_BLOCKS  # noqa: E402
 
 
@@ -47,6 +47,7 @@ def main() -> None:
     add_common_args(p, out="models/features/key.safetensors", epochs=150)
     p.add_argument("--hidden", type=int, default=48)
     p.add_argument("--no-pairs", action="store_true", help="without the bass/pitch-class co-occurrence")
+    p.add_argument("--members", type=int, default=1, help="seeds trained and averaged (an ensemble)")
     args = p.parse_args()
     setup(args)
 
@@ -60,14 +61,8 @@ def main() -> None:
     sources = d.loc[held.numpy(), "source"].to_numpy()
     print(f"{len(xtr)} train clips, {len(xva)} val clips ({(~ok).sum()} silent skipped)", flush=True)
 
-    net = KeyNet(N_KEY_BLOCKS, hidden=args.hidden, pairs=not args.no_pairs)
-
-    def step(idx: torch.Tensor) -> torch.Tensor:
-        noisy = xtr[idx] * torch.exp(0.1 * torch.randn_like(xtr[idx]))  # mix and voicing variation
-        return torch.nn.functional.cross_entropy(net(noisy), ytr[idx], label_smoothing=0.05)
-
-    def evaluate() -> dict[str, float]:
-        pred = net(xva).argmax(1).numpy()
+    def evaluate(model: torch.nn.Module) -> dict[str, float]:
+        pred = model(xva).argmax(1).numpy()
         ref = yva.numpy()
         out = {"mirex": mirex(pred, ref), "exact": float((pred == ref).mean())}
         if len(set(sources)) > 1:  # each source's own score too (the chorales are a small share)
@@ -76,16 +71,36 @@ def main() -> None:
                 out[f"mirex[{Path(src).parent.name}]"] = mirex(pred[sel], ref[sel])
         return out
 
-    val = fit(net, len(xtr), step, evaluate, lambda v: v["mirex"], epochs=args.epochs, lr=3e-3,
-              weight_decay=1e-3, log_every=10)
-    save(net, args, {"n_blocks": str(N_KEY_BLOCKS), "hidden": str(args.hidden),
-                     "pairs": "0" if args.no_pairs else "1"}, {
-        "model": "KeyNet (audiotaste.features._models): transposition-equivariant MLP over 7 pitch-class "
-                 "summaries (tonal.key_features: register chromas, opening/ending chroma, ending bass, "
-                 "prominence) and a bass/pitch-class co-occurrence, from a tuning-corrected "
-                 "2.7 Hz-resolution semitone spectrum",
-        "training_data": f"{describe(d)}; fitted on the train clips, epoch picked on the val clips",
+    nets, vals = [], []
+    for k in range(args.members):
+        torch.manual_seed(args.seed + k)
+        net = KeyNet(N_KEY_BLOCKS, hidden=args.hidden, pairs=not args.no_pairs)
+
+        def step(idx: torch.Tensor, net: KeyNet = net) -> torch.Tensor:
+            noisy = xtr[idx] * torch.exp(0.1 * torch.randn_like(xtr[idx]))  # mix and voicing variation
+            return torch.nn.functional.cross_entropy(net(noisy), ytr[idx], label_smoothing=0.05)
+
+        vals.append(fit(net, len(xtr), step, lambda net=net: evaluate(net), lambda v: v["mirex"],
+                        epochs=args.epochs, lr=3e-3, weight_decay=1e-3, log_every=10))
+        nets.append(net)
+    meta = {"n_blocks": str(N_KEY_BLOCKS), "hidden": str(args.hidden), "pairs": "0" if args.no_pairs else "1"}
+    model: torch.nn.Module = nets[0]
+    if args.members > 1:
+        model = KeyEnsemble(nets).eval()
+        meta["n_models"] = str(args.members)
+    with torch.no_grad():
+        val = evaluate(model)
+    print("val", val, flush=True)
+    save(model, args, meta, {
+        "model": f"KeyNet (audiotaste.features._models): transposition-equivariant MLP over {N_KEY_BLOCKS} "
+                 "pitch-class summaries (tonal.key_features: register chromas, opening/ending chroma, "
+                 "ending bass, prominence, opening bass) and a bass/pitch-class co-occurrence, from a "
+                 "tuning-corrected 2.7 Hz-resolution semitone spectrum"
+                 + (f"; an ensemble of {args.members} (seeds {args.seed}-{args.seed + args.members - 1}, "
+                    "probabilities averaged)" if args.members > 1 else ""),
+        "training_data": f"{describe(d)}; fitted on the train clips, each member's epoch picked on the val clips",
         "validation": val,
+        "validation_members": vals,
     })
 
 

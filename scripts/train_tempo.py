@@ -24,7 +24,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _train_common import add_common_args, describe, fit, load_rows, save, setup  # noqa: E402
 
-from audiotaste.features._models import TempoNet  # noqa: E402
+from audiotaste.features._models import TempoEnsemble, TempoNet  # noqa: E402
 from audiotaste.features.rhythm import (  # noqa: E402
     ANALYSIS_SR,
     BINS_PER_OCTAVE,
@@ -89,7 +89,7 @@ def soft_targets(pos: torch.Tensor, sigma: float = 0.7) -> torch.Tensor:
     return t / t.sum(dim=1, keepdim=True)
 
 
-def accuracy(net: TempoNet, x: torch.Tensor, pos: torch.Tensor, meters: torch.Tensor) -> dict[str, float]:
+def accuracy(net: TempoNet | TempoEnsemble, x: torch.Tensor, pos: torch.Tensor, meters: torch.Tensor) -> dict[str, float]:
     with torch.no_grad():
         logits, h = net(x)
         pred = logits.argmax(dim=1)
@@ -159,6 +159,7 @@ def main() -> None:
     p.add_argument("--pulses", type=int, default=300, help="synthetic pulse trains added to training")
     p.add_argument("--stretches", type=int, default=7, help="tempo stretches per training clip")
     p.add_argument("--stretch-range", type=float, default=0.35, help="largest stretch, octaves")
+    p.add_argument("--members", type=int, default=1, help="seeds trained and averaged (an ensemble)")
     args = p.parse_args()
     rng = setup(args)
 
@@ -175,35 +176,49 @@ def main() -> None:
     print(f"features: {len(tr)} train clips x {len(factors)} stretches, {len(va)} val clips "
           f"({time.time() - t0:.0f} s)", flush=True)
 
-    net = TempoNet(xtr.shape[1], N_TEMPO_BINS, n_low=N_LOW_BINS, width=args.width)
     ytr = soft_targets(ptr)
-
-    def step(idx: torch.Tensor) -> torch.Tensor:
-        logits, h = net(xtr[idx])  # [B, n_bins], [B, width, n_bins]
-        loss = -(ytr[idx] * torch.log_softmax(logits, dim=1)).sum(dim=1).mean()
-        known = mtr[idx] >= 0
-        if known.any():
-            true_bin = ptr[idx].round().long().clamp(0, N_TEMPO_BINS - 1)
-            m_logits = net.meter_logits(h[known], true_bin[known])
-            loss = loss + 0.3 * torch.nn.functional.cross_entropy(m_logits, mtr[idx][known])
-        return loss
 
     def score(val: dict[str, float]) -> float:
         return val["acc1_bin"] + 0.1 * val["meter_acc"] if val["meter_acc"] == val["meter_acc"] else val["acc1_bin"]
 
-    val = fit(net, xtr.shape[0], step, lambda: accuracy(net, xva, pva, mva), score, epochs=args.epochs,
-              lr=3e-3, weight_decay=1e-4)
+    nets, vals = [], []
+    for k in range(args.members):
+        torch.manual_seed(args.seed + k)
+        net = TempoNet(xtr.shape[1], N_TEMPO_BINS, n_low=N_LOW_BINS, width=args.width)
+
+        def step(idx: torch.Tensor, net: TempoNet = net) -> torch.Tensor:
+            logits, h = net(xtr[idx])  # [B, n_bins], [B, width, n_bins]
+            loss = -(ytr[idx] * torch.log_softmax(logits, dim=1)).sum(dim=1).mean()
+            known = mtr[idx] >= 0
+            if known.any():
+                true_bin = ptr[idx].round().long().clamp(0, N_TEMPO_BINS - 1)
+                m_logits = net.meter_logits(h[known], true_bin[known])
+                loss = loss + 0.3 * torch.nn.functional.cross_entropy(m_logits, mtr[idx][known])
+            return loss
+
+        vals.append(fit(net, xtr.shape[0], step, lambda net=net: accuracy(net, xva, pva, mva), score,
+                        epochs=args.epochs, lr=3e-3, weight_decay=1e-4))
+        nets.append(net)
     meta = {"n_channels": str(xtr.shape[1]), "n_bins": str(N_TEMPO_BINS), "n_low": str(N_LOW_BINS),
             "width": str(args.width)}
-    save(net, args, meta, {
+    model: TempoNet | TempoEnsemble = nets[0]
+    if args.members > 1:
+        model = TempoEnsemble(nets).eval()
+        meta["n_models"] = str(args.members)
+    val = accuracy(model, xva, pva, mva)
+    print("val", val, flush=True)
+    save(model, args, meta, {
         "model": "TempoNet (audiotaste.features._models): dilated 1-D CNN over 12 log-tempo tempograms "
                  "(autocorrelation + Fourier of 6 onset bands), 24 bins/octave, features from 7.5 BPM, "
-                 "output 30-317 BPM, with a meter head",
+                 "output 30-317 BPM, with a meter head"
+                 + (f"; an ensemble of {args.members} (seeds {args.seed}-{args.seed + args.members - 1}, "
+                    "probabilities averaged)" if args.members > 1 else ""),
         "training_data": f"{describe(df)}; fitted on the train clips plus {args.pulses} synthetic pulse "
                          f"trains (40-200 BPM, some with soft subdivisions), onset envelopes stretched by "
-                         f"{[round(f, 3) for f in factors]} and randomly cropped (>= 10 s); epoch picked "
-                         f"on the val clips",
+                         f"{[round(f, 3) for f in factors]} and randomly cropped (>= 10 s); each member's "
+                         f"epoch picked on the val clips",
         "validation": val,
+        "validation_members": vals,
     })
 
 

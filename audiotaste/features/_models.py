@@ -11,6 +11,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -91,11 +92,52 @@ class KeyNet(nn.Module):
         return torch.cat([scores[:, :, 0], scores[:, :, 1]], dim=1)  # [B, 24]
 
 
+class TempoEnsemble(nn.Module):
+    """Several ``TempoNet`` members trained with different seeds; their probabilities are averaged.
+
+    Same interface as ``TempoNet``: ``forward`` gives log mean-probabilities (usable as logits) and
+    the members' hidden features, ``meter_logits`` the log mean meter probabilities at a bin.
+    """
+
+    def __init__(self, members: list[TempoNet]) -> None:
+        super().__init__()
+        self.members = nn.ModuleList(members)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        outs = [m(x) for m in self.members]
+        return _mean_log_prob([o[0] for o in outs]), [o[1] for o in outs]
+
+    def meter_logits(self, h: list[torch.Tensor], bins: torch.Tensor) -> torch.Tensor:
+        members: list[TempoNet] = list(self.members)  # type: ignore[arg-type]
+        return _mean_log_prob([m.meter_logits(hi, bins) for m, hi in zip(members, h, strict=True)])
+
+
+class KeyEnsemble(nn.Module):
+    """Several ``KeyNet`` members; ``forward`` gives their log mean-probabilities [batch, 24]."""
+
+    def __init__(self, members: list[KeyNet]) -> None:
+        super().__init__()
+        self.members = nn.ModuleList(members)
+        self.n_blocks = members[0].n_blocks
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _mean_log_prob([m(x) for m in self.members])
+
+
+def _mean_log_prob(logits: list[torch.Tensor]) -> torch.Tensor:
+    """log of the mean of the softmaxes (the last axis): averaging probabilities, not logits, lets
+    a confident member outvote unsure ones only as far as its probability goes."""
+    stacked = torch.stack([torch.log_softmax(z, dim=-1) for z in logits])
+    return torch.logsumexp(stacked, dim=0) - float(np.log(len(logits)))
+
+
 def save_weights(module: nn.Module, path: str | Path, metadata: dict[str, str]) -> None:
     """Write a module's parameters as safetensors with string metadata (the constructor config)."""
     from safetensors.torch import save_file
 
-    save_file({k: v.detach().contiguous() for k, v in module.state_dict().items()}, str(path), metadata=metadata)
+    # clone: ensemble members may share tensors, which safetensors refuses to write
+    save_file({k: v.detach().clone().contiguous() for k, v in module.state_dict().items()}, str(path),
+              metadata=metadata)
 
 
 def _load(relative: str) -> tuple[dict[str, torch.Tensor], dict[str, str]] | None:
@@ -114,17 +156,21 @@ def _load(relative: str) -> tuple[dict[str, torch.Tensor], dict[str, str]] | Non
 
 
 @lru_cache(maxsize=1)
-def load_tempo_net() -> tuple[TempoNet, dict[str, str]] | None:
+def load_tempo_net() -> tuple[TempoNet | TempoEnsemble, dict[str, str]] | None:
     """The shipped tempo model and its metadata, or ``None`` when it is not installed."""
     loaded = _load(TEMPO_WEIGHTS)
     if loaded is None:
         return None
     tensors, meta = loaded
     try:
-        net = TempoNet(
-            int(meta["n_channels"]), int(meta["n_bins"]), n_low=int(meta.get("n_low", 0)),
-            width=int(meta["width"]),
-        )
+        def member() -> TempoNet:
+            return TempoNet(
+                int(meta["n_channels"]), int(meta["n_bins"]), n_low=int(meta.get("n_low", 0)),
+                width=int(meta["width"]),
+            )
+
+        n = int(meta.get("n_models", 0))  # 0: a single TempoNet (no "members." prefix)
+        net: TempoNet | TempoEnsemble = TempoEnsemble([member() for _ in range(n)]) if n else member()
         net.load_state_dict(tensors)
     except (KeyError, ValueError, RuntimeError) as exc:
         raise ModelError(model_path(TEMPO_WEIGHTS), f"weights do not match TempoNet ({exc})") from None
@@ -132,15 +178,24 @@ def load_tempo_net() -> tuple[TempoNet, dict[str, str]] | None:
 
 
 @lru_cache(maxsize=1)
-def load_key_net() -> tuple[KeyNet, dict[str, str]] | None:
+def load_key_net() -> tuple[KeyNet | KeyEnsemble, dict[str, str]] | None:
     """The shipped key model and its metadata, or ``None`` when it is not installed."""
     loaded = _load(KEY_WEIGHTS)
     if loaded is None:
         return None
     tensors, meta = loaded
     try:
-        net = KeyNet(int(meta["n_blocks"]), hidden=int(meta["hidden"]), pairs=meta.get("pairs") == "1")
+        def member() -> KeyNet:
+            return KeyNet(int(meta["n_blocks"]), hidden=int(meta["hidden"]), pairs=meta.get("pairs") == "1")
+
+        n = int(meta.get("n_models", 0))  # 0: a single KeyNet (no "members." prefix)
+        net: KeyNet | KeyEnsemble = KeyEnsemble([member() for _ in range(n)]) if n else member()
         net.load_state_dict(tensors)
+        from audiotaste.features.tonal import N_KEY_BLOCKS
+
+        # a model trained on another feature layout would read the wrong rows without complaint
+        if net.n_blocks != N_KEY_BLOCKS:
+            raise ValueError(f"it reads {net.n_blocks} feature blocks, tonal.key_features gives {N_KEY_BLOCKS}")
     except (KeyError, ValueError, RuntimeError) as exc:
         raise ModelError(model_path(KEY_WEIGHTS), f"weights do not match KeyNet ({exc})") from None
     return net.eval(), meta

@@ -27,7 +27,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from audiotaste.features._models import TempoNet, load_tempo_net
+from audiotaste.features._models import TempoEnsemble, TempoNet, load_tempo_net
 from audiotaste.features.spectrum import (
     ANALYSIS_SR,
     HOP_LENGTH,
@@ -288,7 +288,9 @@ def _fourier_basis(win: int, fps: float) -> tuple[np.ndarray, np.ndarray]:
     return np.cos(phase).astype(np.float32), np.sin(phase).astype(np.float32)
 
 
-def _learned_period(bands: np.ndarray, fps: float, net: TempoNet) -> tuple[float, float, int]:
+def _learned_period(
+    bands: np.ndarray, fps: float, net: TempoNet | TempoEnsemble
+) -> tuple[float, float, int]:
     """Period (frames), confidence and meter from the tempo model, refined on the autocorrelation."""
     feats, acf = tempogram_features(bands, fps)
     with torch.inference_mode():

@@ -60,7 +60,7 @@ _MIDI_LO, _MIDI_HI = 28, 100
 _KEY_SR = 5512.5  # Hz; 2.7 kHz of bandwidth is all the pitch range needs
 _KEY_N_FFT, _KEY_HOP = 2048, 1024  # 2.7 Hz bins (a semitone at 55 Hz is 3.3 Hz), 0.19 s hop
 _EDGE_FRACTION = 0.15  # share of the frames that count as the opening and the ending
-N_KEY_BLOCKS = 7
+N_KEY_BLOCKS = 8
 
 
 def estimate_tuning(spectrum: Spectrum, *, midi_lo: int = _MIDI_LO, midi_hi: int = _MIDI_HI) -> float:
@@ -177,8 +177,8 @@ def key_features(y: np.ndarray | None, sr: float, *, spectrum: Spectrum | None =
 
     Blocks (each 12 pitch classes, C first, each normalised to sum 1): mean chroma of the bass,
     middle and treble registers; the chroma of the opening and of the ending (tonics are stated
-    there); the bass of the ending (the final cadence's root); and the share of frames in which each
-    pitch class is prominent (loudness-independent).
+    there); the bass of the ending (the final cadence's root); the share of frames in which each
+    pitch class is prominent (loudness-independent); and the bass of the opening.
 
     Returns
     -------
@@ -216,6 +216,9 @@ def key_features(y: np.ndarray | None, sr: float, *, spectrum: Spectrum | None =
         regs[0].mean(axis=1), regs[1].mean(axis=1), regs[2].mean(axis=1),
         full[:, :edge].mean(axis=1), full[:, -edge:].mean(axis=1), regs[0][:, -edge:].mean(axis=1),
         prominent.mean(axis=1),
+        # the opening bass: a piece (a hymn, a chorale) mostly starts over its tonic, and an excerpt
+        # that stops mid-phrase has no final cadence to read the key from
+        regs[0][:, :edge].mean(axis=1),
     ]
     feats = np.stack(blocks).astype(np.float32)
     totals = feats.sum(axis=1, keepdims=True)

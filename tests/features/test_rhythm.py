@@ -115,3 +115,32 @@ def test_any_finite_signal_gives_a_finite_estimate(y: np.ndarray) -> None:
     assert all(math.isfinite(v) for v in (est.bpm, est.confidence, est.onset_rate))
     assert 0.0 <= est.confidence <= 1.0 and est.time_signature in (3, 4)
     assert est.bpm == 0.0 or 25.0 <= est.bpm <= 330.0
+
+
+def test_tempo_ensemble_file_loads_and_reads_a_click(tmp_path, monkeypatch) -> None:
+    import torch
+
+    from audiotaste.features import _models
+
+    shipped = _models.load_tempo_net()
+    assert shipped is not None
+    net, meta = shipped
+    members = list(net.members) if isinstance(net, _models.TempoEnsemble) else [net]
+    # the shipped member twice: averaging two equal distributions changes nothing
+    twice = _models.TempoEnsemble([members[0], members[0]])
+    keep = {k: meta[k] for k in ("n_channels", "n_bins", "n_low", "width")}
+    (tmp_path / "features").mkdir()
+    _models.save_weights(twice, tmp_path / "features" / "tempo.safetensors", {**keep, "n_models": "2"})
+    x = torch.rand(1, int(meta["n_channels"]), int(meta["n_bins"]) + int(meta["n_low"]))
+    with torch.no_grad():
+        single = torch.log_softmax(members[0](x)[0], dim=1)
+    monkeypatch.setenv("AUDIOTASTE_MODELS_DIR", str(tmp_path))
+    _models.load_tempo_net.cache_clear()
+    try:
+        loaded = _models.load_tempo_net()
+        assert loaded is not None and isinstance(loaded[0], _models.TempoEnsemble)
+        with torch.no_grad():
+            assert torch.allclose(loaded[0](x)[0], single, atol=1e-5)
+        assert tempo(click_track(128.0), SR).bpm == pytest.approx(128.0, abs=1.0)
+    finally:
+        _models.load_tempo_net.cache_clear()

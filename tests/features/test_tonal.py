@@ -100,3 +100,56 @@ def test_any_finite_signal_gives_a_valid_key(y: np.ndarray) -> None:
     assert -1 <= est.key <= 11 and est.mode in (0, 1)
     assert math.isfinite(est.confidence) and 0.0 <= est.confidence <= 1.0
     assert (est.key == -1) == (est.key_name == "")
+
+
+def _write_key_model(path, nets, n_blocks: int) -> None:
+    from audiotaste.features._models import KeyEnsemble, save_weights
+
+    meta = {"n_blocks": str(n_blocks), "hidden": "8", "pairs": "1"}
+    module = nets[0] if len(nets) == 1 else KeyEnsemble(nets)
+    if len(nets) > 1:
+        meta["n_models"] = str(len(nets))
+    path.mkdir(parents=True, exist_ok=True)
+    save_weights(module, path / "key.safetensors", meta)
+
+
+def test_key_ensemble_file_averages_its_members(tmp_path, monkeypatch) -> None:
+    import torch
+
+    from audiotaste.features import _models
+    from audiotaste.features.tonal import N_KEY_BLOCKS, key_features
+
+    torch.manual_seed(0)
+    nets = [_models.KeyNet(N_KEY_BLOCKS, hidden=8, pairs=True) for _ in range(3)]
+    _write_key_model(tmp_path / "features", nets, N_KEY_BLOCKS)
+    monkeypatch.setenv("AUDIOTASTE_MODELS_DIR", str(tmp_path))
+    _models.load_key_net.cache_clear()
+    try:
+        loaded, meta = _models.load_key_net()
+        assert isinstance(loaded, _models.KeyEnsemble) and meta["n_models"] == "3"
+        x = torch.from_numpy(key_features(cadence(2, minor=True), SR))[None]
+        with torch.no_grad():
+            mean_p = torch.stack([torch.softmax(n(x), dim=1) for n in nets]).mean(0)
+            got = torch.softmax(loaded(x), dim=1)
+        assert torch.allclose(got, mean_p, atol=1e-6)
+        est = key(cadence(2, minor=True), SR)
+        best = int(mean_p.argmax())
+        assert (est.key, est.mode) == (best % 12, 1 - best // 12)
+    finally:
+        _models.load_key_net.cache_clear()
+
+
+def test_key_model_for_another_feature_layout_is_refused(tmp_path, monkeypatch) -> None:
+    from audiotaste.errors import ModelError
+    from audiotaste.features import _models
+    from audiotaste.features.tonal import N_KEY_BLOCKS
+
+    _write_key_model(tmp_path / "features", [_models.KeyNet(N_KEY_BLOCKS - 1, hidden=8, pairs=True)],
+                     N_KEY_BLOCKS - 1)
+    monkeypatch.setenv("AUDIOTASTE_MODELS_DIR", str(tmp_path))
+    _models.load_key_net.cache_clear()
+    try:
+        with pytest.raises(ModelError, match="feature blocks"):
+            key(cadence(0, minor=True), SR)
+    finally:
+        _models.load_key_net.cache_clear()
