@@ -262,6 +262,14 @@ def test_ann_matches_exact_search_and_is_saved(
     pd.testing.assert_frame_equal(loaded.recommend(u, 20), ann.recommend(u, 20))
 
 
+def test_unknown_ann_kind_is_a_clear_error(fitted: Recommender) -> None:
+    bad = Recommender(**fitted.get_params() | {"ann": "annoy", "ann_min_tracks": 1})
+    bad.__dict__.update({k: v for k, v in fitted.__dict__.items() if k.endswith("_")})
+    bad._index = None
+    with pytest.raises(InputError, match="unknown ann 'annoy'"):
+        bad.recommend(fitted.user_ids_[0], 5)
+
+
 def test_similar(fitted: Recommender) -> None:
     t = fitted.track_ids_[10]
     out = fitted.similar(t, 5)
