@@ -89,7 +89,9 @@ class IVFIndex:
                 np.zeros((0, d), np.float32), np.zeros(1, np.int64), np.zeros(0, np.int64), x
             )
         rng = np.random.default_rng(random_state)
-        space = x if queries is None else x @ _sqrt_second_moment(queries)
+        root = None if queries is None else _sqrt_second_moment(queries)
+        # All-zero queries (a model nobody has played anything in) carry no metric: Euclidean then.
+        space = x if root is None or not np.any(root) else x @ root
         train = space[rng.choice(n, sample * k, replace=False)] if sample * k < n else space
         centroids = train[rng.choice(len(train), k, replace=False)].copy()
         for _ in range(iterations):

@@ -60,6 +60,24 @@ def test_exclude_and_small_inputs() -> None:
     assert len(empty.search(q, 5, 1)[0]) == 0
 
 
+def test_query_metric_splits_lists_along_what_queries_weigh() -> None:
+    # Dimension 0 is tiny but is all the queries look at; dimension 1 is large noise they ignore.
+    rng = np.random.default_rng(6)
+    x = np.column_stack([rng.normal(size=4000) * 0.05, rng.normal(size=4000) * 5]).astype(
+        np.float32
+    )
+    queries = np.column_stack([rng.choice([-1.0, 1.0], 200), np.zeros(200)])
+    q = np.array([1.0, 0.0], np.float32)
+    best = set(_exact(x, q, 50).tolist())
+    weighted = IVFIndex.build(x, 20, queries=queries)
+    plain = IVFIndex.build(x, 20)
+    assert len(best & set(weighted.search(q, 50, 2)[0].tolist())) >= 48
+    assert len(best & set(plain.search(q, 50, 2)[0].tolist())) < 40
+    # Queries that are all zero give no metric: the Euclidean lists, not one list of everything.
+    zero = IVFIndex.build(x, 20, queries=np.zeros((5, 2)))
+    assert np.diff(zero.offsets).max() < 1000
+
+
 def test_save_load_round_trip_and_bad_files(tmp_path: Path) -> None:
     x = _clustered(500, 6, 4, 5)
     index = IVFIndex.build(x, 10)
