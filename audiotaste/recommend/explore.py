@@ -15,7 +15,14 @@ model of "finished it" fitted on the playlists' own logged outcomes (:data:`FEAT
 recommender's score, genre and mood match, a liked artist, energy and tempo gaps, and the listener's
 recent finishes minus skips), so what the playlists learn is not diluted in months of history.
 Within a shelf, tracks are taken by maximal marginal relevance under an artist cap, and the finished
-playlist is ordered to flow (see :mod:`audiotaste.recommend.playlist`).
+playlist is ordered to flow (see :mod:`audiotaste.recommend.playlist`). A share of the slots
+(``discovery_share``) is reserved for the shelf of the listener's next genres, whatever the bandit
+believes, so the second genre is not starved by a favourite that is finished a little more often.
+
+:meth:`Discovery.save` / :meth:`Discovery.load` keep the bandit's beliefs, the impressions log
+(with propensities and serve times), the re-ranker and the random stream in a JSON file between
+runs; ``audiotaste discover`` keeps one beside the catalogue and learns, at each run, from the
+plays newer than each listener's last playlist (:meth:`Discovery.new_feedback`).
 """
 
 from __future__ import annotations
