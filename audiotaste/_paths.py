@@ -1,7 +1,8 @@
 """Where shipped models and the user's model cache live.
 
-Shipped weights sit in the repository's ``models/`` folder (next to the package in a source checkout or an
-editable install); ``AUDIOTASTE_MODELS_DIR`` overrides it. Models fetched by an explicit
+Shipped weights sit in the repository's ``models/`` folder in a source checkout or an editable install,
+and in ``<prefix>/share/audiotaste/models`` after a wheel install (``pyproject.toml``'s data files);
+``AUDIOTASTE_MODELS_DIR`` overrides both. Models fetched by an explicit
 ``audiotaste models fetch`` go to the user cache (``AUDIOTASTE_CACHE_DIR``, else
 ``$XDG_CACHE_HOME/audiotaste``, else ``~/.cache/audiotaste``). Nothing here downloads anything.
 """
@@ -9,6 +10,7 @@ editable install); ``AUDIOTASTE_MODELS_DIR`` overrides it. Models fetched by an 
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 
@@ -17,7 +19,12 @@ def models_dir() -> Path:
     env = os.environ.get("AUDIOTASTE_MODELS_DIR")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parent.parent / "models"
+    root = Path(__file__).resolve().parent.parent
+    # pyproject.toml beside the package means a source checkout; without it, root is site-packages,
+    # where a folder called models/ could belong to any other package
+    if (root / "pyproject.toml").is_file():
+        return root / "models"
+    return Path(sys.prefix) / "share" / "audiotaste" / "models"
 
 
 def model_path(relative: str) -> Path:
