@@ -163,6 +163,11 @@ def _estimate(env: np.ndarray, fps: float, bands: np.ndarray | None = None) -> T
     beats = _track_beats(novelty, period)
     if meter == 0:
         meter = _meter(novelty, beats, period)
+    elif meter == 3 and _accents_flat(novelty, beats):
+        # a bar is heard from accents; the model also hears a beat divided in three (6/8 eighths)
+        # and may call it triple, but with every beat equally strong there is no bar to count, and
+        # duple is the default (see the module docstring)
+        meter = 4
     return TempoEstimate(
         bpm=float(60.0 * fps / period),
         confidence=float(confidence),
@@ -391,15 +396,33 @@ def _track_beats(novelty: np.ndarray, period: float) -> np.ndarray:
     return np.asarray(beats, dtype=np.float64)
 
 
+def _beat_accents(novelty: np.ndarray, beats: np.ndarray) -> np.ndarray:
+    """Onset strength at each beat (the peak within +-2 frames)."""
+    idx = np.minimum(beats.astype(int), novelty.size - 1)
+    return np.array([novelty[max(0, i - 2) : i + 3].max() for i in idx])
+
+
+def _accents_flat(novelty: np.ndarray, beats: np.ndarray) -> bool:
+    """True when the beats are (nearly) equally strong: no accent pattern to hear a bar from."""
+    if beats.size < 6:
+        return False
+    accents = _beat_accents(novelty, beats)
+    level = float(accents.mean())
+    return level <= 0 or float(accents.std()) < _FLAT_ACCENTS * level
+
+
+#: Beat-accent spread (std / mean) below which the beats count as equally strong.
+_FLAT_ACCENTS = 0.1
+
+
 def _meter(novelty: np.ndarray, beats: np.ndarray, period: float) -> int:
     """3 if beat accents repeat every 3 beats more strongly than every 2 or 4, else 4."""
     if beats.size < 12:
         return 4
-    idx = np.minimum(beats.astype(int), novelty.size - 1)
-    accents = np.array([novelty[max(0, i - 2) : i + 3].max() for i in idx])
+    accents = _beat_accents(novelty, beats)
     level = accents.mean()
     accents = accents - level
-    if level <= 0 or accents.std() < 0.1 * level:  # no accent pattern to read a meter from
+    if level <= 0 or accents.std() < _FLAT_ACCENTS * level:  # no accent pattern to read a meter from
         return 4
 
     def corr(lag: int) -> float:
