@@ -3,6 +3,10 @@
 
     nice -n 10 .venv/bin/python scripts/bench_features.py --manifest corpus/bench/manifest.csv
 
+Essentia (the ``bench`` extra) need not live in the project's venv: its wheel and ``six`` installed
+into a folder of their own (``pip install --no-deps --target /work/benchenv/site essentia six``) and
+``PYTHONPATH=/work/benchenv/site`` in front of the command keep the AGPL package out of ``.venv``.
+
 Every method runs in its own fresh process (side by side), one thread, over the same decoded clips
 (decoding is not timed). Times are the process's CPU time (``time.process_time``), not wall time: the machine is shared,
 and CPU seconds of a one-thread process are what the estimator costs. Reported per subset: tempo Acc1 (within 4 % of the tapped-beat label) and Acc2 (also at x2,
