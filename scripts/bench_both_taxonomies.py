@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,29 +30,17 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 import soundfile as sf  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_speed import SR, synth_song, write_ogg  # noqa: E402
+from bench_speed import SR, peak_rss_of_analyze, synth_song, timed, write_ogg  # noqa: E402
 
 MODEL = "musicnn-msd"
 
 
 def cpu_timed(fn, repeats: int) -> tuple[float, object]:  # type: ignore[no-untyped-def]
-    times, out = [], None
-    for _ in range(repeats):
-        t0 = time.process_time()
-        out = fn()
-        times.append(time.process_time() - t0)
-    return statistics.median(times), out
+    return timed(fn, repeats, clock=time.process_time)
 
 
 def peak_rss(path: Path) -> float:
-    # VmHWM of a fresh process: Linux carries ru_maxrss across fork+exec.
-    code = (
-        "import torch; torch.set_num_threads(1); import audiotaste; "
-        f"audiotaste.analyze({str(path)!r}, extra_models=({MODEL!r},)); "
-        "print([int(l.split()[1]) / 1024 for l in open('/proc/self/status') if l.startswith('VmHWM')][0])"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return float(out.stdout.strip().splitlines()[-1])
+    return peak_rss_of_analyze(path, f"extra_models=({MODEL!r},)")
 
 
 def main() -> None:

@@ -86,20 +86,22 @@ def librosa_pipeline(path: Path) -> tuple[float, str]:
     return float(np.atleast_1d(tempo)[0]), f"{best % 12}{'maj' if best < 12 else 'min'}"
 
 
-def timed(fn, repeats: int) -> tuple[float, object]:  # type: ignore[no-untyped-def]
+def timed(fn, repeats: int, clock=time.perf_counter) -> tuple[float, object]:  # type: ignore[no-untyped-def]
+    """Median seconds of ``repeats`` calls by ``clock`` (wall by default; ``time.process_time`` for CPU)."""
     times, out = [], None
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0 = clock()
         out = fn()
-        times.append(time.perf_counter() - t0)
+        times.append(clock() - t0)
     return statistics.median(times), out
 
 
-def peak_rss_of_analyze(path: Path) -> float:
+def peak_rss_of_analyze(path: Path, options: str = "") -> float:
+    """Peak RSS (MB) of a fresh process running ``audiotaste.analyze(path, <options>)``."""
     # VmHWM, not ru_maxrss: Linux carries ru_maxrss across fork+exec, so a child would report ours.
     code = (
         "import torch; torch.set_num_threads(1); import audiotaste; "
-        f"audiotaste.analyze({str(path)!r}); "
+        f"audiotaste.analyze({str(path)!r}{', ' + options if options else ''}); "
         "print([int(l.split()[1]) / 1024 for l in open('/proc/self/status') if l.startswith('VmHWM')][0])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
