@@ -158,6 +158,10 @@ class Recommender:
             else np.full(len(tracks), -1)
         ).astype(np.int64)
         tags = [c for c in tracks.columns if str(c).startswith(("genre.", "mood."))]
+        if not tags:
+            # a frame tagged only by another taxonomy (musicnn's tag.*) still gets worded reasons;
+            # with ours present its 50 extra columns would add 200 MB at 1 M tracks and no new words
+            tags = [c for c in tracks.columns if str(c).startswith("tag.")]
         self.tag_names_ = np.array(tags, dtype=str)
         self.tags_ = (
             tracks[tags].apply(pd.to_numeric, errors="coerce").fillna(0).to_numpy(np.float32)
@@ -610,7 +614,7 @@ class Recommender:
         """``"calm jazz"`` per track: its strongest mood and genre, kept only if the listener plays
         more of them than the catalogue average (or always, without a listener)."""
         words: list[list[str]] = [[] for _ in idx]
-        for kind in ("mood.", "genre."):
+        for kind in ("mood.", "genre.", "tag."):
             cols = np.flatnonzero(np.char.startswith(self.tag_names_, kind))
             if not len(cols):
                 continue

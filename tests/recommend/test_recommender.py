@@ -112,6 +112,30 @@ def test_reason_names_matching_tags_and_nearest_liked_track() -> None:
     assert "calm" not in cold.reason.iloc[1] and "Bill Evans" not in cold.reason.iloc[1]
 
 
+def test_reasons_use_another_taxonomy_when_the_frame_has_only_that() -> None:
+    # a catalogue tagged by musicnn alone: tag.* columns, none of ours
+    tracks = pd.DataFrame(
+        {
+            "track_id": ["j1", "j2", "j3", "r1", "r2"],
+            "tag.jazz": [0.9, 0.8, 0.85, 0.0, 0.1],
+            "tag.rock": [0.0, 0.1, 0.05, 0.9, 0.9],
+            "energy": [0.2, 0.25, 0.2, 0.9, 0.95],
+        }
+    )
+    t0 = pd.Timestamp("2025-01-06", tz="UTC")
+    ev = pd.DataFrame(
+        [("u", "j1", t0, 300_000), ("u", "j2", t0, 300_000), ("v", "r1", t0, 300_000)],
+        columns=["user_id", "track_id", "timestamp", "ms_played"],
+    )
+    rec = Recommender(factors=4, iterations=3).fit(ev, tracks)
+    assert list(rec.tag_names_) == ["tag.jazz", "tag.rock"]
+    top = rec.recommend("u", n=1).iloc[0]
+    assert top.track_id == "j3" and "jazz, which you favour" in top.reason
+    # beside ours, the other taxonomy is left out of the reasons (and out of memory)
+    both = tracks.assign(**{"genre.jazz": tracks["tag.jazz"], "genre.rock": tracks["tag.rock"]})
+    assert list(Recommender(factors=4, iterations=3).fit(ev, both).tag_names_) == ["genre.jazz", "genre.rock"]
+
+
 def test_reason_names_untagged_tracks_by_file_name(tmp_path: Path) -> None:
     # As in sample_audio/: OGGs without tags, so the catalogue has a path but no artist or title.
     tracks = pd.DataFrame(
