@@ -75,6 +75,7 @@ def discover_command(
 
 def _print(playlist: pd.DataFrame, beliefs: pd.DataFrame, user: str, explain: bool) -> None:
     from audiotaste.cli import console
+    from audiotaste.cli_recommend import _display_name
 
     minutes = playlist["duration_s"].fillna(0).sum() / 60
     console.print(
@@ -86,7 +87,7 @@ def _print(playlist: pd.DataFrame, beliefs: pd.DataFrame, user: str, explain: bo
         for col in ("#", "track", "reason"):
             t.add_column(col, overflow="fold")
         for r in rows.itertuples(index=False):
-            name = f"{r.artist} - {r.title}" if r.artist or r.title else r.track_id
+            name = _display_name(r.artist, r.title, getattr(r, "path", None), r.track_id)
             t.add_row(str(r.position), name, r.reason)
         console.print(t)
     for note in playlist.attrs.get("unmet", []):

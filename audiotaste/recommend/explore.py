@@ -1056,7 +1056,5 @@ def _phrases(
 
 
 def _name(rec: Recommender, j: int) -> str:
-    title, artist = rec.title_[j], rec.artist_[j]
-    if title and artist:
-        return f"“{title}” by {artist}"
-    return f"“{title}”" if title else f"track {rec.track_ids_[j]}"
+    # the recommender's own naming, so that untagged files are named by their file name here too
+    return rec._name(j)

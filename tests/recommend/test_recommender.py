@@ -171,6 +171,12 @@ def test_reason_names_untagged_tracks_by_file_name(tmp_path: Path) -> None:
     assert (
         "sounds like track f0ff01" in Recommender.load(tmp_path / "m").recommend("u", 1).reason[0]
     )
+    # The discovery playlist words its reasons the same way.
+    from audiotaste.recommend.explore import Discovery
+
+    shelves = Discovery(rec, size=3, random_state=0).playlist("u")
+    assert shelves.reason.str.contains("“blue hour walk” by the velvet quartet").any()
+    assert not shelves.reason.str.contains("track f0ff").any()
 
 
 @pytest.mark.parametrize(
