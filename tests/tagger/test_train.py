@@ -114,18 +114,25 @@ def test_reads_a_csv_of_path_and_labels(gtzan: Path, tmp_path: Path) -> None:
     rows = ["path,labels"]
     for f in sorted(gtzan.rglob("*.wav")):
         mood = "mood:calm" if f.parent.name == "low" else "mood:tense"
-        rows.append(f"{f},genre:{f.parent.name};{mood};demo")
-    (tmp_path / "mine.csv").write_text("\n".join(rows) + "\n")
-    ds = read_labelled(tmp_path / "mine.csv")
-    assert ds.labels == {"genre": ["high", "low"], "mood": ["calm", "tense"], "tag": ["demo"]}
-    assert ds.targets.shape == (12, 5)
-    assert ds.targets[:, 4].all()  # every clip is "demo"
-    np.testing.assert_array_equal(ds.targets[:, 1], ds.targets[:, 2])  # low <-> calm
-    assert set(ds.splits) <= {"train", "val"}
-    # the split is a pure function of the path
-    np.testing.assert_array_equal(read_labelled(tmp_path / "mine.csv").splits, ds.splits)
-    card = train(tmp_path / "mine.csv", tmp_path / "m", config=FAST, cache=tmp_path / "cache", progress=False)
-    assert list(card["labels"]) == ["genre", "mood", "tag"]
+        rows.append(f"{f.relative_to(gtzan)},genre:{f.parent.name};{mood};demo")
+    # Paths relative to the CSV: without a split column the split is a hash of that path, so it must
+    # not depend on where pytest puts its temporary folders (absolute paths once sent every "low"
+    # clip to val, and "low" vanished from the labels).
+    csv = gtzan / "mine.csv"
+    csv.write_text("\n".join(rows) + "\n")
+    try:
+        ds = read_labelled(csv)
+        assert ds.labels == {"genre": ["high", "low"], "mood": ["calm", "tense"], "tag": ["demo"]}
+        assert ds.targets.shape == (12, 5)
+        assert ds.targets[:, 4].all()  # every clip is "demo"
+        np.testing.assert_array_equal(ds.targets[:, 1], ds.targets[:, 2])  # low <-> calm
+        assert set(ds.splits) <= {"train", "val"}
+        # the split is a pure function of the path
+        np.testing.assert_array_equal(read_labelled(csv).splits, ds.splits)
+        card = train(csv, tmp_path / "m", config=FAST, cache=tmp_path / "cache", progress=False)
+        assert list(card["labels"]) == ["genre", "mood", "tag"]
+    finally:
+        csv.unlink()
 
 
 def test_reads_the_corpus_manifest_with_relative_paths_and_splits(gtzan: Path, tmp_path: Path) -> None:
