@@ -27,10 +27,9 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
-import soundfile as sf  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_speed import SR, peak_rss_of_analyze, synth_song, timed, write_ogg  # noqa: E402
+from bench_speed import peak_rss_of_analyze, synth_song, timed, write_long_ogg, write_ogg  # noqa: E402
 
 MODEL = "musicnn-msd"
 
@@ -95,13 +94,7 @@ def main() -> None:
         with Catalogue.open(Path(tmp) / "b.sqlite") as cat:
             run_batch([str(music)], cat, workers=0, spec=AnalyzerSpec(extra_models=(MODEL,)))
         t_scratch = time.process_time() - t0
-        long_path = Path(tmp) / "long.ogg"
-        minute = synth_song(60.0, seed=2)
-        with sf.SoundFile(long_path, "w", samplerate=SR, channels=2, format="OGG", subtype="VORBIS") as f:
-            for _ in range(int(args.long_minutes)):
-                for start in range(0, minute.shape[1], 1 << 16):
-                    f.write(minute[:, start : start + (1 << 16)].T)
-        rss = peak_rss(long_path)
+        rss = peak_rss(write_long_ogg(Path(tmp) / "long.ogg", args.long_minutes))
 
     print(f"# bench_both_taxonomies  {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}  "
           f"{args.minutes:g}-min 44.1 kHz stereo OGG, 1 thread, CPU seconds, median of {args.repeats}")

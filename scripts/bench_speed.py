@@ -73,6 +73,16 @@ def write_ogg(path: Path, y: np.ndarray) -> Path:
     return path
 
 
+def write_long_ogg(path: Path, minutes: float) -> Path:
+    """A ``minutes``-long stereo OGG: one synthetic minute repeated, written block by block."""
+    minute = synth_song(60.0, seed=2)
+    with sf.SoundFile(path, "w", samplerate=SR, channels=2, format="OGG", subtype="VORBIS") as f:
+        for _ in range(int(minutes)):
+            for start in range(0, minute.shape[1], 1 << 16):
+                f.write(minute[:, start : start + (1 << 16)].T)
+    return path
+
+
 def librosa_pipeline(path: Path) -> tuple[float, str]:
     import librosa
 
@@ -134,13 +144,7 @@ def main() -> None:
         subprocess.run([str(Path(sys.executable).parent / "audiotaste"), "analyze", str(clip), "--json"],
                        capture_output=True, check=True)
         t_cold = time.perf_counter() - t0
-        long_path = Path(tmp) / "long.ogg"
-        long = synth_song(60.0, seed=2)
-        with sf.SoundFile(long_path, "w", samplerate=SR, channels=2, format="OGG", subtype="VORBIS") as f:
-            for _ in range(int(args.long_minutes)):
-                for start in range(0, long.shape[1], 1 << 16):
-                    f.write(long[:, start : start + (1 << 16)].T)
-        rss = peak_rss_of_analyze(long_path)
+        rss = peak_rss_of_analyze(write_long_ogg(Path(tmp) / "long.ogg", args.long_minutes))
 
     a = result  # type: ignore[assignment]
     print(f"# bench_speed  {time.strftime('%Y-%m-%d')}  {args.minutes:g}-min 44.1 kHz stereo OGG, 1 thread, "
