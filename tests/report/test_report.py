@@ -28,8 +28,9 @@ def _song(path: Path, freq: float, bpm: float, seed: int) -> None:
 
 @pytest.fixture(scope="module")
 def catalogue(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    from audiotaste.cli import app
     from typer.testing import CliRunner
+
+    from audiotaste.cli import app
 
     root = tmp_path_factory.mktemp("report")
     music = root / "music"
