@@ -25,3 +25,20 @@ def fitted(split):
 
     train, _, tracks = split
     return Recommender(factors=16, iterations=8).fit(train, tracks)
+
+
+def discover_app(monkeypatch: pytest.MonkeyPatch, tracks: pd.DataFrame):  # type: ignore[no-untyped-def]
+    """A typer app holding only `discover`, reading ``tracks`` instead of a catalogue."""
+    import typer
+
+    from audiotaste import cli_discover, cli_recommend
+
+    monkeypatch.setattr(cli_recommend, "load_tracks", lambda db: tracks)
+    app = typer.Typer()
+    cli_discover.register(app)
+
+    @app.callback()
+    def _root() -> None:  # a group, so the command keeps its name
+        pass
+
+    return app

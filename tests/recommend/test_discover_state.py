@@ -198,19 +198,12 @@ def test_failed_write_keeps_the_old_state(rec, tmp_path, monkeypatch) -> None:
 def test_cli_learns_between_weekly_runs(monkeypatch, split, tmp_path) -> None:
     """Two `discover` runs with a week of feedback in between: the state file carries the bandit,
     and the shelf whose tracks were all skipped loses weight."""
-    import typer
     from typer.testing import CliRunner
 
-    from audiotaste import cli_discover, cli_recommend
+    from tests.recommend.conftest import discover_app
 
     train, _, tracks = split
-    monkeypatch.setattr(cli_recommend, "load_tracks", lambda db: tracks)
-    app = typer.Typer()
-    cli_discover.register(app)
-
-    @app.callback()
-    def _root() -> None:  # a group, so the command keeps its name
-        pass
+    app = discover_app(monkeypatch, tracks)
 
     user = "u00001"
     history = train[train["user_id"].isin([user, "u00002"])]

@@ -160,20 +160,13 @@ def test_minutes_and_fixed_mix(disc) -> None:
 def test_cli_discover(monkeypatch, split, tmp_path) -> None:
     import json
 
-    import typer
     from typer.testing import CliRunner
 
-    from audiotaste import cli_discover, cli_recommend
+    from tests.recommend.conftest import discover_app
 
     train, _, tracks = split
     tracks = tracks.assign(path=[f"/music/{t}.ogg" for t in tracks["track_id"]])
-    monkeypatch.setattr(cli_recommend, "load_tracks", lambda db: tracks)
-    app = typer.Typer()
-    cli_discover.register(app)
-
-    @app.callback()
-    def _root() -> None:  # a group, so the command keeps its name
-        pass
+    app = discover_app(monkeypatch, tracks)
 
     events = tmp_path / "events.parquet"
     train[train.user_id.isin(["u00001", "u00002"])].to_parquet(events)
