@@ -48,9 +48,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--student", default="models/student-musicnn")
+    ap.add_argument("--student", default="musicnn-msd-student")
     ap.add_argument(
-        "--teacher", default="/tmp/mcache/musicnn-msd", help="musicnn model folder or name"
+        "--teacher", default="musicnn-msd", help="musicnn model folder or name"
     )
     ap.add_argument("--manifest", default="/work/data/distill/manifest.csv")
     ap.add_argument("--cache", default="/work/data/distill/teacher")
@@ -66,12 +66,15 @@ def main() -> None:
     from audiotaste.tagger.infer import _load_audio, load_model
     from audiotaste.tagger.model import cut_patches, normalize_patches
     from audiotaste.tagger.musicnn import SR as T_SR
-    from audiotaste.tagger.musicnn import load_musicnn
+    from audiotaste.tagger.musicnn import MusicnnTagger, load_musicnn, musicnn_logmel
 
     student = load_model(args.student)
     teacher = load_musicnn(args.teacher)
     tname = teacher.name
-    fe = student.frontend
+    # a pruned musicnn (audiotaste.tagger.pruned) reads the teacher's own patches; a TaggerNet
+    # student reads ours, starting at the same times
+    pruned = isinstance(student, MusicnnTagger)
+    fe = None if pruned else student.frontend
 
     # --- accuracy --------------------------------------------------------------------------------
     paths, labels = [], []
@@ -80,18 +83,27 @@ def main() -> None:
         if tname in got:
             paths.append(Path(r["path"]))
             labels.append(got[tname])
-    mels, errors = cached_mels(paths, fe, Path(args.mel_cache))
+    if pruned:
+        mels = [musicnn_logmel(_load_audio(p, T_SR)) for p in paths]
+        errors: list = []
+    else:
+        mels, errors = cached_mels(paths, fe, Path(args.mel_cache))
     s_track, t_track, s_emb, t_emb, s_patch, t_patch = [], [], [], [], [], []
     for mel, lab in zip(mels, labels, strict=True):
         if mel is None:
             continue
         mel = np.asarray(mel, np.float32)
-        patches = cut_patches(
-            mel, student_starts(lab["start_s"], mel.shape[1], fe), fe.patch_frames
-        )
-        probs = student.predict_patches(patches)
-        with torch.inference_mode():
-            emb = student.net(torch.from_numpy(normalize_patches(patches, fe.norm)))[1].numpy()
+        if pruned:
+            starts = np.round(lab["start_s"] * T_SR / 256).astype(int)
+            patches = np.stack([mel[s : s + student.patch_frames] for s in starts])
+            probs, emb = student._run(patches)
+        else:
+            patches = cut_patches(
+                mel, student_starts(lab["start_s"], mel.shape[1], fe), fe.patch_frames
+            )
+            probs = student.predict_patches(patches)
+            with torch.inference_mode():
+                emb = student.net(torch.from_numpy(normalize_patches(patches, fe.norm)))[1].numpy()
         s_track.append(probs.mean(0))
         t_track.append(lab["probs"].mean(0))
         s_emb.append(emb.mean(0))
@@ -144,9 +156,10 @@ def main() -> None:
     # --- speed -------------------------------------------------------------------------------------
     rows = []
     for p in paths[: args.speed_files]:
-        y22, y16 = _load_audio(p, fe.sr), _load_audio(p, T_SR)
+        y16 = _load_audio(p, T_SR)
+        y_student = y16 if pruned else _load_audio(p, fe.sr)
         dur = len(y16) / T_SR
-        st = _cpu(lambda: student.predict_audio(y22), args.repeats)  # noqa: B023
+        st = _cpu(lambda: student.predict_audio(y_student), args.repeats)  # noqa: B023
         tt = _cpu(lambda: teacher.predict_audio(y16), args.repeats)  # noqa: B023
         rows.append((p.name, dur, st, tt))
     print(
@@ -164,7 +177,10 @@ def main() -> None:
     )
     n_s = sum(x.numel() for x in student.net.parameters())
     n_t = sum(x.numel() for x in teacher.net.parameters())
-    size = (Path(student.path) / "model.safetensors").stat().st_size
+    from audiotaste._paths import model_path
+
+    folder = Path(args.student) if Path(args.student).is_dir() else model_path(args.student)
+    size = (folder / "model.safetensors").stat().st_size
     print(
         f"parameters: student {n_s:,} ({size / 1e6:.1f} MB safetensors), teacher {n_t:,}; "
         f"peak RSS of this run {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB"

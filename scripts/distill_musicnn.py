@@ -243,6 +243,134 @@ def cmd_train(args: argparse.Namespace) -> None:
     print(f"wrote {args.out}: best epoch {card['training']['best_epoch']}")
 
 
+def _musicnn_mel(path: str, mel_cache: Path) -> np.ndarray:
+    """musicnn's whole-file log-mel [n_frames, 96], cached as ``<mel_cache>/<key>.npy``."""
+    from audiotaste.tagger.distill import _key
+    from audiotaste.tagger.infer import _load_audio
+    from audiotaste.tagger.musicnn import SR, musicnn_logmel
+
+    f = mel_cache / f"{_key(Path(path))}.npy"
+    if f.is_file():
+        return np.load(f)
+    mel = musicnn_logmel(_load_audio(Path(path), SR)).astype(np.float32)
+    mel_cache.mkdir(parents=True, exist_ok=True)
+    tmp = mel_cache / f".{f.stem}.tmp.npy"
+    np.save(tmp, mel)
+    tmp.replace(f)
+    return mel
+
+
+def _dense_labels(path: str, teacher, hop: int, mel_cache: Path, cache: Path):
+    """The teacher's logits and penultimate layer on patches every ``hop`` frames of a file,
+    cached as ``<cache>/<key>.npz``: (patches, logits, emb)."""
+    import torch
+
+    from audiotaste.tagger.distill import _key
+    from audiotaste.tagger.musicnn import PATCH_FRAMES
+    from audiotaste.tagger.pruned import patches_at
+
+    mel = _musicnn_mel(path, mel_cache)
+    f = cache / f"{_key(Path(path))}.npz"
+    starts = np.arange(0, max(1, mel.shape[0] - PATCH_FRAMES + 1), hop)
+    x = patches_at(mel, starts)
+    if not f.is_file():
+        logits, emb = [], []
+        with torch.inference_mode():
+            for s in range(0, len(x), 16):
+                lo, em = teacher.net(torch.from_numpy(x[s : s + 16]))
+                logits.append(lo.numpy())
+                emb.append(em.numpy())
+        cache.mkdir(parents=True, exist_ok=True)
+        tmp = cache / f".{f.stem}.tmp.npz"
+        np.savez(tmp, starts=starts, logits=np.concatenate(logits), emb=np.concatenate(emb))
+        tmp.replace(f)
+    with np.load(f) as z:
+        if not np.array_equal(z["starts"], starts):
+            raise SystemExit(f"{f}: cached with another hop; remove {cache}")
+        return x, z["logits"], z["emb"]
+
+
+def cmd_prune(args: argparse.Namespace) -> None:
+    """Prune the teacher and fine-tune it on its own outputs (audiotaste.tagger.pruned)."""
+    import torch
+
+    from audiotaste.tagger.distill import cached_teacher, distill_metrics
+    from audiotaste.tagger.musicnn import MusicnnTagger, load_musicnn
+    from audiotaste.tagger.pruned import PrunedConfig, fine_tune_pruned, patches_at, prune_musicnn
+
+    torch.set_num_threads(args.threads)
+    teacher = load_musicnn(args.teacher)
+    mel_cache, dense = Path(args.mel_cache), Path(args.dense_cache) / teacher.name
+    rows = _read_manifest(args.manifest)
+    src_of = {r["path"]: r["source"] for r in rows}
+    xs, ls, es, sources = [], [], [], {}
+    t0 = time.monotonic()
+    for r in rows:
+        if r["split"] != "train":
+            continue
+        x, lo, em = _dense_labels(r["path"], teacher, args.hop, mel_cache, dense)
+        xs.append(x)
+        ls.append(lo)
+        es.append(em)
+        sources[r["source"]] = sources.get(r["source"], 0) + 1
+    x_train, l_train, e_train = np.concatenate(xs), np.concatenate(ls), np.concatenate(es)
+    print(f"train: {sum(sources.values())} files, {len(x_train)} patches every {args.hop} frames "
+          f"({time.monotonic() - t0:.0f} s)", flush=True)
+
+    # validation: the bench's patches (at most 20 per file) of the validation soundtrack
+    val_x, val_t = [], []
+    for r in rows:
+        if r["split"] != "val":
+            continue
+        lab = cached_teacher(r["path"], [teacher], args.cache)[teacher.name]
+        starts = np.round(lab["start_s"] * 16000 / 256).astype(int)
+        val_x.append(patches_at(_musicnn_mel(r["path"], mel_cache), starts))
+        val_t.append(lab["probs"].mean(0))
+    val_teacher = np.stack(val_t)
+
+    val_metrics: list[dict] = []
+
+    def validate(net) -> float:
+        with torch.inference_mode():
+            s = np.stack([torch.sigmoid(net(torch.from_numpy(x))[0]).mean(0).numpy() for x in val_x])
+        m = distill_metrics(s, val_teacher)
+        val_metrics.append(m)
+        print(f"  val AUC {m['macro_auc']:.4f} Pearson {m['mean_pearson']:.4f}", flush=True)
+        return 0.5 * (m["macro_auc"] + m["mean_pearson"])
+
+    rng = np.random.default_rng(args.seed)
+    sample = x_train[rng.choice(len(x_train), min(512, len(x_train)), replace=False)]
+    net = prune_musicnn(teacher.net, sample, n_timbral=args.widths[0], n_temporal=args.widths[1])
+    cfg = PrunedConfig(epochs=args.epochs, lr=args.lr, seed=args.seed)
+    net, history = fine_tune_pruned(net, x_train, l_train, e_train, config=cfg, validate=validate)
+    card = {
+        "name": args.name,
+        "version": args.version,
+        "description": f"{teacher.name} pruned to {args.widths[0]} timbral and {args.widths[1]} "
+        "temporal filters per convolution and fine-tuned on its own outputs (distilled student)",
+        "teacher": {"name": teacher.name, "version": teacher.version,
+                    "source": "musicnn 0.1.0 (Pons & Serra 2019, ISC licence)"},
+        "trained_on": f"{teacher.name}'s outputs (logits and penultimate layer) on real game "
+        f"soundtracks ({', '.join(sorted(sources))}); the kept weights are musicnn's own (ISC licence)",
+        "data": {"train_files_by_source": sources, "train_patches": int(len(x_train)),
+                 "patch_hop_frames": args.hop,
+                 "val_sources": sorted({src_of[r["path"]] for r in rows if r["split"] == "val"}),
+                 "policy": "split by whole soundtrack, see docs/DATA.md ## distill"},
+        "training": {"config": cfg.to_dict(), "history": history,
+                     "command": "python " + " ".join(sys.argv), "torch": torch.__version__},
+        "n_parameters": sum(p.numel() for p in net.parameters()),
+        "metrics": {
+            "val": {
+                "soundtracks": "hedgewars-data (selects the epoch)",
+                "n_files": len(val_x),
+                **max(val_metrics, key=lambda m: 0.5 * (m["macro_auc"] + m["mean_pearson"])),
+            }
+        },
+    }
+    MusicnnTagger(net, {**teacher.card, **card}).save(args.out)
+    print(f"wrote {args.out}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -284,6 +412,22 @@ def main() -> None:
     )
     r.add_argument("--resume", action="store_true")
     r.set_defaults(fn=cmd_train)
+    q = sub.add_parser("prune", help="prune the teacher and fine-tune it on its own outputs")
+    q.add_argument("--manifest", default="/work/data/distill/manifest.csv")
+    q.add_argument("--cache", default="/work/data/distill/teacher")
+    q.add_argument("--mel-cache", default="/work/data/distill/mel16")
+    q.add_argument("--dense-cache", default="/work/data/distill/dense")
+    q.add_argument("--teacher", default="musicnn-msd")
+    q.add_argument("--widths", type=int, nargs=2, default=[16, 8], metavar=("TIMBRAL", "TEMPORAL"))
+    q.add_argument("--hop", type=int, default=62, help="frames between training patches (62 = 1 s)")
+    q.add_argument("--epochs", type=int, default=6)
+    q.add_argument("--lr", type=float, default=3e-4)
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--threads", type=int, default=1)
+    q.add_argument("--name", default="musicnn-msd-student")
+    q.add_argument("--version", default="1.0.0")
+    q.add_argument("--out", required=True)
+    q.set_defaults(fn=cmd_prune)
     args = ap.parse_args()
     args.fn(args)
 

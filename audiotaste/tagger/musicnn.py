@@ -185,6 +185,9 @@ class MusicnnNet(nn.Module):
         Output tags.
     n_filt_midend, n_units_backend : int
         Mid-end filters and penultimate width.
+    n_timbral, n_temporal : int
+        Filters of each timbral and each temporal front-end convolution (musicnn's 204 and 51; a
+        pruned student keeps fewer, see :func:`audiotaste.tagger.distill.prune_musicnn`).
     """
 
     temporal_lengths = (128, 64, 32)  # frames
@@ -196,9 +199,12 @@ class MusicnnNet(nn.Module):
         n_classes: int = 50,
         n_filt_midend: int = 64,
         n_units_backend: int = 200,
+        n_timbral: int = int(1.6 * 128),  # 204
+        n_temporal: int = int(1.6 * 32),  # 51
     ) -> None:
         super().__init__()
-        n_timbral, n_temporal = int(1.6 * 128), int(1.6 * 32)  # 204, 51
+        self.n_mels, self.n_timbral, self.n_temporal = n_mels, n_timbral, n_temporal
+        self.n_filt_midend = n_filt_midend
         self.bn_input = _bn2d(1)
         self.timbral = nn.ModuleList(
             nn.Conv2d(1, n_timbral, (7, int(frac * n_mels))) for frac in (0.4, 0.7)
@@ -256,16 +262,10 @@ class MusicnnNet(nn.Module):
         logits : torch.Tensor [batch, n_classes]
         penultimate : torch.Tensor [batch, n_units_backend]
         """
-        x = self.bn_input(x.unsqueeze(1))  # [B, 1, T, 96]
-        front = []
-        padded = F.pad(x, (0, 0, 3, 3))  # time only: frequency is pooled away afterwards
-        for conv, bn in zip(self.timbral, self.timbral_bn, strict=True):
-            front.append(self._conv_relu_bn_freqmax(padded, conv, bn))  # [B, 204, T]
-        for k, conv, bn in zip(self.temporal_lengths, self.temporal, self.temporal_bn, strict=True):
-            # TensorFlow 'same' padding puts the odd extra frame last
-            same = F.pad(x, (0, 0, (k - 1) // 2, k // 2))
-            front.append(self._conv_relu_bn_freqmax(same, conv, bn))  # [B, 51, T]
-        h = torch.cat(front, dim=1)  # [B, 561, T]
+        return self.back(self.front(x))
+
+    def back(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mid end and back end on the front end's output [B, 561, T]: (logits, penultimate)."""
         feats = [h]
         for i, (conv, bn) in enumerate(zip(self.midend, self.midend_bn, strict=True)):
             m = bn(F.relu(conv(F.pad(feats[-1], (3, 3)))))  # [B, 64, T]
@@ -275,6 +275,19 @@ class MusicnnNet(nn.Module):
         pooled = torch.stack([h.amax(dim=2), h.mean(dim=2)], dim=2).flatten(1)  # [B, 1506]
         penultimate = self.dense_bn(F.relu(self.dense(self.pool_bn(pooled))))  # [B, 200]
         return self.out(penultimate), penultimate
+
+    def front(self, x: torch.Tensor) -> torch.Tensor:
+        """The front end's output: [batch, n_frames, n_mels] -> [batch, 2·n_timbral + 3·n_temporal, n_frames]."""
+        x = self.bn_input(x.unsqueeze(1))  # [B, 1, T, 96]
+        front = []
+        padded = F.pad(x, (0, 0, 3, 3))  # time only: frequency is pooled away afterwards
+        for conv, bn in zip(self.timbral, self.timbral_bn, strict=True):
+            front.append(self._conv_relu_bn_freqmax(padded, conv, bn))  # [B, 204, T]
+        for k, conv, bn in zip(self.temporal_lengths, self.temporal, self.temporal_bn, strict=True):
+            # TensorFlow 'same' padding puts the odd extra frame last
+            same = F.pad(x, (0, 0, (k - 1) // 2, k // 2))
+            front.append(self._conv_relu_bn_freqmax(same, conv, bn))  # [B, 51, T]
+        return torch.cat(front, dim=1)  # [B, 561, T]
 
 
 def state_dict_from_tf(tensors: Mapping[str, np.ndarray]) -> dict[str, torch.Tensor]:
@@ -379,7 +392,15 @@ class MusicnnTagger:
             state = load_file(weights_path)
         except (SafetensorError, OSError, ValueError) as e:
             raise ModelError(weights_path, f"unreadable weights ({e})") from None
-        net = MusicnnNet(n_classes=len(labels))
+        widths = card.get("widths", {})
+        try:
+            net = MusicnnNet(
+                n_classes=len(labels),
+                n_timbral=int(widths.get("n_timbral", 204)),
+                n_temporal=int(widths.get("n_temporal", 51)),
+            )
+        except (TypeError, ValueError, RuntimeError) as e:
+            raise ModelError(card_path, f"bad widths in the model card ({e})") from None
         try:
             net.load_state_dict(state, strict=True)
         except RuntimeError as e:
@@ -399,7 +420,8 @@ class MusicnnTagger:
         d = Path(model_dir)
         d.mkdir(parents=True, exist_ok=True)
         card = {**self.card, "name": self.name, "version": self.version, "architecture": "musicnn",
-                "labels": {"tag": list(self.labels["tag"])}, "front_end": FRONT_END}
+                "labels": {"tag": list(self.labels["tag"])}, "front_end": FRONT_END,
+                "widths": {"n_timbral": self.net.n_timbral, "n_temporal": self.net.n_temporal}}
         state = {k: v.contiguous() for k, v in self.net.state_dict().items()}
         save_file(state, str(d / ".model.safetensors.tmp"), metadata={"format": "pt"})
         os.chmod(d / ".model.safetensors.tmp", 0o644)  # safetensors creates it owner-only
