@@ -202,6 +202,20 @@ class _Segment:
 #: Song Dataset's Last.fm tags (genres such as rock, jazz, Hip-Hop, folk and moods such as happy, sad,
 #: chill, Mellow), the closest of the two musicnn models to our genre/mood taxonomy.
 REAL_WORLD_MODEL = "musicnn-msd"
+#: Shipped in ``models/``: musicnn-msd pruned to a fraction of its filters and fine-tuned on its own
+#: outputs over real soundtracks (``audiotaste.tagger.pruned``), the real-world tags without the fetch.
+REAL_WORLD_STUDENT = "musicnn-msd-student"
+
+
+def real_world_model() -> str:
+    """The model behind ``--real-world``: :data:`REAL_WORLD_MODEL` once fetched (``audiotaste models
+    fetch musicnn``), else the shipped student :data:`REAL_WORLD_STUDENT`, which tags the same 50
+    Last.fm tags several times faster and close to the teacher (``docs/BENCHMARKS.md`` ``## distill``)."""
+    from audiotaste._paths import cache_dir
+
+    if (cache_dir() / REAL_WORLD_MODEL / "card.json").is_file():
+        return REAL_WORLD_MODEL
+    return REAL_WORLD_STUDENT
 
 
 def analyze(

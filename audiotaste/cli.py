@@ -99,7 +99,7 @@ def _analysis_table(result: Any, hint: str | None = None) -> Table:
     if models:
         table.add_row("model", " + ".join(models))
     if hint:
-        table.add_row("real-world tags", f"[dim]{hint}[/]")
+        table.add_row("note", f"[dim]{hint}[/]")
     table.add_row("time", f"{result.timings.get('total', 0.0):.2f} s")
     return table
 
@@ -108,16 +108,23 @@ def _analysis_table(result: Any, hint: str | None = None) -> Table:
 _TAXONOMY_TITLES = {"tag": "real-world tags"}
 
 
-def _real_world_hint() -> str:
-    """One line on how to get musicnn's real-world tags, for a table that has none."""
-    from audiotaste._paths import cache_dir
-    from audiotaste.analysis import REAL_WORLD_MODEL
+def _real_world_hint(tag_model: str | None) -> str | None:
+    """One line on how to get musicnn's real-world tags (or the teacher's own), if there is more to get.
 
-    if (cache_dir() / REAL_WORLD_MODEL / "card.json").is_file():
+    ``tag_model`` is the model that produced the table's real-world tags (``name@version``), if any.
+    """
+    from audiotaste.analysis import REAL_WORLD_MODEL, REAL_WORLD_STUDENT, real_world_model
+
+    if tag_model is not None:
+        if tag_model.startswith(f"{REAL_WORLD_STUDENT}@"):
+            return (f"from the shipped student of {REAL_WORLD_MODEL}; `audiotaste models fetch "
+                    "musicnn` (once, from PyPI) gets the teacher itself")
+        return None
+    if real_world_model() == REAL_WORLD_MODEL:
         return (f"add --real-world for {REAL_WORLD_MODEL}'s 50 Last.fm tags "
                 "(musicnn: about 3-4x the time of the rest of the analysis)")
-    return ("not installed: `audiotaste models fetch musicnn` (once, from PyPI), then --real-world "
-            "adds musicnn's 50 Last.fm tags")
+    return (f"add --real-world for 50 Last.fm tags from the shipped student of {REAL_WORLD_MODEL}; "
+            "`audiotaste models fetch musicnn` (once, from PyPI) gets the teacher itself")
 
 
 @app.command()
@@ -127,16 +134,16 @@ def analyze(
     plot: Annotated[Path | None, typer.Option("--plot", help="Write a PNG: waveform, log-mel with beats, chroma with key.")] = None,
     model: Annotated[str | None, typer.Option("--model", help="Tagger name or folder (default: the shipped one).")] = None,
     no_tags: Annotated[bool, typer.Option("--no-tags", help="Skip the main tagger.")] = False,
-    real_world: Annotated[bool, typer.Option("--real-world", help="Add musicnn's 50 real-world tags (musicnn-msd, Last.fm tags) as taxonomy 'tag' next to genre/mood. Needs `audiotaste models fetch musicnn`; several times slower.")] = False,
+    real_world: Annotated[bool, typer.Option("--real-world", help="Add 50 real-world tags (musicnn-msd's Last.fm tags) as taxonomy 'tag' next to genre/mood: from musicnn-msd once `audiotaste models fetch musicnn` has run, else from the shipped student distilled from it.")] = False,
     extra_model: Annotated[list[str] | None, typer.Option("--extra-model", help="Add this tagger's taxonomies too (repeatable; e.g. musicnn-mtt). --real-world is --extra-model musicnn-msd.")] = None,
 ) -> None:
     """Analyse audio files: tempo, key, loudness, descriptors and tags."""
-    from audiotaste.analysis import REAL_WORLD_MODEL
     from audiotaste.analysis import analyze as run_analysis
+    from audiotaste.analysis import real_world_model
 
     if plot is not None and len(files) != 1:
         raise fail_usage("--plot takes exactly one FILE")
-    extras = tuple(dict.fromkeys([*([REAL_WORLD_MODEL] if real_world else []), *(extra_model or [])]))
+    extras = tuple(dict.fromkeys([*([real_world_model()] if real_world else []), *(extra_model or [])]))
     results: list[dict[str, Any]] = []
     failed = 0
     for path in files:
@@ -155,7 +162,7 @@ def analyze(
         if as_json:
             results.append(result.to_dict())
         else:
-            hint = None if "tag" in result.tags or no_tags else _real_world_hint()
+            hint = None if no_tags else _real_world_hint(result.tag_models.get("tag"))
             console.print(_analysis_table(result, hint))
             if plot is not None:
                 console.print(f"plot written to {plot}")

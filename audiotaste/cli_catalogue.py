@@ -83,7 +83,7 @@ def tag(
     retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Retry unchanged files that failed before.")] = False,
     model: Annotated[str | None, typer.Option("--model", help="Tagger name or folder (default: the shipped one).")] = None,
     no_tags: Annotated[bool, typer.Option("--no-tags", help="Descriptors only, no tagger.")] = False,
-    real_world: Annotated[bool, typer.Option("--real-world", help="Also store musicnn's 50 real-world tags (musicnn-msd) as tag.* columns; tracks already catalogued get only these added. Needs `audiotaste models fetch musicnn`; several times slower.")] = False,
+    real_world: Annotated[bool, typer.Option("--real-world", help="Also store 50 real-world tags (musicnn-msd's Last.fm tags) as tag.* columns; tracks already catalogued get only these added. From musicnn-msd once `audiotaste models fetch musicnn` has run, else from the shipped student distilled from it.")] = False,
     extra_model: Annotated[list[str] | None, typer.Option("--extra-model", help="Also store this tagger's taxonomies (repeatable). --real-world is --extra-model musicnn-msd.")] = None,
     wait: Annotated[float, typer.Option("--wait", min=0, help="Seconds to wait for another tag run on the same catalogue.")] = 0.0,
     timeout: Annotated[float, typer.Option("--timeout", min=0, help="Seconds one file may take before it is stopped and recorded as failed (0: no limit; local engine).")] = 3600.0,
@@ -92,7 +92,7 @@ def tag(
     analyzer: Annotated[str | None, typer.Option("--analyzer", hidden=True, help="module:function building a custom analyser (see AnalyzerSpec.factory).")] = None,
 ) -> None:
     """Analyse and tag every audio file under DIR_OR_FILES into a catalogue, incrementally."""
-    from audiotaste.analysis import REAL_WORLD_MODEL
+    from audiotaste.analysis import real_world_model
     from audiotaste.catalogue import AnalyzerSpec, Catalogue, run_batch
     from audiotaste.catalogue.export import ParquetCatalogue, display_path
 
@@ -126,7 +126,7 @@ def tag(
     try:
         sink: Any = ParquetCatalogue.open(target) if out is not None else Catalogue.open(target)
         try:
-            extras = tuple(dict.fromkeys([*([REAL_WORLD_MODEL] if real_world else []),
+            extras = tuple(dict.fromkeys([*([real_world_model()] if real_world else []),
                                           *(extra_model or [])]))
             if extras:  # say now, not from every worker, that a model is missing and how to get it
                 from audiotaste.analysis import load_extras

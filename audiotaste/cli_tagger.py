@@ -79,9 +79,9 @@ def list_command() -> None:
             labels = ", ".join(f"{len(v)} {k}" for k, v in card.get("labels", {}).items())
             name, version = str(card.get("name", folder.name)), str(card.get("version", "?"))
         except (OSError, ValueError, AttributeError, TypeError):
-            typer.echo(f"{folder.name:16s} (unreadable card)  {folder}")
+            typer.echo(f"{folder.name:20s} (unreadable card)  {folder}")
             continue
-        typer.echo(f"{name:16s} {version:8s} {labels:24s} {folder}")
+        typer.echo(f"{name:20s} {version:8s} {labels:24s} {folder}")
 
 
 def fetch_command(name: Annotated[str, typer.Argument(help="musicnn (both), musicnn-msd or musicnn-mtt.")]) -> None:

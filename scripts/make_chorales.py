@@ -26,12 +26,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from corpus.bench import chorale_info, chorale_paths  # noqa: E402
 from corpus.manifest import COLUMNS, Manifest  # noqa: E402
 from corpus.pipeline import render_clip  # noqa: E402
 from corpus.plan import TRAIN_FONTS, VAL_FONTS, ClipSpec, _aug, _pick  # noqa: E402
 from corpus.theory import MOODS  # noqa: E402
-
-from corpus.bench import chorale_info, chorale_paths  # noqa: E402
 
 #: seed-space tag of these clips (the corpus presets use 1-3)
 _PRESET = 11

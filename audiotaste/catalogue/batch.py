@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from audiotaste.analysis import Analysis
+from audiotaste.analysis import REAL_WORLD_MODEL, REAL_WORLD_STUDENT, Analysis
 from audiotaste.catalogue.store import FILE_TAGS, analysis_fields, path_key
 from audiotaste.catalogue.walk import (
     FileChangedError,
@@ -224,6 +224,13 @@ def _model_name(model_id: str | None) -> str | None:
     return None if model_id is None else model_id.rpartition("@")[0] or model_id
 
 
+def _serves_for(stored: str | None, wanted: str | None) -> bool:
+    """Whether tags stored from model ``stored`` (a name) stand for those of ``wanted``: the same
+    model, or the teacher of the wanted student (``--real-world`` without the fetch never replaces
+    musicnn's own tags with its student's)."""
+    return stored == wanted or (wanted == REAL_WORLD_STUDENT and stored == REAL_WORLD_MODEL)
+
+
 def _stale_taxonomies(extra_ids: Mapping[str, str], stored: Mapping[str, str] | None, *,
                       exact: bool) -> list[str]:
     """Taxonomies the extra models produce that a stored track lacks, or has from another model
@@ -231,7 +238,8 @@ def _stale_taxonomies(extra_ids: Mapping[str, str], stored: Mapping[str, str] | 
     if stored is None:
         return []
     return [tax for tax, mid in extra_ids.items()
-            if (stored.get(tax) != mid if exact else _model_name(stored.get(tax)) != _model_name(mid))]
+            if (stored.get(tax) != mid if exact
+                else not _serves_for(_model_name(stored.get(tax)), _model_name(mid)))]
 
 
 def file_tags(path: str) -> dict[str, str]:
@@ -378,7 +386,8 @@ def plan(inputs: Iterable[str], sink: Sink, *, force: bool = False, retag: bool 
         if known is not None and known[:2] == (item.size, item.mtime_ns) and not force:
             stored_tags = None if tag_models is None else tag_models.get(known[2], {})
             # by name here (a model given as a folder path is only recognised by the worker)
-            complete = stored_tags is None or wanted <= {_model_name(m) for m in stored_tags.values()}
+            complete = stored_tags is None or all(
+                any(_serves_for(_model_name(m), w) for m in stored_tags.values()) for w in wanted)
             if not retag and complete:
                 summary.skipped += 1
                 continue

@@ -261,8 +261,24 @@ def test_cli_tag_real_world_then_without_the_fetch(cache: Path, music: Path, tmp
 
     monkeypatch.setenv("AUDIOTASTE_CACHE_DIR", str(tmp_path / "empty"))
     _load_tagger.cache_clear()
+    # without the fetch, --real-world means the shipped student: the teacher's stored tags stay...
+    again = CliRunner().invoke(app, ["tag", str(music), "--db", str(db), "-j", "0", "-q",
+                                     "--real-world"])
+    assert again.exit_code == 0, again.output
+    with Catalogue.open(db) as cat:
+        assert set(cat.to_pandas()["tag_model"]) == {"musicnn-msd@0.0-test"}
+    # ...a new catalogue gets the student's
+    fresh = tmp_path / "fresh.sqlite"
+    made = CliRunner().invoke(app, ["tag", str(music), "--db", str(fresh), "-j", "0", "-q",
+                                    "--real-world"])
+    assert made.exit_code == 0, made.output
+    with Catalogue.open(fresh) as cat:
+        frame = cat.to_pandas()
+    assert len(_tag_cols(frame, "tag.")) == 50
+    assert all(m.startswith("musicnn-msd-student@") for m in frame["tag_model"])
+    # and asking for the teacher by name says how to get it
     missing = CliRunner().invoke(app, ["tag", str(music), "--db", str(db), "-j", "0", "-q",
-                                       "--real-world"])
+                                       "--extra-model", "musicnn-msd"])
     assert missing.exit_code == 1 and "audiotaste models fetch musicnn" in missing.output
     assert "Traceback" not in missing.output
 

@@ -101,7 +101,7 @@ def test_the_table_says_how_to_get_real_world_tags(tmp_path: Path, musicnn_cache
     assert fetched.exit_code == 0 and "add --real-world" in fetched.stdout
 
 
-def test_without_the_fetch_the_cli_says_how_to_get_musicnn(
+def test_without_the_fetch_real_world_tags_come_from_the_student_and_the_cli_says_how_to_get_musicnn(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from audiotaste.analysis import _load_tagger
@@ -112,7 +112,17 @@ def test_without_the_fetch_the_cli_says_how_to_get_musicnn(
     song = _song(tmp_path)
     plain = runner.invoke(app, ["analyze", str(song)])
     assert plain.exit_code == 0 and "audiotaste models fetch musicnn" in plain.stdout
+    assert "shipped student" in plain.stdout
+    # --real-world works without the fetch: the shipped student tags, and the table says so
     asked = runner.invoke(app, ["analyze", str(song), "--real-world"])
-    assert asked.exit_code == 1 and "Traceback" not in asked.output
-    assert "audiotaste models fetch musicnn" in asked.stderr
+    assert asked.exit_code == 0, asked.output
+    lines = {line.split("  ")[0].strip(): line for line in asked.stdout.splitlines()}
+    assert "real-world tags" in lines and "musicnn-msd-student@" in lines["model"]
+    assert "audiotaste models fetch musicnn" in lines["note"]
+    data = json.loads(runner.invoke(app, ["analyze", str(song), "--real-world", "--json"]).stdout)
+    assert data["tag_models"]["tag"].startswith("musicnn-msd-student@") and len(data["tags"]["tag"]) == 50
+    # asking for the teacher itself by name still says how to get it
+    teacher = runner.invoke(app, ["analyze", str(song), "--extra-model", "musicnn-msd"])
+    assert teacher.exit_code == 1 and "Traceback" not in teacher.output
+    assert "audiotaste models fetch musicnn" in teacher.stderr
     _load_tagger.cache_clear()

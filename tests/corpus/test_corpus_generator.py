@@ -21,12 +21,12 @@ SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 sys.path.insert(0, str(SCRIPTS))
 
 import make_corpus  # noqa: E402
+
+from corpus import render  # noqa: E402
 from corpus.compose import compose  # noqa: E402
 from corpus.manifest import COLUMNS, Manifest  # noqa: E402
 from corpus.plan import comp_seed, genres, plan_clip, plan_clips  # noqa: E402
 from corpus.theory import MAJOR_SCALE, MINOR_SCALE, MMA_ROOTS, MOOD_NAMES  # noqa: E402
-
-from corpus import render  # noqa: E402
 
 HAVE_TOOLS = all(
     __import__("shutil").which(t) for t in ("mma", "fluidsynth")
