@@ -58,8 +58,10 @@ def _plain(value: Any) -> Any:
 def tag_models_of(tags: Mapping[str, Any], tag_models: Mapping[str, str] | None,
                   model: str | None) -> dict[str, str]:
     """``{taxonomy: "name@version"}`` of a stored track; rows written before schema v3 (or by an
-    analyser that does not say) had one model for all their taxonomies: ``model``."""
-    out = {str(k): str(v) for k, v in (tag_models or {}).items()}
+    analyser that does not say) had one model for all their taxonomies: ``model``. Only the
+    taxonomies ``tags`` holds are reported (SQLite's JSON functions, which the v3 upgrade used, can
+    mangle a key, e.g. cut it at a NUL character, and a taxonomy without tags has no model)."""
+    out = {str(k): str(v) for k, v in (tag_models or {}).items() if k in tags}
     if model:
         for taxonomy in tags:
             out.setdefault(str(taxonomy), model)
