@@ -74,10 +74,10 @@ def main() -> None:
         top = sorted(both.tags["tag"].items(), key=lambda kv: -kv[1])[:3]  # type: ignore[attr-defined]
         rows += [
             ("analyze (genre/mood)", t_ours, seconds / t_ours, ", ".join(ours.tags)),  # type: ignore[attr-defined]
-            ("analyze + musicnn-msd", t_both, seconds / t_both,
+            (f"analyze + {model}", t_both, seconds / t_both,
              ", ".join(both.tags) + "; top " + ", ".join(f"{k} {p:.2f}" for k, p in top)),  # type: ignore[attr-defined]
-            ("extra_tags (musicnn only)", t_extra, seconds / t_extra, "decode + 16 kHz + musicnn"),
-            ("musicnn predict_file", t_own, seconds / t_own, f"max |diff| vs analyze {diff:.1e}"),
+            (f"extra_tags ({model} only)", t_extra, seconds / t_extra, "decode + 16 kHz + musicnn"),
+            (f"{model} predict_file", t_own, seconds / t_own, f"max |diff| vs analyze {diff:.1e}"),
         ]
 
         music = Path(tmp) / "music"
@@ -100,15 +100,15 @@ def main() -> None:
 
     print(f"# bench_both_taxonomies  {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}  "
           f"{args.minutes:g}-min 44.1 kHz stereo OGG, 1 thread, CPU seconds, median of {args.repeats}")
-    print(f"{'what':<28}{'CPU s':>8}{'x real time':>13}   result")
+    print(f"{'what':<36}{'CPU s':>8}{'x real time':>13}   result")
     for name, t, x, note in rows:
-        print(f"{name:<28}{t:>8.3f}{x:>13.0f}   {note}")
+        print(f"{name:<36}{t:>8.3f}{x:>13.0f}   {note}")
     audio = args.files * seconds
     print(f"\ncatalogue of {args.files} x {args.minutes:g} min (inline engine, CPU s of the process):")
     print(f"{'tag (genre/mood)':<40}{t_first:>8.2f}   {audio / t_first:>6.0f}x real time")
     print(f"{'then tag --real-world (adds tag.*)':<40}{t_add:>8.2f}   {audio / t_add:>6.0f}x real time")
     print(f"{'tag --real-world from scratch':<40}{t_scratch:>8.2f}   {audio / t_scratch:>6.0f}x real time")
-    print(f"\npeak RSS, analyze + musicnn-msd of a {args.long_minutes:g}-min file: {rss:.0f} MB")
+    print(f"\npeak RSS, analyze + {model} of a {args.long_minutes:g}-min file: {rss:.0f} MB")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Student vs teacher on held-out real soundtracks: agreement of the tags, and speed on one thread.
 
-    nice -n 10 python scripts/bench_distill.py --student models/student-musicnn \\
-        --teacher /tmp/mcache/musicnn-msd --manifest /work/data/distill/manifest.csv --split test
+    nice -n 5 python scripts/bench_distill.py --student musicnn-msd-student --teacher musicnn-msd \\
+        --manifest /work/data/distill/manifest.csv --split test
 
 Accuracy, per file of the split (track = mean over the file's labelled 3-s patches, the same
 patches for both models, as cached by ``scripts/distill_musicnn.py teacher``):
@@ -44,66 +44,55 @@ def _cpu(fn, repeats: int) -> float:
     return float(np.median(times))
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+def add_arguments(ap: argparse.ArgumentParser) -> None:
+    """This bench's options (``bench_realworld.py`` takes them too, for its student section)."""
     ap.add_argument("--student", default="musicnn-msd-student")
     ap.add_argument(
         "--teacher", default="musicnn-msd", help="musicnn model folder or name"
     )
     ap.add_argument("--manifest", default="/work/data/distill/manifest.csv")
-    ap.add_argument("--cache", default="/work/data/distill/teacher")
-    ap.add_argument("--mel-cache", default="/work/data/distill/mels")
+    ap.add_argument("--label-cache", default="/work/data/distill/teacher",
+                    help="teacher labels of scripts/distill_musicnn.py teacher")
     ap.add_argument("--split", default="test")
     ap.add_argument("--speed-files", type=int, default=5)
     ap.add_argument("--repeats", type=int, default=3)
-    args = ap.parse_args()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    add_arguments(ap)
+    run(ap.parse_args())
+
+
+def run(args: argparse.Namespace) -> None:
+    """Print the accuracy and speed tables for ``args`` (see :func:`add_arguments`)."""
     torch.set_num_threads(1)
 
-    from audiotaste.tagger.data import cached_mels
-    from audiotaste.tagger.distill import cached_teacher, distill_metrics, student_starts
+    from audiotaste.tagger.distill import cached_teacher, distill_metrics
     from audiotaste.tagger.infer import _load_audio, load_model
-    from audiotaste.tagger.model import cut_patches, normalize_patches
     from audiotaste.tagger.musicnn import SR as T_SR
     from audiotaste.tagger.musicnn import MusicnnTagger, load_musicnn, musicnn_logmel
 
     student = load_model(args.student)
     teacher = load_musicnn(args.teacher)
     tname = teacher.name
-    # a pruned musicnn (audiotaste.tagger.pruned) reads the teacher's own patches; a TaggerNet
-    # student reads ours, starting at the same times
-    pruned = isinstance(student, MusicnnTagger)
-    fe = None if pruned else student.frontend
+    if not isinstance(student, MusicnnTagger):  # the student reads the teacher's own patches
+        raise SystemExit(f"{args.student}: not a musicnn-architecture student")
 
     # --- accuracy --------------------------------------------------------------------------------
     paths, labels = [], []
     for r in _rows(args.manifest, args.split):
-        got = cached_teacher(r["path"], [tname], args.cache, compute=False)
+        got = cached_teacher(r["path"], [tname], args.label_cache, compute=False)
         if tname in got:
             paths.append(Path(r["path"]))
             labels.append(got[tname])
-    if pruned:
-        mels = [musicnn_logmel(_load_audio(p, T_SR)) for p in paths]
-        errors: list = []
-    else:
-        mels, errors = cached_mels(paths, fe, Path(args.mel_cache))
     s_track, t_track, s_emb, t_emb, s_patch, t_patch = [], [], [], [], [], []
-    for mel, lab in zip(mels, labels, strict=True):
-        if mel is None:
-            continue
-        mel = np.asarray(mel, np.float32)
-        if pruned:
-            starts = np.round(lab["start_s"] * T_SR / 256).astype(int)
-            patches = np.stack([mel[s : s + student.patch_frames] for s in starts])
-            probs, emb = student._run(patches)
-        else:
-            patches = cut_patches(
-                mel, student_starts(lab["start_s"], mel.shape[1], fe), fe.patch_frames
-            )
-            probs = student.predict_patches(patches)
-            with torch.inference_mode():
-                emb = student.net(torch.from_numpy(normalize_patches(patches, fe.norm)))[1].numpy()
+    for path, lab in zip(paths, labels, strict=True):
+        mel = musicnn_logmel(_load_audio(path, T_SR))
+        starts = np.round(lab["start_s"] * T_SR / 256).astype(int)
+        probs, emb = student._run(np.stack([mel[s : s + student.patch_frames] for s in starts]))
         s_track.append(probs.mean(0))
         t_track.append(lab["probs"].mean(0))
         s_emb.append(emb.mean(0))
@@ -115,7 +104,7 @@ def main() -> None:
         [
             got[tname]["probs"].mean(0)
             for r in _rows(args.manifest, "train")
-            if (got := cached_teacher(r["path"], [tname], args.cache, compute=False))
+            if (got := cached_teacher(r["path"], [tname], args.label_cache, compute=False))
         ],
         axis=0,
     )
@@ -130,7 +119,7 @@ def main() -> None:
     cos = np.sum(se * te, 1) / (np.linalg.norm(se, axis=1) * np.linalg.norm(te, axis=1) + 1e-12)
     n_patches = sum(len(x) for x in t_patch)
     print(
-        f"\n{args.split} split: {len(t)} files, {n_patches} 3-s patches ({len(errors)} unreadable)\n"
+        f"\n{args.split} split: {len(t)} files, {n_patches} 3-s patches\n"
     )
     print(
         "| predictor | macro ROC-AUC (teacher top-3 positives) | mean per-tag Pearson | top-1 agreement |"
@@ -157,9 +146,8 @@ def main() -> None:
     rows = []
     for p in paths[: args.speed_files]:
         y16 = _load_audio(p, T_SR)
-        y_student = y16 if pruned else _load_audio(p, fe.sr)
         dur = len(y16) / T_SR
-        st = _cpu(lambda: student.predict_audio(y_student), args.repeats)  # noqa: B023
+        st = _cpu(lambda: student.predict_audio(y16), args.repeats)  # noqa: B023
         tt = _cpu(lambda: teacher.predict_audio(y16), args.repeats)  # noqa: B023
         rows.append((p.name, dur, st, tt))
     print(

@@ -4,7 +4,7 @@ Usage::
 
     python scripts/bench_realworld.py [--cache DIR] [--tf-python /work/tfenv/bin/python] [--examples DIR]
 
-It prints four tables:
+It prints five tables:
 
 1. fixtures: max |difference| of tag probabilities / embeddings between our port and TensorFlow on the
    committed reference patches (``tests/fixtures/musicnn/reference.npz``);
@@ -15,7 +15,9 @@ It prints four tables:
 3. speed on one thread, × real time (audio seconds per CPU second, medians of 5; CPU time rather than
    wall time because the benchmark machine is shared): our decode / front end / network vs musicnn's
    librosa front end / TensorFlow network on the same files (both single-threaded);
-4. peak resident memory of each process.
+4. peak resident memory of each process;
+5. the shipped student (``models/musicnn-msd-student``) against musicnn-msd on the held-out SuperTux
+   soundtrack: agreement and speed, as ``scripts/bench_distill.py`` (whose options it takes).
 
 TensorFlow runs in a separate throw-away environment (see ``scripts/make_musicnn_fixtures.py``); without
 ``--tf-python`` the TensorFlow columns are left empty. The weights come from the model cache
@@ -38,6 +40,9 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_distill  # noqa: E402
+
 sys.path.insert(0, str(ROOT))
 
 from audiotaste.audio import load  # noqa: E402
@@ -80,6 +85,7 @@ def main() -> None:
     ap.add_argument(
         "--examples", default="/work/data/musicnn_examples", help="folder of the README songs"
     )
+    bench_distill.add_arguments(ap.add_argument_group("5. student vs teacher (bench_distill.py)"))
     args = ap.parse_args()
     torch.set_num_threads(1)
     taggers = {name: load_musicnn(name, args.cache) for name in MODELS}
@@ -165,10 +171,13 @@ def main() -> None:
         print("| " + " | ".join(row) + " |")
     total_audio = sum(o["duration"] for o in ours.values())
     total_ours = sum(o["decode"] + o["front"] + o["musicnn-mtt"] for o in ours.values())
-    print(
-        f"\nours end to end (decode + front end + MTT network): {total_audio / total_ours:.0f}× real time"
-    )
-    if tf:
+    if not ours:
+        print(f"\n(no example songs in {args.examples}: sections 2 and 3 are empty)")
+    else:
+        print(
+            f"\nours end to end (decode + front end + MTT network): {total_audio / total_ours:.0f}× real time"
+        )
+    if tf and ours:
         total_tf = sum(
             t["front_end_s"] + t["MTT_musicnn"]["network_s"] for t in tf["files"].values()
         )
@@ -182,6 +191,13 @@ def main() -> None:
     )
     if tf:
         print(f"musicnn + TensorFlow: {tf['peak_rss_mb']:.0f} MB")
+
+    print(f"\n## 5. The shipped student ({args.student}) vs its teacher, {args.split} soundtrack\n")
+    if Path(args.manifest).is_file():
+        bench_distill.run(args)
+    else:
+        print(f"skipped: no distillation manifest at {args.manifest} "
+              "(scripts/distill_musicnn.py manifest, after installing the soundtracks)")
 
 
 if __name__ == "__main__":

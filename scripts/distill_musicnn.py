@@ -1,4 +1,4 @@
-"""Distil musicnn into our small tagger: data manifest, teacher labels, student training.
+"""Distil musicnn into a small student: data manifest, teacher labels, the pruned student.
 
 Three steps, each resumable (see docs/DATA.md ``## distill`` for the data policy)::
 
@@ -6,10 +6,10 @@ Three steps, each resumable (see docs/DATA.md ``## distill`` for the data policy
     python scripts/distill_musicnn.py manifest --out /work/data/distill/manifest.csv
     # 2. teacher labels per 3-s patch, cached per file (held-out soundtracks first)
     nice -n 19 python scripts/distill_musicnn.py teacher --manifest /work/data/distill/manifest.csv \\
-        --cache /work/data/distill/teacher --models /tmp/mcache/musicnn-msd
-    # 3. train the student on the files that have teacher labels
-    nice -n 19 python scripts/distill_musicnn.py train --manifest /work/data/distill/manifest.csv \\
-        --cache /work/data/distill/teacher --teacher musicnn-msd --out /work/data/distill/run1 --resume
+        --cache /work/data/distill/teacher --models musicnn-msd
+    # 3. prune the teacher, fine-tune it on its own outputs, write the shipped student
+    nice -n 5 python scripts/distill_musicnn.py prune --widths 16 8 --epochs 8 \\
+        --out models/musicnn-msd-student
 
 Nothing is downloaded: the soundtracks come from Debian packages (``apt-get install naev-data
 widelands-data supertux-data hedgewars-data megaglest-data``), the teacher from an earlier
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import subprocess
 import sys
 import time
@@ -143,104 +142,6 @@ def cmd_teacher(args: argparse.Namespace) -> None:
             f"{time.monotonic() - t0:.0f} s",
             flush=True,
         )
-
-
-def load_split(
-    manifest: str,
-    cache: str,
-    teacher: str,
-    split: str,
-    mel_cache: str,
-    only: set[str] | None = None,
-):
-    """Student log-mels and teacher labels of the files of ``split`` that the teacher has labelled
-    (and that are in ``only``, when given)."""
-    from audiotaste.tagger.data import cached_mels
-    from audiotaste.tagger.distill import cached_teacher
-    from audiotaste.tagger.model import FrontEnd
-
-    paths, labels = [], []
-    for r in _read_manifest(manifest):
-        if r["split"] != split or (only is not None and r["path"] not in only):
-            continue
-        got = cached_teacher(r["path"], [teacher], cache, compute=False)
-        if teacher in got:
-            paths.append(Path(r["path"]))
-            labels.append(got[teacher])
-    mels, errors = cached_mels(paths, FrontEnd(), Path(mel_cache))
-    for e in errors:
-        print(f"skipped: {e}", file=sys.stderr)
-    keep = [i for i, m in enumerate(mels) if m is not None]
-    return (
-        [paths[i] for i in keep],
-        [np.asarray(mels[i], np.float32) for i in keep],
-        [labels[i] for i in keep],
-    )
-
-
-def cmd_train(args: argparse.Namespace) -> None:
-    import torch
-
-    from audiotaste.tagger.distill import StudentConfig, train_student
-    from audiotaste.tagger.model import FrontEnd
-    from audiotaste.tagger.musicnn import MODEL_NAMES, MSD_LABELS, MTT_LABELS
-
-    torch.set_num_threads(1)
-    tags = MSD_LABELS if args.teacher == "musicnn-msd" else MTT_LABELS
-    assert args.teacher in MODEL_NAMES
-    # the run's files are fixed when it starts, so that it resumes on the same data even after the
-    # teacher has labelled more files
-    listing = Path(args.out) / "files.json"
-    only = set(json.loads(listing.read_text())) if args.resume and listing.is_file() else None
-    tr_paths, tr_mels, tr_labels = load_split(
-        args.manifest, args.cache, args.teacher, "train", args.mel_cache, only
-    )
-    va_paths, va_mels, va_labels = load_split(
-        args.manifest, args.cache, args.teacher, "val", args.mel_cache, only
-    )
-    if only is None:
-        listing.parent.mkdir(parents=True, exist_ok=True)
-        listing.write_text(json.dumps([str(p) for p in tr_paths + va_paths], indent=0))
-    print(
-        f"train: {len(tr_mels)} files, {sum(len(x['start_s']) for x in tr_labels)} patches; "
-        f"val: {len(va_mels)} files, {sum(len(x['start_s']) for x in va_labels)} patches",
-        flush=True,
-    )
-    cfg = StudentConfig(
-        epochs=args.epochs,
-        patience=args.patience,
-        seed=args.seed,
-        tag_loss=args.tag_loss,
-        emb_weight=args.emb_weight,
-    )
-    sources: dict[str, int] = {}
-    src_of = {r["path"]: r["source"] for r in _read_manifest(args.manifest)}
-    for p in tr_paths:
-        sources[src_of[str(p)]] = sources.get(src_of[str(p)], 0) + 1
-    card = train_student(
-        (tr_mels, tr_labels),
-        (va_mels, va_labels),
-        args.out,
-        tags=tags,
-        config=cfg,
-        frontend=FrontEnd(norm=args.norm),
-        resume=args.resume,
-        name="student-musicnn",
-        card_extra={
-            "teacher": {
-                "name": args.teacher,
-                "source": "musicnn 0.1.0 (Pons & Serra 2019, ISC licence)",
-            },
-            "data": {
-                "train_files_by_source": sources,
-                "val_sources": sorted({src_of[str(p)] for p in va_paths}),
-                "policy": "split by whole soundtrack, see docs/DATA.md ## distill",
-            },
-            "command": " ".join(sys.argv),
-        },
-        log=lambda s: print(s, flush=True),
-    )
-    print(f"wrote {args.out}: best epoch {card['training']['best_epoch']}")
 
 
 def _musicnn_mel(path: str, mel_cache: Path) -> np.ndarray:
@@ -393,25 +294,6 @@ def main() -> None:
         "--budget-s", type=float, default=0, help="stop after this many seconds (0: never)"
     )
     t.set_defaults(fn=cmd_teacher)
-    r = sub.add_parser("train", help="train the student on the cached teacher labels")
-    r.add_argument("--manifest", default="/work/data/distill/manifest.csv")
-    r.add_argument("--cache", default="/work/data/distill/teacher")
-    r.add_argument("--mel-cache", default="/work/data/distill/mels")
-    r.add_argument("--teacher", default="musicnn-msd")
-    r.add_argument("--out", default="/work/data/distill/run1")
-    r.add_argument("--epochs", type=int, default=30)
-    r.add_argument("--patience", type=int, default=6)
-    r.add_argument("--seed", type=int, default=0)
-    r.add_argument("--tag-loss", choices=["logit", "bce"], default="logit")
-    r.add_argument("--emb-weight", type=float, default=0.5)
-    r.add_argument(
-        "--norm",
-        choices=["patch", "band"],
-        default="patch",
-        help="input normalisation; 'band' removes each band's mean, i.e. the spectral envelope",
-    )
-    r.add_argument("--resume", action="store_true")
-    r.set_defaults(fn=cmd_train)
     q = sub.add_parser("prune", help="prune the teacher and fine-tune it on its own outputs")
     q.add_argument("--manifest", default="/work/data/distill/manifest.csv")
     q.add_argument("--cache", default="/work/data/distill/teacher")

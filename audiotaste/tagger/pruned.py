@@ -12,9 +12,16 @@ Where musicnn's time goes (multiply-adds per 3-s patch): the two timbral convolu
 convolution that carry the most signal into the rest of the network (measured on real patches),
 folds the removed filters' mean contribution into the next layers' biases, and leaves mid end and
 back end as they are. :func:`fine_tune_pruned` then trains the mid end and back end of the pruned
-network to reproduce the teacher's logits and penultimate layer (the loss of
-:mod:`audiotaste.tagger.distill`) from the kept filters' output, which stays the teacher's own; batch
-norm keeps the teacher's statistics.
+network to reproduce the teacher's logits and penultimate layer from the kept filters' output, which
+stays the teacher's own; batch norm keeps the teacher's statistics.
+
+Loss: squared error of the student's logits against the teacher's, each tag's error divided by that
+tag's standard deviation over the training patches, plus ``emb_weight`` times the squared error of the
+penultimate layer, standardised per dimension the same way. musicnn's MSD probabilities are small and
+move little (per-tag standard deviation over patches ~0.03), so binary cross-entropy to them is almost
+all target entropy: a student trained with it learnt each tag's mean and nothing of its variation
+(validation Pearson < 0.1, ``docs/BENCHMARKS.md`` ``## distill``). In logit space, standardised, every
+tag's variation counts, as the macro metrics count it.
 
 The result is an ordinary musicnn model folder (same front end, ``widths`` in the card) that
 :class:`~audiotaste.tagger.musicnn.MusicnnTagger` loads.
