@@ -259,37 +259,31 @@ def test_cli_tag_real_world_then_without_the_fetch(cache: Path, music: Path, tmp
 
     from audiotaste.analysis import _load_tagger
 
-    monkeypatch.setenv("AUDIOTASTE_CACHE_DIR", str(tmp_path / "empty"))
+    def tag_real_world(target: Path, cache_dir: Path) -> set[str]:
+        """``tag --real-world`` with this model cache; the catalogue's tag_model values after it."""
+        monkeypatch.setenv("AUDIOTASTE_CACHE_DIR", str(cache_dir))
+        _load_tagger.cache_clear()
+        run = CliRunner().invoke(app, ["tag", str(music), "--db", str(target), "-j", "0", "-q",
+                                       "--real-world"])
+        assert run.exit_code == 0, run.output
+        with Catalogue.open(target) as cat:
+            frame = cat.to_pandas()
+        assert len(_tag_cols(frame, "tag.")) == 50
+        return set(frame["tag_model"])
+
+    # without the fetch, --real-world means the shipped student: the teacher's stored tags stay,
+    # a new catalogue gets the student's, and once the teacher is fetched it gets the teacher's
+    empty, fresh = tmp_path / "empty", tmp_path / "fresh.sqlite"
+    assert tag_real_world(db, empty) == {"musicnn-msd@0.0-test"}
+    assert {m.split("@")[0] for m in tag_real_world(fresh, empty)} == {"musicnn-msd-student"}
+    assert tag_real_world(fresh, cache) == {"musicnn-msd@0.0-test"}
+    # asking for the teacher by name without the fetch says how to get it
+    monkeypatch.setenv("AUDIOTASTE_CACHE_DIR", str(empty))
     _load_tagger.cache_clear()
-    # without the fetch, --real-world means the shipped student: the teacher's stored tags stay...
-    again = CliRunner().invoke(app, ["tag", str(music), "--db", str(db), "-j", "0", "-q",
-                                     "--real-world"])
-    assert again.exit_code == 0, again.output
-    with Catalogue.open(db) as cat:
-        assert set(cat.to_pandas()["tag_model"]) == {"musicnn-msd@0.0-test"}
-    # ...a new catalogue gets the student's
-    fresh = tmp_path / "fresh.sqlite"
-    made = CliRunner().invoke(app, ["tag", str(music), "--db", str(fresh), "-j", "0", "-q",
-                                    "--real-world"])
-    assert made.exit_code == 0, made.output
-    with Catalogue.open(fresh) as cat:
-        frame = cat.to_pandas()
-    assert len(_tag_cols(frame, "tag.")) == 50
-    assert all(m.startswith("musicnn-msd-student@") for m in frame["tag_model"])
-    # and asking for the teacher by name says how to get it
     missing = CliRunner().invoke(app, ["tag", str(music), "--db", str(db), "-j", "0", "-q",
                                        "--extra-model", "musicnn-msd"])
     assert missing.exit_code == 1 and "audiotaste models fetch musicnn" in missing.output
     assert "Traceback" not in missing.output
-    # once the teacher is fetched, the student's catalogue gets the teacher's tags
-    monkeypatch.setenv("AUDIOTASTE_CACHE_DIR", str(cache))
-    _load_tagger.cache_clear()
-    upgraded = CliRunner().invoke(app, ["tag", str(music), "--db", str(fresh), "-j", "0", "-q",
-                                        "--real-world"])
-    assert upgraded.exit_code == 0, upgraded.output
-    with Catalogue.open(fresh) as cat:
-        assert set(cat.to_pandas()["tag_model"]) == {"musicnn-msd@0.0-test"}
-
 
 _json_ish = st.one_of(
     st.none(), st.text(max_size=40),
