@@ -619,6 +619,9 @@ def _combine(
                 for k, v in probs.items():
                     acc[k] = acc.get(k, 0.0) + v
         tags_out = {tax: {k: v / weight for k, v in probs.items()} for tax, probs in tags_out.items()}
+        if getattr(tagger, "track_heads", None):  # mood re-weighed with the key's mode
+            tags_out = tagger.apply_track_head(tags_out, mode=key_est.mode,
+                                               key_confidence=key_est.confidence, key=key_est.key)
         emb = sum(s.embedding_sum for s in segments if s.embedding_sum is not None)
         embedding = tuple(float(x) for x in np.asarray(emb) / weight)
     timings["features"] += time.perf_counter() - t0

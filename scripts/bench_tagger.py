@@ -39,6 +39,19 @@ def _probs(tagger, tags: dict) -> np.ndarray:
     return np.array([tags[t][n] for t, names in tagger.labels.items() for n in names])
 
 
+def _track_tags(tagger, mel, path) -> dict:
+    """Whole-track tags as ``analyze`` gives them: the CNN's, then the card's track head, which needs
+    the key (read from the clip's audio, as ``analyze`` does)."""
+    tags = tagger.predict_mel(np.asarray(mel, np.float32)).tags
+    if not getattr(tagger, "track_heads", None):
+        return tags
+    from audiotaste.features import tonal
+    from audiotaste.tagger.infer import _load_audio
+
+    k = tonal.key(_load_audio(path, tagger.frontend.sr), tagger.frontend.sr)
+    return tagger.apply_track_head(tags, mode=k.mode, key_confidence=k.confidence, key=k.key)
+
+
 def accuracy(tagger, manifest: Path, split: str, cache: Path) -> tuple[dict, np.ndarray, list[int]]:
     ds = read_labelled(manifest)
     idx = ds.indices(split)
@@ -47,7 +60,7 @@ def accuracy(tagger, manifest: Path, split: str, cache: Path) -> tuple[dict, np.
     cols = [src_cols.get((t, n)) for t, ns in tagger.labels.items() for n in ns]
     mels, errors = cached_mels([ds.paths[i] for i in idx], tagger.frontend, cache)
     keep = [k for k, m in enumerate(mels) if m is not None]
-    probs = np.stack([_probs(tagger, tagger.predict_mel(np.asarray(mels[k], np.float32)).tags) for k in keep])
+    probs = np.stack([_probs(tagger, _track_tags(tagger, mels[k], ds.paths[idx[k]])) for k in keep])
     targets = np.stack(
         [[ds.targets[idx[k], c] if c is not None else 0.0 for c in cols] for k in keep]
     ).astype(np.float32)

@@ -1,7 +1,10 @@
 """Loading a tagger and tagging tracks with it.
 
 Whole-track tags are the **mean of the patch logits** of each label, divided by its head's calibration
-temperature and passed through a sigmoid; the embedding is the mean of the patch embeddings. Patches are
+temperature and passed through a sigmoid; a model whose card has a ``track_head`` then re-weighs each
+label's track logit with the key's mode (:mod:`audiotaste.tagger.track_head`: ``predict_audio``,
+``predict_file`` and ``audiotaste.analyze`` do; ``predict_mel`` and the per-patch probabilities are the
+CNN's alone, since they have no key). The embedding is the mean of the patch embeddings. Patches are
 2.97 s (128 frames) and do not overlap, except that one extra patch is aligned to the end of the track
 so the tail is heard. A clip shorter than one patch is looped to fill it (see
 :func:`audiotaste.tagger.model.cut_patches`). Patches go through the network in batches, so a two-hour
@@ -33,6 +36,7 @@ from audiotaste.features.spectrum import (
 from .calibration import sigmoid
 from .card import CARD_NAME, WEIGHTS_NAME, build_net, load_tensors, read_card
 from .model import FrontEnd, TaggerNet, cut_patches, normalize_patches, patch_starts
+from .track_head import key_mode_strength, track_heads_from_card
 
 __all__ = ["Tagger", "TaggerOutput", "load_model", "find_models", "log_mel"]
 
@@ -95,6 +99,10 @@ class Tagger:
         self._temperature = np.concatenate(
             [np.full(len(v), float(temps.get(tax, 1.0))) for tax, v in self.labels.items()]
         )
+        try:
+            self.track_heads = track_heads_from_card(card)
+        except ModelError as exc:
+            raise ModelError(path, exc.reason) from None
 
     @property
     def label_names(self) -> tuple[str, ...]:
@@ -188,9 +196,29 @@ class Tagger:
         )
         return self.predict_mel(mel)
 
+    def apply_track_head(
+        self, tags: dict[str, dict[str, float]], *, mode: int, key_confidence: float, key: int = 0
+    ) -> dict[str, dict[str, float]]:
+        """Whole-track tags through the card's track heads, given the track's key (see
+        :mod:`audiotaste.tagger.track_head`); taxonomies without a head are returned as they are."""
+        strength = key_mode_strength(mode=mode, confidence=key_confidence, key=key)
+        return {
+            tax: self.track_heads[tax].apply(probs, strength) if tax in self.track_heads else dict(probs)
+            for tax, probs in tags.items()
+        }
+
     def predict_audio(self, y: np.ndarray) -> TaggerOutput:
-        """Tag a mono signal already at the tagger's sample rate (22.05 kHz)."""
-        return self.predict_mel(log_mel(y, self.frontend))
+        """Tag a mono signal already at the tagger's sample rate (22.05 kHz), track head included."""
+        out = self.predict_mel(log_mel(y, self.frontend))
+        if not self.track_heads:
+            return out
+        from dataclasses import replace
+
+        from audiotaste.features import tonal
+
+        k = tonal.key(np.asarray(y, np.float32), self.frontend.sr)
+        tags = self.apply_track_head(out.tags, mode=k.mode, key_confidence=k.confidence, key=k.key)
+        return replace(out, tags=tags)
 
     def predict_file(self, path: str | os.PathLike[str]) -> dict[str, dict[str, float]]:
         """Whole-track tags of an audio file: ``{"genre": {"rock": 0.91, ...}, "mood": {...}}``."""
