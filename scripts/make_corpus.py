@@ -42,6 +42,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--no-augment", action="store_true", help="skip gain/EQ/reverb/noise/compression")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--splits", nargs="+", choices=("train", "val", "test"), default=None,
+                   help="render only the clips of these splits (the plan, and so every clip, is the same)")
     p.add_argument("--sample-dir", type=Path, default=Path(__file__).resolve().parent.parent / "sample_audio",
                    help="--preset sample: where the OGG clips, tracks.csv and histories go")
     return p.parse_args(argv)
@@ -51,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     n = args.n if args.n is not None else {"bench": 80, "sample": 12}.get(args.preset, 48)
     specs = plan_clips(args.preset, args.seed, n)
+    if args.splits:
+        specs = [s for s in specs if s.split in args.splits]
     try:
         if args.soundfont:
             fonts = [font_for(f) for f in args.soundfont]
