@@ -10,8 +10,8 @@ HISTORY=sample_audio/history.csv
 mkdir -p "$OUT"
 step() { printf '\n\033[1;36m== %s\033[0m\n' "$*"; }
 
-step "1. Analyse one file (tempo, key, loudness, descriptors, tags) and plot it"
-$AT analyze sample_audio/the_velvet_quartet-blue_hour_walk.ogg --plot "$OUT/analysis.png"
+step "1. Analyse one file (tempo, key, loudness, descriptors, tags; --real-world adds 50 Last.fm tags) and plot it"
+$AT analyze sample_audio/the_velvet_quartet-blue_hour_walk.ogg --real-world --plot "$OUT/analysis.png"
 
 step "2. Tag the folder into a catalogue (incremental: a second run skips unchanged files)"
 $AT tag sample_audio --db "$DB" --workers 2
