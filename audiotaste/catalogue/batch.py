@@ -224,11 +224,14 @@ def _model_name(model_id: str | None) -> str | None:
     return None if model_id is None else model_id.rpartition("@")[0] or model_id
 
 
-def _serves_for(stored: str | None, wanted: str | None) -> bool:
-    """Whether tags stored from model ``stored`` (a name) stand for those of ``wanted``: the same
-    model, or the teacher of the wanted student (``--real-world`` without the fetch never replaces
-    musicnn's own tags with its student's)."""
-    return stored == wanted or (wanted == REAL_WORLD_STUDENT and stored == REAL_WORLD_MODEL)
+def _serves_for(stored: str | None, wanted: str | None, *, exact: bool = False) -> bool:
+    """Whether tags stored from model ``stored`` stand for those of ``wanted`` (``name@version`` or
+    names): the same model (``exact``: the same version too, as ``--retag`` asks), or the teacher
+    of the wanted student in any version (``--real-world`` without the fetch, ``--retag`` or not,
+    never replaces musicnn's own tags with its student's)."""
+    if _model_name(wanted) == REAL_WORLD_STUDENT and _model_name(stored) == REAL_WORLD_MODEL:
+        return True
+    return stored == wanted if exact else _model_name(stored) == _model_name(wanted)
 
 
 def _stale_taxonomies(extra_ids: Mapping[str, str], stored: Mapping[str, str] | None, *,
@@ -238,8 +241,7 @@ def _stale_taxonomies(extra_ids: Mapping[str, str], stored: Mapping[str, str] | 
     if stored is None:
         return []
     return [tax for tax, mid in extra_ids.items()
-            if (stored.get(tax) != mid if exact
-                else not _serves_for(_model_name(stored.get(tax)), _model_name(mid)))]
+            if not _serves_for(stored.get(tax), mid, exact=exact)]
 
 
 def file_tags(path: str) -> dict[str, str]:
@@ -387,7 +389,7 @@ def plan(inputs: Iterable[str], sink: Sink, *, force: bool = False, retag: bool 
             stored_tags = None if tag_models is None else tag_models.get(known[2], {})
             # by name here (a model given as a folder path is only recognised by the worker)
             complete = stored_tags is None or all(
-                any(_serves_for(_model_name(m), w) for m in stored_tags.values()) for w in wanted)
+                any(_serves_for(m, w) for m in stored_tags.values()) for w in wanted)
             if not retag and complete:
                 summary.skipped += 1
                 continue

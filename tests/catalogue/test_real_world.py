@@ -259,12 +259,12 @@ def test_cli_tag_real_world_then_without_the_fetch(cache: Path, music: Path, tmp
 
     from audiotaste.analysis import _load_tagger
 
-    def tag_real_world(target: Path, cache_dir: Path) -> set[str]:
+    def tag_real_world(target: Path, cache_dir: Path, *more: str) -> set[str]:
         """``tag --real-world`` with this model cache; the catalogue's tag_model values after it."""
         monkeypatch.setenv("AUDIOTASTE_CACHE_DIR", str(cache_dir))
         _load_tagger.cache_clear()
         run = CliRunner().invoke(app, ["tag", str(music), "--db", str(target), "-j", "0", "-q",
-                                       "--real-world"])
+                                       "--real-world", *more])
         assert run.exit_code == 0, run.output
         with Catalogue.open(target) as cat:
             frame = cat.to_pandas()
@@ -275,6 +275,7 @@ def test_cli_tag_real_world_then_without_the_fetch(cache: Path, music: Path, tmp
     # a new catalogue gets the student's, and once the teacher is fetched it gets the teacher's
     empty, fresh = tmp_path / "empty", tmp_path / "fresh.sqlite"
     assert tag_real_world(db, empty) == {"musicnn-msd@0.0-test"}
+    assert tag_real_world(db, empty, "--retag") == {"musicnn-msd@0.0-test"}  # not even on --retag
     assert {m.split("@")[0] for m in tag_real_world(fresh, empty)} == {"musicnn-msd-student"}
     assert tag_real_world(fresh, cache) == {"musicnn-msd@0.0-test"}
     # asking for the teacher by name without the fetch says how to get it
