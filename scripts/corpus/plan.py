@@ -18,7 +18,7 @@ import numpy as np
 from .theory import BLUES_MAJOR, BLUES_MINOR, KEY_NAMES, MOODS, PROGRESSIONS, Chord, jazzify
 
 GROOVES_CSV = Path(__file__).with_name("grooves.csv")
-PRESETS = {"train": 1, "bench": 2, "sample": 3}
+PRESETS = {"train": 1, "bench": 2, "sample": 3, "drumless": 4}
 
 # SoundFont keys by split.  Validation and test each use a font never used in training.
 TRAIN_FONTS = ("fluidr3_gm", "fluidr3_gs", "fluidr3mono", "freepats")
@@ -179,7 +179,13 @@ def make_progression(rng: np.random.Generator, genre: str, families: tuple[str, 
 
 
 def plan_clip(preset: str, seed: int, index: int) -> ClipSpec:
-    """The spec of clip ``index`` of a training-style corpus (all genres, all moods)."""
+    """The spec of clip ``index`` of a training-style corpus (all genres, all moods).
+
+    Preset ``drumless`` plans the same way but only with the moods that allow fast tempi (happy,
+    energetic, tense) and never keeps drums: in ``train`` only the quiet moods drop them, so fast
+    drumless playing (gypsy jazz, two-beat country, fast classical) is almost absent there, while
+    listeners still tap its beat.
+    """
     cs = comp_seed(preset, seed, index)
     rng = np.random.default_rng(cs)
     gs = genres()
@@ -187,8 +193,9 @@ def plan_clip(preset: str, seed: int, index: int) -> ClipSpec:
     genre = gs[int(block[index % len(gs)])]
     split, font = _split(rng)
     cands = [g for g in grooves() if g.genre == genre]
+    moods = MOODS if preset != "drumless" else tuple(m for m in MOODS if m.tempo_window[1] >= 180)
     for _ in range(100):
-        mood = _pick(rng, MOODS)
+        mood = _pick(rng, moods)
         lo, hi = mood.tempo_window
         fits = [g for g in cands if g.tempo_lo <= hi and g.tempo_hi >= lo]
         if fits:
@@ -223,7 +230,8 @@ def plan_clip(preset: str, seed: int, index: int) -> ClipSpec:
         velocity=velocity, register=mood.register,
         density=mood.density, articulation=float(rng.uniform(*mood.articulation)),
         lead_program=int(_pick(rng, leads)), remap_p=0.6 if rng.random() < 0.5 else 0.0,
-        drop_drums=g.drums and rng.random() > mood.drums_keep, soundfont=font, aug=_aug(rng, velocity),
+        drop_drums=g.drums and (preset == "drumless" or rng.random() > mood.drums_keep),
+        soundfont=font, aug=_aug(rng, velocity),
     )
 
 

@@ -25,7 +25,7 @@ import make_corpus  # noqa: E402
 from corpus import render  # noqa: E402
 from corpus.compose import compose  # noqa: E402
 from corpus.manifest import COLUMNS, Manifest  # noqa: E402
-from corpus.plan import comp_seed, genres, plan_clip, plan_clips  # noqa: E402
+from corpus.plan import comp_seed, genres, grooves, plan_clip, plan_clips  # noqa: E402
 from corpus.theory import MAJOR_SCALE, MINOR_SCALE, MMA_ROOTS, MOOD_NAMES  # noqa: E402
 
 HAVE_TOOLS = all(
@@ -35,6 +35,9 @@ needs_tools = pytest.mark.skipif(not HAVE_TOOLS, reason="needs mma, fluidsynth, 
 
 
 # --- the plan -----------------------------------------------------------------------------------
+grooves_by_name = {g.groove: g for g in grooves()}
+
+
 def test_plan_is_a_pure_function_of_seed_and_n():
     a, b = plan_clips("train", 0, 30), plan_clips("train", 0, 30)
     assert [s.to_dict() for s in a] == [s.to_dict() for s in b]
@@ -62,6 +65,17 @@ def test_bench_and_sample_compositions_never_repeat_training_ones():
     train = {comp_seed("train", 0, i) for i in range(5000)}
     assert not train & {comp_seed("bench", 0, i) for i in range(400)}
     assert not train & {comp_seed("sample", 0, i) for i in range(50)}
+    assert not train & {comp_seed("drumless", 0, i) for i in range(500)}
+
+
+def test_drumless_preset_is_fast_capable_and_never_keeps_drums():
+    specs = plan_clips("drumless", 0, 200)
+    assert all(s.drop_drums for s in specs if grooves_by_name[s.groove].drums)
+    assert all(any(m in ("happy", "energetic", "tense") for m in s.moods) for s in specs)
+    assert sum(s.tempo_bpm > 160 for s in specs) >= 20  # the point of the preset
+    # the train preset draws exactly as before: its first clips' drum choice follows the mood
+    train = plan_clips("train", 0, 200)
+    assert any(not s.drop_drums for s in train if grooves_by_name[s.groove].drums)
 
 
 # --- MIDI labels ----------------------------------------------------------------------------------
