@@ -1,0 +1,65 @@
+"""Tempo and key of ``audiotaste.features`` on one split of corpus manifests (model selection).
+
+    python scripts/eval_features.py --split val corpus/full/manifest.csv corpus/chorales/manifest.csv
+    AUDIOTASTE_MODELS_DIR=/path/to/candidate/models python scripts/eval_features.py ...   # a candidate
+
+Tempo Acc1: within 4 % of the tapped-beat label; Acc2: also at ×2, ×½, ×3, ×⅓. Key: MIREX weighted
+score (``train_key.mirex``). Printed per manifest and per manifest × ``has_drums``, plus the pooled
+figures over all the manifests given (what the tempo and key models are chosen by on ``val``:
+``docs/BENCHMARKS.md`` ``## features``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("manifests", nargs="+", type=Path)
+    ap.add_argument("--split", default="val")
+    args = ap.parse_args()
+
+    import torch
+    from train_key import mirex
+
+    from audiotaste.audio import load
+    from audiotaste.features import rhythm, tonal
+
+    torch.set_num_threads(1)
+    pooled: list[bool] = []
+    key_pred: list[int] = []
+    key_ref: list[int] = []
+    for manifest in args.manifests:
+        rows = [r for r in csv.DictReader(manifest.open()) if r["split"] == args.split]
+        acc1, acc2, drums, kp, kr = [], [], [], [], []
+        for r in rows:
+            y, sr = load(manifest.parent / r["path"], sr=22050)
+            k = tonal.key(y, sr)
+            kp.append(k.key % 12 + (0 if k.mode == 1 else 12))
+            kr.append(int(r["key"]) + (0 if int(r["mode"]) == 1 else 12))
+            ratio = rhythm.tempo(y, sr).bpm / float(r["tempo_bpm"])
+            acc1.append(abs(ratio - 1) < 0.04)
+            acc2.append(any(abs(ratio / m - 1) < 0.04 for m in (1, 2, 0.5, 3, 1 / 3)))
+            drums.append(r.get("has_drums") == "1")
+        a1, d = np.array(acc1), np.array(drums)
+        parts = ", ".join(f"{name} {a1[mask].mean():.3f} ({mask.sum()})"
+                          for name, mask in (("with drums", d), ("without", ~d)) if mask.any())
+        print(f"{manifest}: {len(rows)} {args.split} clips, tempo Acc1 {a1.mean():.3f}, "
+              f"Acc2 {np.mean(acc2):.3f} ({parts}); key MIREX {mirex(np.array(kp), np.array(kr)):.3f}")
+        pooled += acc1
+        key_pred += kp
+        key_ref += kr
+    print(f"pooled over {len(pooled)} clips: tempo Acc1 {np.mean(pooled):.3f}, "
+          f"key MIREX {mirex(np.array(key_pred), np.array(key_ref)):.3f}")
+
+
+if __name__ == "__main__":
+    main()
