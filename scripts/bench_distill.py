@@ -70,10 +70,15 @@ def run(args: argparse.Namespace) -> None:
     """Print the accuracy and speed tables for ``args`` (see :func:`add_arguments`)."""
     torch.set_num_threads(1)
 
-    from audiotaste.tagger.distill import cached_teacher, distill_metrics
+    from audiotaste.tagger.distill import cached_teacher, distill_metrics, teacher_patch_index
     from audiotaste.tagger.infer import _load_audio, load_model
     from audiotaste.tagger.musicnn import SR as T_SR
-    from audiotaste.tagger.musicnn import MusicnnTagger, load_musicnn, musicnn_logmel
+    from audiotaste.tagger.musicnn import (
+        MusicnnTagger,
+        load_musicnn,
+        musicnn_logmel,
+        musicnn_patches,
+    )
 
     student = load_model(args.student)
     teacher = load_musicnn(args.teacher)
@@ -91,8 +96,7 @@ def run(args: argparse.Namespace) -> None:
     s_track, t_track, s_emb, t_emb, s_patch, t_patch = [], [], [], [], [], []
     for path, lab in zip(paths, labels, strict=True):
         mel = musicnn_logmel(_load_audio(path, T_SR))
-        starts = np.round(lab["start_s"] * T_SR / 256).astype(int)
-        probs, emb = student._run(np.stack([mel[s : s + student.patch_frames] for s in starts]))
+        probs, emb = student._run(musicnn_patches(mel)[teacher_patch_index(lab["start_s"])])
         s_track.append(probs.mean(0))
         t_track.append(lab["probs"].mean(0))
         s_emb.append(emb.mean(0))

@@ -167,13 +167,11 @@ def _dense_labels(path: str, teacher, hop: int, mel_cache: Path, cache: Path):
     import torch
 
     from audiotaste.tagger.distill import _key
-    from audiotaste.tagger.musicnn import PATCH_FRAMES
-    from audiotaste.tagger.pruned import patches_at
+    from audiotaste.tagger.musicnn import musicnn_patches
 
-    mel = _musicnn_mel(path, mel_cache)
     f = cache / f"{_key(Path(path))}.npz"
-    starts = np.arange(0, max(1, mel.shape[0] - PATCH_FRAMES + 1), hop)
-    x = patches_at(mel, starts)
+    x = musicnn_patches(_musicnn_mel(path, mel_cache), hop=hop)
+    starts = np.arange(len(x)) * hop
     if not f.is_file():
         logits, emb = [], []
         with torch.inference_mode():
@@ -195,9 +193,9 @@ def cmd_prune(args: argparse.Namespace) -> None:
     """Prune the teacher and fine-tune it on its own outputs (audiotaste.tagger.pruned)."""
     import torch
 
-    from audiotaste.tagger.distill import cached_teacher, distill_metrics
-    from audiotaste.tagger.musicnn import MusicnnTagger, load_musicnn
-    from audiotaste.tagger.pruned import PrunedConfig, fine_tune_pruned, patches_at, prune_musicnn
+    from audiotaste.tagger.distill import cached_teacher, distill_metrics, teacher_patch_index
+    from audiotaste.tagger.musicnn import MusicnnTagger, load_musicnn, musicnn_patches
+    from audiotaste.tagger.pruned import PrunedConfig, fine_tune_pruned, prune_musicnn
 
     torch.set_num_threads(args.threads)
     teacher = load_musicnn(args.teacher)
@@ -224,8 +222,8 @@ def cmd_prune(args: argparse.Namespace) -> None:
         if r["split"] != "val":
             continue
         lab = cached_teacher(r["path"], [teacher], args.cache)[teacher.name]
-        starts = np.round(lab["start_s"] * 16000 / 256).astype(int)
-        val_x.append(patches_at(_musicnn_mel(r["path"], mel_cache), starts))
+        patches = musicnn_patches(_musicnn_mel(r["path"], mel_cache))
+        val_x.append(patches[teacher_patch_index(lab["start_s"])])
         val_t.append(lab["probs"].mean(0))
     val_teacher = np.stack(val_t)
 

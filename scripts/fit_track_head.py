@@ -69,7 +69,8 @@ def main() -> None:
     for j, lab in enumerate(labels):
         oof = np.zeros(len(rows))
         for tr, va in StratifiedKFold(5, shuffle=True, random_state=0).split(p, t[:, j]):
-            fold = fit_track_head(p[tr], s[tr], t[tr], labels, taxonomy=args.taxonomy, c=args.c)
+            # this label's head only (folds are stratified per label)
+            fold = fit_track_head(p[tr][:, [j]], s[tr], t[tr][:, [j]], [lab], taxonomy=args.taxonomy, c=args.c)
             oof[va] = [fold.apply({lab: p[i, j]}, s[i])[lab] for i in va]
         cnn.append(roc_auc_score(t[:, j], p[:, j]))
         head.append(roc_auc_score(t[:, j], oof))

@@ -28,6 +28,7 @@ __all__ = [
     "select_patches",
     "teacher_labels",
     "cached_teacher",
+    "teacher_patch_index",
     "distill_metrics",
 ]
 
@@ -69,6 +70,12 @@ def teacher_labels(
         "probs": probs.astype(np.float32),
         "emb": emb.astype(np.float32),
     }
+
+
+def teacher_patch_index(start_s: np.ndarray) -> np.ndarray:
+    """Indices into ``musicnn_patches(logmel)`` of the patches :func:`teacher_labels` labelled at
+    ``start_s`` (s): the student is scored on exactly the teacher's patches."""
+    return np.round(np.asarray(start_s, np.float64) / TEACHER_PATCH_S).astype(np.int64)
 
 
 def _key(path: Path) -> str:

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, cast
 
@@ -39,7 +39,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .musicnn import PATCH_FRAMES, MusicnnNet
+from .musicnn import MusicnnNet
 
 __all__ = ["PrunedConfig", "channel_importance", "prune_musicnn", "fine_tune_pruned"]
 
@@ -291,8 +291,3 @@ def fine_tune_pruned(
         log(" ".join(f"{k} {v:.4g}" for k, v in record.items()))
     net.load_state_dict(best)
     return net.eval(), history
-
-
-def patches_at(mel: np.ndarray, starts: Sequence[int]) -> np.ndarray:
-    """musicnn patches [n, 187, 96] of a log-mel [n_frames, 96] at the given start frames."""
-    return np.stack([mel[s : s + PATCH_FRAMES] for s in starts])
