@@ -31,7 +31,7 @@ def read_manifest(path: Path) -> pd.DataFrame:
 #: Bump when onset_bands (tempo) or key_features (key) change, so that stale cache
 #: entries of that kind are recomputed.
 TEMPO_TAG = "v3"
-KEY_TAG = "key-v7"
+KEY_TAG = "key-v14"
 
 
 def _entry(cache: Path, audio: str, tag: str) -> Path:

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _train_common import add_common_args, describe, fit, load_rows, save, setup  # noqa: E402
 
 from audiotaste.features._models import KeyEnsemble, KeyNet  # noqa: E402
-from audiotaste.features.tonal import N_KEY_BLOCKS  # noqa: E402
+from audiotaste.features.tonal import KEY_ROWS, N_KEY_BLOCKS, N_KEY_MATRICES, N_KEY_ROWS  # noqa: E402
 
 
 def mirex(pred: np.ndarray, ref: np.ndarray) -> float:
@@ -46,13 +46,14 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_common_args(p, out="models/features/key.safetensors", epochs=150)
     p.add_argument("--hidden", type=int, default=48)
-    p.add_argument("--no-pairs", action="store_true", help="without the bass/pitch-class co-occurrence")
-    p.add_argument("--members", type=int, default=1, help="seeds trained and averaged (an ensemble)")
+    p.add_argument("--members", type=int, default=1, help="seeds trained per reading of the bass")
+    p.add_argument("--readings", nargs="+", choices=sorted(KEY_ROWS), default=sorted(KEY_ROWS, reverse=True),
+                   help="readings of the bass (tonal.KEY_ROWS); the members of all are averaged")
     args = p.parse_args()
     setup(args)
 
     df, feats = load_rows(args, ("key",))
-    ok = np.array([f["key"].shape == (N_KEY_BLOCKS + 12, 12) for f in feats])
+    ok = np.array([f["key"].shape == (N_KEY_ROWS, 12) for f in feats])
     x = torch.from_numpy(np.stack([f["key"] for f, good in zip(feats, ok, strict=True) if good]))
     d = df[ok].reset_index(drop=True)
     y = torch.tensor(((1 - d["mode"].astype(int)) * 12 + d["key"].astype(int)).to_numpy(), dtype=torch.long)
@@ -61,8 +62,8 @@ def main() -> None:
     sources = d.loc[held.numpy(), "source"].to_numpy()
     print(f"{len(xtr)} train clips, {len(xva)} val clips ({(~ok).sum()} silent skipped)", flush=True)
 
-    def evaluate(model: torch.nn.Module) -> dict[str, float]:
-        pred = model(xva).argmax(1).numpy()
+    def evaluate(model: torch.nn.Module, xs: torch.Tensor) -> dict[str, float]:
+        pred = model(xs).argmax(1).numpy()
         ref = yva.numpy()
         out = {"mirex": mirex(pred, ref), "exact": float((pred == ref).mean())}
         if len(set(sources)) > 1:  # each source's own score too (the chorales are a small share)
@@ -72,32 +73,38 @@ def main() -> None:
         return out
 
     nets, vals = [], []
-    for k in range(args.members):
-        torch.manual_seed(args.seed + k)
-        net = KeyNet(N_KEY_BLOCKS, hidden=args.hidden, pairs=not args.no_pairs)
+    for reading in args.readings:
+        rows = list(KEY_ROWS[reading])
+        xr, xvr = xtr[:, rows], xva[:, rows]  # each member is fitted on the rows it reads
+        for k in range(args.members):
+            torch.manual_seed(args.seed + k)
+            net = KeyNet(N_KEY_BLOCKS, hidden=args.hidden, n_matrices=N_KEY_MATRICES)
 
-        def step(idx: torch.Tensor, net: KeyNet = net) -> torch.Tensor:
-            noisy = xtr[idx] * torch.exp(0.1 * torch.randn_like(xtr[idx]))  # mix and voicing variation
-            return torch.nn.functional.cross_entropy(net(noisy), ytr[idx], label_smoothing=0.05)
+            def step(idx: torch.Tensor, net: KeyNet = net, xr: torch.Tensor = xr) -> torch.Tensor:
+                noisy = xr[idx] * torch.exp(0.1 * torch.randn_like(xr[idx]))  # mix and voicing variation
+                return torch.nn.functional.cross_entropy(net(noisy), ytr[idx], label_smoothing=0.05)
 
-        vals.append(fit(net, len(xtr), step, lambda net=net: evaluate(net), lambda v: v["mirex"],
-                        epochs=args.epochs, lr=3e-3, weight_decay=1e-3, log_every=10))
-        nets.append(net)
-    meta = {"n_blocks": str(N_KEY_BLOCKS), "hidden": str(args.hidden), "pairs": "0" if args.no_pairs else "1"}
+            vals.append({"reading": reading, **fit(
+                net, len(xr), step, lambda net=net, xvr=xvr: evaluate(net, xvr), lambda v: v["mirex"],
+                epochs=args.epochs, lr=3e-3, weight_decay=1e-3, log_every=10)})
+            net.rows.copy_(torch.tensor(rows))  # from now on it reads the full feature array
+            nets.append(net)
+    meta = {"n_blocks": str(N_KEY_BLOCKS), "hidden": str(args.hidden), "n_matrices": str(N_KEY_MATRICES)}
     model: torch.nn.Module = nets[0]
-    if args.members > 1:
+    if len(nets) > 1:
         model = KeyEnsemble(nets).eval()
-        meta["n_models"] = str(args.members)
+        meta["n_models"] = str(len(nets))
     with torch.no_grad():
-        val = evaluate(model)
+        val = evaluate(model, xva)
     print("val", val, flush=True)
     save(model, args, meta, {
         "model": f"KeyNet (audiotaste.features._models): transposition-equivariant MLP over {N_KEY_BLOCKS} "
-                 "pitch-class summaries (tonal.key_features: register chromas, opening/ending chroma, "
-                 "ending bass, prominence, opening bass) and a bass/pitch-class co-occurrence, from a "
-                 "tuning-corrected 2.7 Hz-resolution semitone spectrum"
-                 + (f"; an ensemble of {args.members} (seeds {args.seed}-{args.seed + args.members - 1}, "
-                    "probabilities averaged)" if args.members > 1 else ""),
+                 f"pitch-class summaries and {N_KEY_MATRICES} bass/pitch-class matrices (tonal.key_features: "
+                 "register chromas, opening/ending chroma and bass, prominence; the pitch classes over, and "
+                 "a second after, each bass note; the bass line's moves) from a tuning-corrected 2.7 Hz-"
+                 "resolution semitone spectrum; "
+                 f"{args.members} seed(s) ({args.seed}-{args.seed + args.members - 1}) for each reading of the "
+                 f"bass ({', '.join(args.readings)}: tonal.KEY_ROWS), probabilities averaged",
         "training_data": f"{describe(d)}; fitted on the train clips, each member's epoch picked on the val clips",
         "validation": val,
         "validation_members": vals,

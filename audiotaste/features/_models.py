@@ -67,25 +67,36 @@ class KeyNet(nn.Module):
     rotated so that k comes first; 12 rotations give 24 logits. Transposing the input rotates the
     output, so every training clip teaches all 12 tonics.
 
-    Input: [batch, n_blocks (+ 12 when ``pairs``), 12]: pitch-class feature blocks (each sums to 1),
-    optionally followed by a 12 x 12 pitch-class co-occurrence matrix (sums to 1) whose rows and
+    Input: [batch, n_rows, 12], of which the model reads ``rows`` (a buffer saved with the weights;
+    default the first ``n_blocks + 12 * n_matrices``): ``n_blocks`` pitch-class feature blocks (each
+    sums to 1), then ``n_matrices`` 12 x 12 pitch-class matrices (each sums to 1) whose rows and
     columns both rotate. Output: [batch, 24] logits, majors (C..B) then minors (C..B).
     """
 
-    def __init__(self, n_blocks: int, *, hidden: int = 48, pairs: bool = False) -> None:
+    rows: torch.Tensor
+
+    def __init__(
+        self, n_blocks: int, *, hidden: int = 48, n_matrices: int = 0, rows: tuple[int, ...] | None = None
+    ) -> None:
         super().__init__()
         self.n_blocks = n_blocks
-        self.pairs = pairs
-        n_in = n_blocks * 12 + (144 if pairs else 0)
+        self.n_matrices = n_matrices
+        n_read = n_blocks + 12 * n_matrices
+        if rows is not None and len(rows) != n_read:
+            raise ValueError(f"rows must name {n_read} feature rows, got {len(rows)}")
+        self.register_buffer("rows", torch.tensor(rows if rows is not None else range(n_read), dtype=torch.long))
+        n_in = n_blocks * 12 + 144 * n_matrices
         self.mlp = nn.Sequential(nn.Linear(n_in, hidden), nn.ReLU(), nn.Linear(hidden, 2))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x[:, self.rows]  # [B, n_blocks + 12 * n_matrices, 12]
         idx = (torch.arange(12)[:, None] + torch.arange(12)[None, :]) % 12  # [tonic, pc offset]
         blocks = 12.0 * x[:, : self.n_blocks] - 1.0  # centred on a uniform distribution
         rotated = blocks[:, :, idx]  # [B, n_blocks, 12 tonics, 12 offsets]
         parts = [rotated.permute(0, 2, 1, 3).reshape(x.shape[0], 12, -1)]  # [B, 12, n_blocks*12]
-        if self.pairs:
-            m = 144.0 * x[:, self.n_blocks : self.n_blocks + 12] - 1.0  # [B, 12, 12]
+        for k in range(self.n_matrices):
+            first = self.n_blocks + 12 * k
+            m = 144.0 * x[:, first : first + 12] - 1.0  # [B, 12, 12]
             rot = m[:, idx[:, :, None], idx[:, None, :]]  # [B, 12 tonics, 12, 12]
             parts.append(rot.reshape(x.shape[0], 12, 144))
         scores = self.mlp(torch.cat(parts, dim=2))  # [B, 12, 2]
@@ -113,12 +124,12 @@ class TempoEnsemble(nn.Module):
 
 
 class KeyEnsemble(nn.Module):
-    """Several ``KeyNet`` members; ``forward`` gives their log mean-probabilities [batch, 24]."""
+    """Several ``KeyNet`` members (each may read other feature rows); ``forward`` gives their log
+    mean-probabilities [batch, 24]."""
 
     def __init__(self, members: list[KeyNet]) -> None:
         super().__init__()
         self.members = nn.ModuleList(members)
-        self.n_blocks = members[0].n_blocks
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return _mean_log_prob([m(x) for m in self.members])
@@ -186,16 +197,18 @@ def load_key_net() -> tuple[KeyNet | KeyEnsemble, dict[str, str]] | None:
     tensors, meta = loaded
     try:
         def member() -> KeyNet:
-            return KeyNet(int(meta["n_blocks"]), hidden=int(meta["hidden"]), pairs=meta.get("pairs") == "1")
+            return KeyNet(int(meta["n_blocks"]), hidden=int(meta["hidden"]), n_matrices=int(meta["n_matrices"]))
 
         n = int(meta.get("n_models", 0))  # 0: a single KeyNet (no "members." prefix)
         net: KeyNet | KeyEnsemble = KeyEnsemble([member() for _ in range(n)]) if n else member()
         net.load_state_dict(tensors)
-        from audiotaste.features.tonal import N_KEY_BLOCKS
+        from audiotaste.features.tonal import N_KEY_ROWS
 
         # a model trained on another feature layout would read the wrong rows without complaint
-        if net.n_blocks != N_KEY_BLOCKS:
-            raise ValueError(f"it reads {net.n_blocks} feature blocks, tonal.key_features gives {N_KEY_BLOCKS}")
+        members: list[KeyNet] = list(net.members) if isinstance(net, KeyEnsemble) else [net]  # type: ignore[arg-type]
+        read = max(int(m.rows.max()) for m in members) + 1
+        if read > N_KEY_ROWS:
+            raise ValueError(f"it reads {read} feature rows, tonal.key_features gives {N_KEY_ROWS}")
     except (KeyError, ValueError, RuntimeError) as exc:
         raise ModelError(model_path(KEY_WEIGHTS), f"weights do not match KeyNet ({exc})") from None
     return net.eval(), meta

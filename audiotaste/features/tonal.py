@@ -60,7 +60,18 @@ _MIDI_LO, _MIDI_HI = 28, 100
 _KEY_SR = 5512.5  # Hz; 2.7 kHz of bandwidth is all the pitch range needs
 _KEY_N_FFT, _KEY_HOP = 2048, 1024  # 2.7 Hz bins (a semitone at 55 Hz is 3.3 Hz), 0.19 s hop
 _EDGE_FRACTION = 0.15  # share of the frames that count as the opening and the ending
-N_KEY_BLOCKS = 8
+#: Rows of ``key_features``: 10 pitch-class blocks, then six 12 x 12 matrices.
+N_KEY_ROWS = 10 + 6 * 12
+#: What one key model reads (8 blocks and 3 matrices), under each of the two readings of the bass:
+#: the strongest note of the bass register, and the lowest prominent note wherever it lies.
+KEY_ROWS = {
+    "strongest": (*range(8), *range(10, 46)),
+    "lowest": (0, 1, 2, 3, 4, 8, 6, 9, *range(46, 82)),
+}
+N_KEY_BLOCKS, N_KEY_MATRICES = 8, 3
+#: Frames (0.19 s each) between a bass note and the pitch classes it is paired with in the third
+#: matrix: about one chord later.
+_LAG_FRAMES = 5
 
 
 def estimate_tuning(spectrum: Spectrum, *, midi_lo: int = _MIDI_LO, midi_hi: int = _MIDI_HI) -> float:
@@ -175,16 +186,27 @@ def _fold(semis: np.ndarray, midi_lo: int) -> np.ndarray:
 def key_features(y: np.ndarray | None, sr: float, *, spectrum: Spectrum | None = None) -> np.ndarray | None:
     """Pitch-class summaries a key is read from, or ``None`` for silence.
 
-    Blocks (each 12 pitch classes, C first, each normalised to sum 1): mean chroma of the bass,
+    The bass is read two ways: the strongest note of the bass register (E1-D#3; robust to pads and
+    melodies above a quiet bass) and the lowest prominent note wherever it lies (``lowest_notes``;
+    a chorale's bass voice sits mostly above D3). The key model's members each read one of them
+    (``KEY_ROWS``).
+
+    Rows 0-9, pitch-class blocks (C first, each normalised to sum 1): mean chroma of the bass,
     middle and treble registers; the chroma of the opening and of the ending (tonics are stated
-    there); the bass of the ending (the final cadence's root); the share of frames in which each
-    pitch class is prominent (loudness-independent); and the bass of the opening.
+    there); the strongest bass of the ending (the final cadence's root); the share of frames in
+    which each pitch class is prominent (loudness-independent); the strongest bass of the opening
+    (a piece mostly starts over its tonic, and an excerpt that stops mid-phrase has no final
+    cadence); the lowest bass of the ending and of the opening.
+
+    Rows 10-81, six 12 x 12 matrices, each summing to 1 (rows: a bass pitch class), first for the
+    strongest then for the lowest bass: the pitch classes sounding over each bass note (I over 1
+    and V over 5 tell a tonic from a dominant that the totals confuse); the bass's moves from one
+    held note to the next (cadences: 5 -> 1); the pitch classes sounding about a second after each
+    bass note (V, then I).
 
     Returns
     -------
-    np.ndarray [N_KEY_BLOCKS + 12, 12], float32, or None
-        The blocks, then a 12 x 12 bass/pitch-class co-occurrence (rows: the frame's strongest
-        bass pitch class; sums to 1).
+    np.ndarray [N_KEY_ROWS, 12], float32, or None
     """
     if y is not None:
         y = np.asarray(y, dtype=np.float32)
@@ -212,26 +234,87 @@ def key_features(y: np.ndarray | None, sr: float, *, spectrum: Spectrum | None =
     full = regs[0] + regs[1] + regs[2]
     frame_max = full.max(axis=0, keepdims=True)
     prominent = (full >= 0.5 * frame_max) & (frame_max > 0)
+    lowest = lowest_notes(semis, _MIDI_LO)
     blocks = [
         regs[0].mean(axis=1), regs[1].mean(axis=1), regs[2].mean(axis=1),
         full[:, :edge].mean(axis=1), full[:, -edge:].mean(axis=1), regs[0][:, -edge:].mean(axis=1),
-        prominent.mean(axis=1),
-        # the opening bass: a piece (a hymn, a chorale) mostly starts over its tonic, and an excerpt
-        # that stops mid-phrase has no final cadence to read the key from
-        regs[0][:, :edge].mean(axis=1),
+        prominent.mean(axis=1), regs[0][:, :edge].mean(axis=1),
+        lowest[:, -edge:].mean(axis=1), lowest[:, :edge].mean(axis=1),
     ]
     feats = np.stack(blocks).astype(np.float32)
     totals = feats.sum(axis=1, keepdims=True)
     feats = np.divide(feats, totals, out=np.full_like(feats, 1.0 / 12), where=totals > 0)
-    # which pitch classes sound over which bass note: I over 1 and V over 5 tell a tonic from a
-    # dominant that the pitch-class totals alone confuse
-    bass = np.zeros_like(regs[0])
-    bass[regs[0].argmax(axis=0), np.arange(n)] = regs[0].max(axis=0)
+    strongest = np.zeros_like(regs[0])
+    strongest[regs[0].argmax(axis=0), np.arange(n)] = regs[0].max(axis=0)
     shares = full / np.maximum(full.sum(axis=0, keepdims=True), 1e-9)
-    pairs = bass @ shares.T  # [bass pitch class, sounding pitch class]
-    total = float(pairs.sum())
-    pairs = pairs / total if total > 0 else np.full((12, 12), 1.0 / 144)
-    return np.concatenate([feats, pairs.astype(np.float32)])
+    matrices = []
+    for bass, held in ((strongest, regs[0]), (lowest, lowest)):
+        later = bass[:, :-_LAG_FRAMES] @ shares[:, _LAG_FRAMES:].T if n > _LAG_FRAMES else np.zeros((12, 12))
+        matrices += [bass @ shares.T, bass_transitions(held), later]
+    return np.concatenate([feats] + [_unit_sum(m) for m in matrices])
+
+
+def lowest_notes(semis: np.ndarray, midi_lo: int, *, share: float = 0.5) -> np.ndarray:
+    """The bass line: each frame's lowest prominent note, folded onto pitch classes.
+
+    A note is prominent when it is a peak of the semitone spectrum reaching ``share`` of the frame's
+    strongest semitone; the lowest one
+    is the bass wherever it lies (a chorale's bass voice sits mostly above D3, out of a fixed bass
+    register).
+
+    Parameters
+    ----------
+    semis : np.ndarray [n_semitones, n_frames]
+        Non-negative magnitude per semitone, MIDI ``midi_lo`` upwards.
+
+    Returns
+    -------
+    np.ndarray [12, n_frames], float32
+        The bass note's magnitude at its pitch class, zero elsewhere and in silent frames.
+    """
+    out = np.zeros((12, semis.shape[1]), dtype=np.float32)
+    top = semis.max(axis=0) if semis.size else np.zeros(semis.shape[1])
+    voiced = np.flatnonzero(top > 0)
+    s = semis[:, voiced]
+    padded = np.pad(s, ((1, 1), (0, 0)))
+    # a peak, not the skirt of one: a low note leaks into the semitone below it
+    peak = (s >= padded[:-2]) & (s >= padded[2:]) & (s >= share * top[voiced])
+    lowest = np.argmax(peak, axis=0)  # the first True from below
+    out[(midi_lo + lowest) % 12, voiced] = semis[lowest, voiced]
+    return out
+
+
+def bass_transitions(bass_chroma: np.ndarray, *, min_frames: int = 2) -> np.ndarray:
+    """Counts of the bass line's moves between held notes, [from pitch class, to pitch class].
+
+    The bass note of a frame is its strongest bass pitch class; runs shorter than ``min_frames``
+    frames (passing notes, note-onset smear) are dropped before consecutive different notes are counted.
+
+    Parameters
+    ----------
+    bass_chroma : np.ndarray [12, n_frames]
+        Pitch-class magnitudes of the bass register (silent frames: all zero).
+
+    Returns
+    -------
+    np.ndarray [12, 12], float32
+    """
+    out = np.zeros((12, 12), dtype=np.float32)
+    if bass_chroma.shape[1] == 0:
+        return out
+    notes = np.where(bass_chroma.max(axis=0) > 0, bass_chroma.argmax(axis=0), -1)
+    change = np.flatnonzero(np.diff(notes)) + 1
+    starts = np.concatenate([[0], change])
+    lengths = np.diff(np.concatenate([starts, [notes.size]]))
+    held = notes[starts][(lengths >= min_frames) & (notes[starts] >= 0)]
+    moves = held[1:] != held[:-1]
+    np.add.at(out, (held[:-1][moves], held[1:][moves]), 1.0)
+    return out
+
+
+def _unit_sum(m: np.ndarray) -> np.ndarray:
+    total = float(m.sum())
+    return (m / total if total > 0 else np.full((12, 12), 1.0 / 144)).astype(np.float32)
 
 
 def key(y: np.ndarray | None = None, sr: int = ANALYSIS_SR, *, spectrum: Spectrum | None = None) -> KeyEstimate:

@@ -102,36 +102,46 @@ def test_any_finite_signal_gives_a_valid_key(y: np.ndarray) -> None:
     assert (est.key == -1) == (est.key_name == "")
 
 
-def _write_key_model(path, nets, n_blocks: int) -> None:
+def _write_key_model(path, nets) -> None:
     from audiotaste.features._models import KeyEnsemble, save_weights
 
-    meta = {"n_blocks": str(n_blocks), "hidden": "8", "pairs": "1"}
-    module = nets[0] if len(nets) == 1 else KeyEnsemble(nets)
+    first = nets[0]
+    meta = {"n_blocks": str(first.n_blocks), "hidden": "8", "n_matrices": str(first.n_matrices)}
+    module = first if len(nets) == 1 else KeyEnsemble(nets)
     if len(nets) > 1:
         meta["n_models"] = str(len(nets))
     path.mkdir(parents=True, exist_ok=True)
     save_weights(module, path / "key.safetensors", meta)
 
 
-def test_key_ensemble_file_averages_its_members(tmp_path, monkeypatch) -> None:
+def test_key_ensemble_file_averages_members_that_read_different_rows(tmp_path, monkeypatch) -> None:
     import torch
 
     from audiotaste.features import _models
-    from audiotaste.features.tonal import N_KEY_BLOCKS, key_features
+    from audiotaste.features.tonal import KEY_ROWS, N_KEY_BLOCKS, N_KEY_MATRICES, key_features
 
     torch.manual_seed(0)
-    nets = [_models.KeyNet(N_KEY_BLOCKS, hidden=8, pairs=True) for _ in range(3)]
-    _write_key_model(tmp_path / "features", nets, N_KEY_BLOCKS)
+    nets = [_models.KeyNet(N_KEY_BLOCKS, hidden=8, n_matrices=N_KEY_MATRICES, rows=KEY_ROWS[reading])
+            for reading in ("strongest", "strongest", "lowest")]
+    _write_key_model(tmp_path / "features", nets)
     monkeypatch.setenv("AUDIOTASTE_MODELS_DIR", str(tmp_path))
     _models.load_key_net.cache_clear()
     try:
         loaded, meta = _models.load_key_net()
         assert isinstance(loaded, _models.KeyEnsemble) and meta["n_models"] == "3"
-        x = torch.from_numpy(key_features(cadence(2, minor=True), SR))[None]
+        assert [m.rows.tolist() for m in loaded.members] == [list(KEY_ROWS[r]) for r in
+                                                            ("strongest", "strongest", "lowest")]
+        feats = torch.from_numpy(key_features(cadence(2, minor=True), SR))[None]
         with torch.no_grad():
-            mean_p = torch.stack([torch.softmax(n(x), dim=1) for n in nets]).mean(0)
-            got = torch.softmax(loaded(x), dim=1)
+            mean_p = torch.stack([torch.softmax(n(feats), dim=1) for n in nets]).mean(0)
+            got = torch.softmax(loaded(feats), dim=1)
         assert torch.allclose(got, mean_p, atol=1e-6)
+        # the lowest-bass member really reads other rows than the strongest-bass ones
+        plain = _models.KeyNet(N_KEY_BLOCKS, hidden=8, n_matrices=N_KEY_MATRICES)
+        plain.load_state_dict({k: v for k, v in nets[2].state_dict().items() if k != "rows"}, strict=False)
+        with torch.no_grad():
+            assert not torch.allclose(plain(feats), nets[2](feats))
+            assert torch.allclose(plain(feats[:, list(KEY_ROWS["lowest"])]), nets[2](feats))
         est = key(cadence(2, minor=True), SR)
         best = int(mean_p.argmax())
         assert (est.key, est.mode) == (best % 12, 1 - best // 12)
@@ -142,14 +152,63 @@ def test_key_ensemble_file_averages_its_members(tmp_path, monkeypatch) -> None:
 def test_key_model_for_another_feature_layout_is_refused(tmp_path, monkeypatch) -> None:
     from audiotaste.errors import ModelError
     from audiotaste.features import _models
-    from audiotaste.features.tonal import N_KEY_BLOCKS
+    from audiotaste.features.tonal import N_KEY_ROWS
 
-    _write_key_model(tmp_path / "features", [_models.KeyNet(N_KEY_BLOCKS - 1, hidden=8, pairs=True)],
-                     N_KEY_BLOCKS - 1)
+    too_far = tuple(range(N_KEY_ROWS - 20, N_KEY_ROWS + 4))  # 24 rows, the last 4 beyond the features
+    _write_key_model(tmp_path / "features", [_models.KeyNet(12, hidden=8, n_matrices=1, rows=too_far)])
     monkeypatch.setenv("AUDIOTASTE_MODELS_DIR", str(tmp_path))
     _models.load_key_net.cache_clear()
     try:
-        with pytest.raises(ModelError, match="feature blocks"):
+        with pytest.raises(ModelError, match="feature rows"):
             key(cadence(0, minor=True), SR)
     finally:
         _models.load_key_net.cache_clear()
+
+
+def test_bass_transitions_count_moves_between_held_notes() -> None:
+    from audiotaste.features.tonal import bass_transitions
+
+    # G held 3 frames, a one-frame passing A, C held 2 frames, silence, then G again: G->C, C->G
+    notes = [7, 7, 7, 9, 0, 0, -1, -1, 7, 7]
+    chroma = np.zeros((12, len(notes)), dtype=np.float32)
+    for t, pc in enumerate(notes):
+        if pc >= 0:
+            chroma[pc, t] = 1.0
+    moves = bass_transitions(chroma)
+    assert moves[7, 0] == 1.0 and moves[0, 7] == 1.0 and moves.sum() == 2.0
+    assert bass_transitions(np.zeros((12, 0), np.float32)).sum() == 0.0
+
+
+def test_key_features_matrices_rotate_with_transposition() -> None:
+    from audiotaste.features.tonal import N_KEY_ROWS, key_features
+
+    a, b = key_features(cadence(0, minor=False), SR), key_features(cadence(5, minor=False), SR)
+    assert a is not None and b is not None and a.shape == (N_KEY_ROWS, 12)
+    for first in range(10, N_KEY_ROWS, 12):
+        m = slice(first, first + 12)
+        assert a[m].sum() == pytest.approx(1.0, abs=1e-5)
+        # the same cadence a fourth higher: every pitch class moves up 5 semitones on both axes (up to
+        # voicing: the synthesised cadence's partials do not transpose exactly)
+        rotated = np.roll(np.roll(a[m], 5, axis=0), 5, axis=1)
+        assert np.corrcoef(rotated.ravel(), b[m].ravel())[0, 1] > 0.9
+    # I-IV-V-I: both readings of the bass move C -> F -> G -> C, and end and open on the tonic
+    for first in (22, 58):
+        transitions = a[first : first + 12]
+        assert sorted(map(tuple, np.argwhere(transitions > 0).tolist())) == [(0, 5), (5, 7), (7, 0)]
+    assert all(a[row].argmax() == 0 for row in (5, 7, 8, 9))
+
+
+def test_lowest_notes_finds_a_bass_above_the_bass_register() -> None:
+    from audiotaste.features.tonal import lowest_notes
+
+    # MIDI 28 upwards: a bass note at MIDI 57 (A3, above the E1-D#3 register) under a louder chord,
+    # its skirt leaking into the semitone below, and a weak rumble at MIDI 30
+    semis = np.zeros((72, 3), np.float32)
+    semis[57 - 28, :] = 0.8
+    semis[56 - 28, :] = 0.6  # leakage: not a peak
+    semis[[64 - 28, 67 - 28, 72 - 28], :] = 1.0
+    semis[30 - 28, :] = 0.2  # under half the frame's top: not prominent
+    semis[:, 2] = 0.0  # a silent frame
+    out = lowest_notes(semis, 28)
+    assert out[9, 0] == pytest.approx(0.8) and out[9, 1] == pytest.approx(0.8)  # A
+    assert out.sum() == pytest.approx(1.6)
