@@ -1,7 +1,7 @@
 """Per-clip inputs of the tempo and key models, computed once and cached (for the train/bench scripts).
 
-For each manifest row the cache holds the onset bands (``rhythm.onset_bands`` of the shared mel
-front end) and, in a separate entry, the key features
+For each manifest row the cache holds the onset bands and band levels (``rhythm.onset_bands`` and
+``rhythm.spectral_levels`` of the shared mel front end) and, in a separate entry, the key features
 (``tonal.key_features``), as ``<cache>/<sha1>.npz``; an entry is reused while the audio file's size
 and mtime and its kind's tag (``TEMPO_TAG``, ``KEY_TAG``) are unchanged.
 """
@@ -30,7 +30,7 @@ def read_manifest(path: Path) -> pd.DataFrame:
 
 #: Bump when onset_bands (tempo) or key_features (key) change, so that stale cache
 #: entries of that kind are recomputed.
-TEMPO_TAG = "v3"
+TEMPO_TAG = "v4"
 KEY_TAG = "key-v14"
 
 
@@ -49,13 +49,14 @@ def _compute(args: tuple[str, str | None, str | None]) -> None:
     torch.set_num_threads(1)
     threadpool_limits(1)  # numpy's BLAS threads thrash on a shared machine (10x slower here)
     from audiotaste.audio import load
-    from audiotaste.features.rhythm import onset_bands
+    from audiotaste.features.rhythm import onset_bands, spectral_levels
     from audiotaste.features.spectrum import melspectrogram, stft_power
     from audiotaste.features.tonal import key_features
 
     y, sr = load(audio, sr=22050)
     if tempo_out:
-        _save(tempo_out, bands=onset_bands(melspectrogram(spectrum=stft_power(y, sr=sr))))
+        mel = melspectrogram(spectrum=stft_power(y, sr=sr))
+        _save(tempo_out, bands=onset_bands(mel), levels=spectral_levels(mel).astype(np.float16))
     if key_out:
         kf = key_features(y, sr)
         _save(key_out, key=np.zeros((0, 12), np.float32) if kf is None else kf)
@@ -94,6 +95,7 @@ def load_features(
         if t is not None:
             with np.load(t) as z:
                 row["bands"] = z["bands"]
+                row["levels"] = z["levels"].astype(np.float32)
         if k is not None:
             with np.load(k) as z:
                 row["key"] = z["key"]

@@ -32,8 +32,9 @@ from audiotaste.features.rhythm import (  # noqa: E402
     MIN_BPM,
     N_LOW_BINS,
     N_TEMPO_BINS,
+    model_input,
+    spectral_levels,
     tempo_grid,
-    tempogram_features,
 )
 
 FPS = ANALYSIS_SR / HOP_LENGTH
@@ -64,18 +65,19 @@ def bin_of(bpm: np.ndarray) -> np.ndarray:
 
 
 def build(
-    rows: list[dict], feats: list[dict], factors: list[float], rng: np.random.Generator, *, crop: bool = False
+    rows: list[dict], feats: list[dict], factors: list[float], rng: np.random.Generator, *, crop: bool = False,
 ) -> tuple:
     xs, pos, meters = [], [], []
     for row, f in zip(rows, feats, strict=True):
         for base in factors:
             factor = base * float(np.exp(rng.uniform(-0.03, 0.03))) if base != 1.0 else 1.0
             b = f["bands"] if factor == 1.0 else stretch(f["bands"], factor)
+            lv = f["levels"] if factor == 1.0 else stretch(f["levels"], factor)
             if crop and b.shape[1] > 12 * FPS:  # a random excerpt of at least 10 s
                 n = int(rng.integers(int(10 * FPS), b.shape[1] + 1))
                 start = int(rng.integers(0, b.shape[1] - n + 1))
-                b = b[:, start : start + n]
-            x, _ = tempogram_features(b, FPS)
+                b, lv = b[:, start : start + n], lv[:, start : start + n]
+            x, _ = model_input(b, FPS, lv)
             xs.append(x)
             pos.append(bin_of(row["tempo_bpm"] / factor))
             meters.append(meter_class(row.get("meter", "")))
@@ -148,7 +150,8 @@ def synthetic_pulses(n: int, rng: np.random.Generator) -> tuple[list[dict], list
         y += 1e-3 * rng.standard_normal(y.size).astype(np.float32)
         meter = {1: "", 3: "3/4", 4: "4/4"}[accent] if subdiv == 1 else ""
         rows.append({"tempo_bpm": bpm, "meter": meter})
-        feats.append({"bands": onset_bands(melspectrogram(y))})
+        mel = melspectrogram(y)
+        feats.append({"bands": onset_bands(mel), "levels": spectral_levels(mel)})
     return rows, feats
 
 
@@ -208,9 +211,9 @@ def main() -> None:
     val = accuracy(model, xva, pva, mva)
     print("val", val, flush=True)
     save(model, args, meta, {
-        "model": "TempoNet (audiotaste.features._models): dilated 1-D CNN over 12 log-tempo tempograms "
-                 "(autocorrelation + Fourier of 6 onset bands), 24 bins/octave, features from 7.5 BPM, "
-                 "output 30-317 BPM, with a meter head"
+        "model": "TempoNet (audiotaste.features._models): dilated 1-D CNN over 14 log-tempo tempograms "
+                 "(autocorrelation + Fourier of 6 onset bands and of 32 mel band levels: rhythm.model_input), "
+                 "24 bins/octave, features from 7.5 BPM, output 30-317 BPM, with a meter head"
                  + (f"; an ensemble of {args.members} (seeds {args.seed}-{args.seed + args.members - 1}, "
                     "probabilities averaged)" if args.members > 1 else ""),
         "training_data": f"{describe(df)}; fitted on the train clips plus {args.pulses} synthetic pulse "

@@ -183,6 +183,10 @@ def load_tempo_net() -> tuple[TempoNet | TempoEnsemble, dict[str, str]] | None:
         n = int(meta.get("n_models", 0))  # 0: a single TempoNet (no "members." prefix)
         net: TempoNet | TempoEnsemble = TempoEnsemble([member() for _ in range(n)]) if n else member()
         net.load_state_dict(tensors)
+        from audiotaste.features.rhythm import N_MODEL_CHANNELS
+
+        if int(meta["n_channels"]) != N_MODEL_CHANNELS:
+            raise ValueError(f"it reads {meta['n_channels']} channels, rhythm.model_input gives {N_MODEL_CHANNELS}")
     except (KeyError, ValueError, RuntimeError) as exc:
         raise ModelError(model_path(TEMPO_WEIGHTS), f"weights do not match TempoNet ({exc})") from None
     return net.eval(), meta

@@ -11,7 +11,8 @@ wrong answer to the question a user asks ("do I count in threes or in fours?").
 
 Method: six onset envelopes (dB spectral flux of four mel-band groups and of the whole spectrum, and
 the rise of the total level) give autocorrelation and Fourier tempograms on a log-tempo axis (24
-bins per octave, 7.5-317 BPM). Classical methods pick the strongest periodicity and then err by
+bins per octave, 7.5-317 BPM); the levels of 32 narrow mel band groups give two more, which show
+how often the spectral pattern repeats (drumless music whose onsets are all alike). Classical methods pick the strongest periodicity and then err by
 octaves; here a small CNN (``TempoNet``, ``models/features/tempo.safetensors``, trained by
 ``scripts/train_tempo.py``) makes the octave decision, and the autocorrelation peak near its choice
 gives the exact period. Without the model file the strongest periodicity under a flat 60-200 BPM
@@ -46,6 +47,9 @@ N_TEMPO_BINS = 84
 #: whether a candidate beat groups in twos, threes or fours.
 N_LOW_BINS = 48
 N_FEATURE_BINS = N_LOW_BINS + N_TEMPO_BINS
+#: Input channels of the tempo model: 6 onset bands x (autocorrelation, Fourier), then the spectral
+#: repetition's two (``model_input``).
+N_MODEL_CHANNELS = 14
 #: Mel band groups (of 128) whose onsets are tracked separately: <260 Hz (kick, bass), 260 Hz-1 kHz,
 #: 1-4 kHz (snare, chords), >4 kHz (hats, cymbals).
 _BAND_EDGES = (0, 10, 38, 90, 128)
@@ -144,17 +148,21 @@ def tempo(
         mel_db = melspectrogram(spectrum=spectrum)
     fps = sr / hop
     env = onset_envelope(mel_db, sr=sr, hop_length=hop)
-    return _estimate(env, fps, onset_bands(mel_db))
+    return _estimate(env, fps, onset_bands(mel_db), spectral_levels(mel_db))
 
 
-def _estimate(env: np.ndarray, fps: float, bands: np.ndarray | None = None) -> TempoEstimate:
+def _estimate(
+    env: np.ndarray, fps: float, bands: np.ndarray | None = None, levels: np.ndarray | None = None
+) -> TempoEstimate:
+    """The tempo from the onset envelope; with ``bands`` and ``levels`` (and the model installed)
+    through the tempo model."""
     rate = _onset_rate(env, fps)
     novelty = _novelty(env, fps)
     if novelty.size < 4 or not np.any(novelty > 0):
         return TempoEstimate(0.0, 0.0, (), 4, rate)
-    loaded = load_tempo_net() if bands is not None else None
-    if loaded is not None and bands is not None:
-        period, confidence, meter = _learned_period(bands, fps, loaded[0])
+    loaded = load_tempo_net() if bands is not None and levels is not None else None
+    if loaded is not None and bands is not None and levels is not None:
+        period, confidence, meter = _learned_period(bands, levels, fps, loaded[0])
     else:
         period, confidence = _pick_period(_autocorrelation(novelty), fps)
         meter = 0
@@ -215,6 +223,46 @@ def onset_bands(mel_db: np.ndarray) -> np.ndarray:
     return out
 
 
+#: Mel bands averaged into one ``spectral_levels`` row.
+_LEVEL_GROUP = 4
+
+
+def spectral_levels(mel_db: np.ndarray) -> np.ndarray:
+    """Level of 32 narrow mel band groups over time, dB (the spectral pattern, not its onsets).
+
+    A drumless 6/8 arpeggio has equally strong onsets on every eighth; what repeats every three
+    eighths is *which* notes sound. The autocorrelation of these levels (``repetition_features``)
+    shows that repetition, which the onset envelopes cannot.
+
+    Returns
+    -------
+    np.ndarray [n_mels // 4, n_frames], float32
+    """
+    mel_db = np.asarray(mel_db, dtype=np.float32)
+    n = mel_db.shape[0] // _LEVEL_GROUP * _LEVEL_GROUP
+    return mel_db[:n].reshape(-1, _LEVEL_GROUP, mel_db.shape[1]).mean(axis=1)
+
+
+def repetition_features(levels: np.ndarray, fps: float) -> np.ndarray:
+    """How much the spectral pattern repeats at each tempo's period: [2, N_FEATURE_BINS].
+
+    Row 0: the autocorrelation of the band levels (each minus its ~1.5 s moving average), summed
+    over bands and normalised at lag 0; row 1: their Fourier magnitudes averaged over bands and 8 s
+    windows. Both on the log-tempo grid as in ``tempogram_features``.
+    """
+    levels = np.asarray(levels, dtype=np.float32)
+    width = max(1, int(round(1.5 * fps)))
+    if levels.shape[1] >= width:
+        kernel = np.ones(width, dtype=np.float32) / width
+        trend = np.stack([np.convolve(row, kernel, mode="same") for row in levels])
+        levels = levels - trend
+    acf_rows, dft_rows = _periodicity(levels, fps)
+    acf = acf_rows.sum(axis=0)
+    acf = acf / acf[0] if acf[0] > 0 else acf
+    fine = np.stack([_on_grid(acf[None], fps)[0], dft_rows.mean(axis=0)])
+    return fine.reshape(2, N_FEATURE_BINS, _OVERSAMPLE).max(axis=2).astype(np.float32)
+
+
 def tempogram_features(bands: np.ndarray, fps: float) -> tuple[np.ndarray, np.ndarray]:
     """Autocorrelation and Fourier tempograms of each onset band, on the log-tempo grid.
 
@@ -238,40 +286,54 @@ def tempogram_features(bands: np.ndarray, fps: float) -> tuple[np.ndarray, np.nd
         Autocorrelation summed over bands (for refining the period), per lag in frames, up to 8.5 s.
     """
     nov = np.stack([_novelty(b, fps) for b in bands]).astype(np.float32)  # [C, T]
+    acf, dft_fine = _periodicity(nov, fps)
+    zero = acf[:, :1]
+    acf_norm = np.divide(acf, zero, out=np.zeros_like(acf), where=zero > 0)
+    fine = np.concatenate([_on_grid(acf_norm, fps), dft_fine])  # [2C, fine]
+    feats = fine.reshape(fine.shape[0], N_FEATURE_BINS, _OVERSAMPLE).max(axis=2)
+    return feats.astype(np.float32), acf.sum(axis=0)
+
+
+def _periodicity(x: np.ndarray, fps: float) -> tuple[np.ndarray, np.ndarray]:
+    """Raw autocorrelation per row [C, n_lags] (whole signal) and Fourier magnitudes on the fine
+    grid [C, fine] (8 s Hann windows, normalised by the window's energy, averaged over windows)."""
     win = max(8, int(round(_WINDOW_S * fps)))
-    n_lags = int(np.ceil(60.0 * fps / feature_grid_fine()[0])) + 2
-    if nov.shape[1] < max(win, n_lags):
-        nov = np.pad(nov, ((0, 0), (0, max(win, n_lags) - nov.shape[1])))
-    starts = np.arange(0, nov.shape[1] - win + 1, max(1, win // 2))
-    segs = np.lib.stride_tricks.sliding_window_view(nov, win, axis=1)[:, starts]  # [C, W, win]
+    n_lags = _n_lags(fps)
+    if x.shape[1] < max(win, n_lags):
+        x = np.pad(x, ((0, 0), (0, max(win, n_lags) - x.shape[1])))
+    starts = np.arange(0, x.shape[1] - win + 1, max(1, win // 2))
+    segs = np.lib.stride_tricks.sliding_window_view(x, win, axis=1)[:, starts]  # [C, W, win]
     segs = segs - segs.mean(axis=2, keepdims=True)
 
     # one autocorrelation over the whole signal (a tempo-stable track gains nothing from windowing it)
-    centred = nov - nov.mean(axis=1, keepdims=True)
-    spec = np.fft.rfft(centred, n=2 * nov.shape[1], axis=1)
+    centred = x - x.mean(axis=1, keepdims=True)
+    spec = np.fft.rfft(centred, n=2 * x.shape[1], axis=1)
     acf = np.fft.irfft(spec.real**2 + spec.imag**2, axis=1)[:, :n_lags]  # [C, n_lags]
-    zero = acf[:, :1]
-    acf_norm = np.divide(acf, zero, out=np.zeros_like(acf), where=zero > 0)
-
-    lags = np.minimum(60.0 * fps / feature_grid_fine(), n_lags - 1.001)
-    i0 = lags.astype(int)
-    frac = (lags - i0).astype(np.float32)
-    acf_fine = acf_norm[:, i0] * (1 - frac) + acf_norm[:, i0 + 1] * frac
 
     cos, sin = _fourier_basis(win, round(fps, 6))
     tapered = (segs * np.hanning(win).astype(np.float32)).reshape(-1, win)  # [C*W, win]
     # torch, not numpy, for the products: numpy's BLAS spreads even small products over every core,
     # which on a busy machine costs several times the single-thread time
     with torch.inference_mode():
-        tt = torch.from_numpy(np.ascontiguousarray(tapered))
+        tt = torch.from_numpy(np.ascontiguousarray(tapered, dtype=np.float32))
         re, im = tt @ torch.from_numpy(cos), tt @ torch.from_numpy(sin)
         mags = torch.sqrt(re**2 + im**2).numpy().reshape(segs.shape[0], segs.shape[1], -1)
     energy = np.sqrt((tapered**2).sum(axis=1) * win).reshape(segs.shape[0], segs.shape[1], 1)
     dft_fine = np.divide(mags, energy, out=np.zeros_like(mags), where=energy > 0).mean(axis=1)
+    return acf, dft_fine
 
-    fine = np.concatenate([acf_fine, dft_fine])  # [2C, fine]
-    feats = fine.reshape(fine.shape[0], N_FEATURE_BINS, _OVERSAMPLE).max(axis=2)
-    return feats.astype(np.float32), acf.sum(axis=0)
+
+def _n_lags(fps: float) -> int:
+    return int(np.ceil(60.0 * fps / feature_grid_fine()[0])) + 2
+
+
+def _on_grid(acf_norm: np.ndarray, fps: float) -> np.ndarray:
+    """Normalised autocorrelations [C, n_lags] interpolated at the fine grid's lags: [C, fine]."""
+    n_lags = acf_norm.shape[1]
+    lags = np.minimum(60.0 * fps / feature_grid_fine(), n_lags - 1.001)
+    i0 = lags.astype(int)
+    frac = (lags - i0).astype(np.float32)
+    return acf_norm[:, i0] * (1 - frac) + acf_norm[:, i0 + 1] * frac
 
 
 _OVERSAMPLE = 2
@@ -293,11 +355,24 @@ def _fourier_basis(win: int, fps: float) -> tuple[np.ndarray, np.ndarray]:
     return np.cos(phase).astype(np.float32), np.sin(phase).astype(np.float32)
 
 
+def model_input(bands: np.ndarray, fps: float, levels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The tempo model's input and the summed onset autocorrelation (``tempogram_features``).
+
+    Returns
+    -------
+    x : np.ndarray [N_MODEL_CHANNELS, N_FEATURE_BINS], float32
+        The onset tempograms, then the ``repetition_features`` of ``levels``.
+    acf : np.ndarray [n_lags]
+    """
+    feats, acf = tempogram_features(bands, fps)
+    return np.concatenate([feats, repetition_features(levels, fps)]), acf
+
+
 def _learned_period(
-    bands: np.ndarray, fps: float, net: TempoNet | TempoEnsemble
+    bands: np.ndarray, levels: np.ndarray, fps: float, net: TempoNet | TempoEnsemble
 ) -> tuple[float, float, int]:
     """Period (frames), confidence and meter from the tempo model, refined on the autocorrelation."""
-    feats, acf = tempogram_features(bands, fps)
+    feats, acf = model_input(bands, fps, levels)
     with torch.inference_mode():
         logits, hidden = net(torch.from_numpy(feats)[None])
         probs = torch.softmax(logits[0], dim=0).numpy()

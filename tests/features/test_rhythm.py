@@ -144,3 +144,52 @@ def test_tempo_ensemble_file_loads_and_reads_a_click(tmp_path, monkeypatch) -> N
         assert tempo(click_track(128.0), SR).bpm == pytest.approx(128.0, abs=1.0)
     finally:
         _models.load_tempo_net.cache_clear()
+
+
+def test_repetition_features_hear_a_pattern_that_onsets_do_not() -> None:
+    from audiotaste.features.rhythm import (
+        feature_grid,
+        repetition_features,
+        spectral_levels,
+        tempogram_features,
+    )
+
+    # equally loud eighths every 0.4 s whose pitches cycle every three notes (a 6/8 arpeggio):
+    # the pattern repeats every 1.2 s (50 BPM), not every 0.8 s (75 BPM)
+    y = np.zeros(int(20.0 * SR), np.float32)
+    t = np.arange(int(0.35 * SR)) / SR
+    for i in range(49):
+        f0 = (110.0, 165.0, 220.0)[i % 3]
+        note = sum(np.sin(2 * np.pi * f0 * h * t) / h for h in (1, 2, 3)) * np.exp(-3 * t)
+        k = int(i * 0.4 * SR)
+        y[k : k + t.size] += note[: y.size - k].astype(np.float32)
+    mel = melspectrogram(spectrum=stft_power(y, sr=SR))
+    fps = SR / 512
+    grid = feature_grid()
+    at = {bpm: int(np.argmin(np.abs(grid - bpm))) for bpm in (50.0, 75.0)}
+    rep = repetition_features(spectral_levels(mel), fps)
+    assert rep.shape == (2, grid.size)
+    assert rep[0, at[50.0]] > 0.5 and rep[0, at[50.0]] > rep[0, at[75.0]] + 0.3
+    # the onset autocorrelation of the same notes barely tells the two apart
+    from audiotaste.features.rhythm import onset_bands
+
+    onsets = tempogram_features(onset_bands(mel), fps)[0][4]  # the whole-spectrum flux's ACF
+    assert abs(onsets[at[50.0]] - onsets[at[75.0]]) < rep[0, at[50.0]] - rep[0, at[75.0]]
+
+
+def test_tempo_model_for_another_input_layout_is_refused(tmp_path, monkeypatch) -> None:
+    from audiotaste.errors import ModelError
+    from audiotaste.features import _models
+    from audiotaste.features.rhythm import N_LOW_BINS, N_TEMPO_BINS
+
+    old = _models.TempoNet(12, N_TEMPO_BINS, n_low=N_LOW_BINS, width=8)  # onset tempograms only
+    (tmp_path / "features").mkdir()
+    meta = {"n_channels": "12", "n_bins": str(N_TEMPO_BINS), "n_low": str(N_LOW_BINS), "width": "8"}
+    _models.save_weights(old, tmp_path / "features" / "tempo.safetensors", meta)
+    monkeypatch.setenv("AUDIOTASTE_MODELS_DIR", str(tmp_path))
+    _models.load_tempo_net.cache_clear()
+    try:
+        with pytest.raises(ModelError, match="reads 12 channels"):
+            tempo(click_track(120.0, dur=5.0), SR)
+    finally:
+        _models.load_tempo_net.cache_clear()
