@@ -30,7 +30,7 @@ def read_manifest(path: Path) -> pd.DataFrame:
 
 #: Bump when onset_bands (tempo) or key_features (key) change, so that stale cache
 #: entries of that kind are recomputed.
-TEMPO_TAG = "v4"
+TEMPO_TAG = "v5"
 KEY_TAG = "key-v14"
 
 
@@ -49,14 +49,15 @@ def _compute(args: tuple[str, str | None, str | None]) -> None:
     torch.set_num_threads(1)
     threadpool_limits(1)  # numpy's BLAS threads thrash on a shared machine (10x slower here)
     from audiotaste.audio import load
-    from audiotaste.features.rhythm import onset_bands, spectral_levels
+    from audiotaste.features.rhythm import tempo_inputs
     from audiotaste.features.spectrum import melspectrogram, stft_power
     from audiotaste.features.tonal import key_features
 
     y, sr = load(audio, sr=22050)
     if tempo_out:
-        mel = melspectrogram(spectrum=stft_power(y, sr=sr))
-        _save(tempo_out, bands=onset_bands(mel), levels=spectral_levels(mel).astype(np.float16))
+        spectrum = stft_power(y, sr=sr)
+        bands, levels = tempo_inputs(melspectrogram(spectrum=spectrum), spectrum)
+        _save(tempo_out, bands=bands, levels=levels.astype(np.float16))
     if key_out:
         kf = key_features(y, sr)
         _save(key_out, key=np.zeros((0, 12), np.float32) if kf is None else kf)

@@ -33,7 +33,6 @@ from audiotaste.features.rhythm import (  # noqa: E402
     N_LOW_BINS,
     N_TEMPO_BINS,
     model_input,
-    spectral_levels,
     tempo_grid,
 )
 
@@ -124,8 +123,8 @@ def synthetic_pulses(n: int, rng: np.random.Generator) -> tuple[list[dict], list
     beat; music alone rarely shows the model these cases (a metronome at 60 or 180 BPM must not be
     read at 120 or 90, a 6/8 lilt not at its eighths).
     """
-    from audiotaste.features.rhythm import onset_bands
-    from audiotaste.features.spectrum import melspectrogram
+    from audiotaste.features.rhythm import tempo_inputs
+    from audiotaste.features.spectrum import melspectrogram, stft_power
 
     rows, feats = [], []
     for _ in range(n):
@@ -150,8 +149,9 @@ def synthetic_pulses(n: int, rng: np.random.Generator) -> tuple[list[dict], list
         y += 1e-3 * rng.standard_normal(y.size).astype(np.float32)
         meter = {1: "", 3: "3/4", 4: "4/4"}[accent] if subdiv == 1 else ""
         rows.append({"tempo_bpm": bpm, "meter": meter})
-        mel = melspectrogram(y)
-        feats.append({"bands": onset_bands(mel), "levels": spectral_levels(mel)})
+        spectrum = stft_power(y)
+        bands, levels = tempo_inputs(melspectrogram(spectrum=spectrum), spectrum)
+        feats.append({"bands": bands, "levels": levels})
     return rows, feats
 
 

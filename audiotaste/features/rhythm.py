@@ -11,8 +11,9 @@ wrong answer to the question a user asks ("do I count in threes or in fours?").
 
 Method: six onset envelopes (dB spectral flux of four mel-band groups and of the whole spectrum, and
 the rise of the total level) give autocorrelation and Fourier tempograms on a log-tempo axis (24
-bins per octave, 7.5-317 BPM); the levels of 32 narrow mel band groups give two more, which show
-how often the spectral pattern repeats (drumless music whose onsets are all alike). Classical methods pick the strongest periodicity and then err by
+bins per octave, 7.5-317 BPM), and so does the harmonic change (where the chord changes, from the
+chroma); the levels of 32 narrow mel band groups give two more, which show how often the spectral
+pattern repeats. The last two are what drumless music, whose onsets are all alike, is heard by. Classical methods pick the strongest periodicity and then err by
 octaves; here a small CNN (``TempoNet``, ``models/features/tempo.safetensors``, trained by
 ``scripts/train_tempo.py``) makes the octave decision, and the autocorrelation peak near its choice
 gives the exact period. Without the model file the strongest periodicity under a flat 60-200 BPM
@@ -47,9 +48,9 @@ N_TEMPO_BINS = 84
 #: whether a candidate beat groups in twos, threes or fours.
 N_LOW_BINS = 48
 N_FEATURE_BINS = N_LOW_BINS + N_TEMPO_BINS
-#: Input channels of the tempo model: 6 onset bands x (autocorrelation, Fourier), then the spectral
-#: repetition's two (``model_input``).
-N_MODEL_CHANNELS = 14
+#: Input channels of the tempo model: 6 onset bands and the harmonic change x (autocorrelation,
+#: Fourier), then the spectral repetition's two (``model_input``).
+N_MODEL_CHANNELS = 16
 #: Mel band groups (of 128) whose onsets are tracked separately: <260 Hz (kick, bass), 260 Hz-1 kHz,
 #: 1-4 kHz (snare, chords), >4 kHz (hats, cymbals).
 _BAND_EDGES = (0, 10, 38, 90, 128)
@@ -124,31 +125,77 @@ def tempo(
     Parameters
     ----------
     y : np.ndarray [n_samples], optional
-        Mono signal; used only when neither ``mel_db`` nor ``spectrum`` is given.
+        Mono signal; used only when ``spectrum`` is not given (its STFT gives the harmonic change
+        and, without ``mel_db``, the mel spectrum).
     sr : int
         Sample rate of ``y``, Hz.
     spectrum : Spectrum, optional
         Precomputed power STFT (gives the frame rate and, without ``mel_db``, the mel spectrum).
     mel_db : np.ndarray [n_mels, n_frames], optional
-        Precomputed mel spectrogram in dB (``analyze`` passes the shared 128-band one).
+        Precomputed mel spectrogram in dB (``analyze`` passes the shared 128-band one). Given alone,
+        the harmonic change is unknown (zero) and the tempo model hears less.
 
     Returns
     -------
     TempoEstimate
     """
     hop = HOP_LENGTH
+    if spectrum is None and y is not None:
+        spectrum = stft_power(np.asarray(y, dtype=np.float32), sr=sr)
     if spectrum is not None:
         sr, hop = spectrum.sr, spectrum.hop_length
     if mel_db is None:
         if spectrum is None:
-            if y is None:
-                raise TypeError("tempo needs y, spectrum or mel_db")
-            spectrum = stft_power(np.asarray(y, dtype=np.float32), sr=sr)
-            hop = spectrum.hop_length
+            raise TypeError("tempo needs y, spectrum or mel_db")
         mel_db = melspectrogram(spectrum=spectrum)
     fps = sr / hop
     env = onset_envelope(mel_db, sr=sr, hop_length=hop)
-    return _estimate(env, fps, onset_bands(mel_db), spectral_levels(mel_db))
+    bands, levels = tempo_inputs(mel_db, spectrum)
+    return _estimate(env, fps, bands, levels)
+
+
+def tempo_inputs(mel_db: np.ndarray, spectrum: Spectrum | None) -> tuple[np.ndarray, np.ndarray]:
+    """The per-frame signals the tempo model's input is computed from.
+
+    Returns
+    -------
+    bands : np.ndarray [7, n_frames]
+        ``onset_bands``, then ``harmonic_change`` (zeros without a spectrum).
+    levels : np.ndarray [32, n_frames]
+        ``spectral_levels``.
+    """
+    bands = onset_bands(mel_db)
+    change = harmonic_change(spectrum) if spectrum is not None else np.zeros(bands.shape[1], np.float32)
+    n = min(change.size, bands.shape[1])
+    row = np.zeros(bands.shape[1], np.float32)
+    row[:n] = change[:n]
+    return np.vstack([bands, row[None]]), spectral_levels(mel_db)
+
+
+def harmonic_change(spectrum: Spectrum, *, span: int = 2) -> np.ndarray:
+    """How much the chord changes at each frame: 1 - cosine between the chroma ``span`` frames before
+    and after (each a 5-frame average), from 131 Hz to 2 kHz.
+
+    Chord changes mark beats and bars in music whose onsets are all alike (legato strings, pads).
+
+    Returns
+    -------
+    np.ndarray [n_frames], float32, in [0, 1]
+    """
+    from audiotaste.features.tonal import _fold, semitone_spectrogram
+
+    semis = semitone_spectrogram(spectrum, midi_lo=48, midi_hi=96)
+    out = np.zeros(spectrum.n_frames, dtype=np.float32)
+    peak = float(semis.max()) if semis.size else 0.0
+    if peak <= 0 or not np.isfinite(peak) or semis.shape[1] <= 2 * span:
+        return out
+    chroma = _fold(np.log1p(100.0 * semis / peak), 48)
+    kernel = np.ones(5, dtype=np.float32) / 5
+    chroma = np.stack([np.convolve(row, kernel, mode="same") for row in chroma])
+    chroma /= np.maximum(np.linalg.norm(chroma, axis=0, keepdims=True), 1e-9)
+    similarity = (chroma[:, 2 * span :] * chroma[:, : -2 * span]).sum(axis=0)
+    out[span : spectrum.n_frames - span] = np.clip(1.0 - similarity, 0.0, 1.0)
+    return out
 
 
 def _estimate(

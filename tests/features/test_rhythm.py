@@ -192,3 +192,18 @@ def test_repetition_features_hear_a_pattern_that_onsets_do_not() -> None:
     onsets = tempogram_features(onset_bands(mel), fps)[0][4]  # the whole-spectrum flux's ACF
     assert abs(onsets[at[50.0]] - onsets[at[75.0]]) < rep[0, at[50.0]] - rep[0, at[75.0]]
 
+
+
+def test_harmonic_change_peaks_where_the_chord_changes() -> None:
+    from audiotaste.features.rhythm import harmonic_change
+    from tests.features._signals import cadence
+
+    # I-IV-V-I, one chord a second: the change is largest at 2 s (F -> G) and 3 s (G -> C), small
+    # inside a chord
+    change = harmonic_change(stft_power(cadence(0, minor=False, chord_s=1.0), sr=SR))
+    fps = SR / 512
+    near = {t: float(change[int((t - 0.1) * fps) : int((t + 0.1) * fps)].max()) for t in (2.0, 3.0)}
+    inside = float(change[int(2.3 * fps) : int(2.7 * fps)].max())
+    assert min(near.values()) > 0.05 and inside < 0.2 * min(near.values())
+    assert np.all((change >= 0) & (change <= 1))
+    assert not harmonic_change(stft_power(np.zeros(SR, np.float32), sr=SR)).any()  # silence
