@@ -1,7 +1,7 @@
 """Per-clip inputs of the tempo and key models, computed once and cached (for the train/bench scripts).
 
-For each manifest row the cache holds the onset bands and band levels (``rhythm.onset_bands`` and
-``rhythm.spectral_levels`` of the shared mel front end) and, in a separate entry, the key features
+For each manifest row the cache holds the tempo model's per-frame inputs (``rhythm.tempo_inputs``:
+onset bands with the harmonic change, and band levels) and, in a separate entry, the key features
 (``tonal.key_features``), as ``<cache>/<sha1>.npz``; an entry is reused while the audio file's size
 and mtime and its kind's tag (``TEMPO_TAG``, ``KEY_TAG``) are unchanged.
 """
@@ -28,7 +28,7 @@ def read_manifest(path: Path) -> pd.DataFrame:
     return df
 
 
-#: Bump when onset_bands (tempo) or key_features (key) change, so that stale cache
+#: Bump when tempo_inputs (tempo) or key_features (key) change, so that stale cache
 #: entries of that kind are recomputed.
 TEMPO_TAG = "v5"
 KEY_TAG = "key-v14"

@@ -13,8 +13,8 @@ Method: six onset envelopes (dB spectral flux of four mel-band groups and of the
 the rise of the total level) give autocorrelation and Fourier tempograms on a log-tempo axis (24
 bins per octave, 7.5-317 BPM), and so does the harmonic change (where the chord changes, from the
 chroma); the levels of 32 narrow mel band groups give two more, which show how often the spectral
-pattern repeats. The last two are what drumless music, whose onsets are all alike, is heard by. Classical methods pick the strongest periodicity and then err by
-octaves; here a small CNN (``TempoNet``, ``models/features/tempo.safetensors``, trained by
+pattern repeats. The last two are what drumless music, whose onsets are all alike, is heard by.
+Classical methods pick the strongest periodicity and then err by octaves; here a small CNN (``TempoNet``, ``models/features/tempo.safetensors``, trained by
 ``scripts/train_tempo.py``) makes the octave decision, and the autocorrelation peak near its choice
 gives the exact period. Without the model file the strongest periodicity under a flat 60-200 BPM
 prior is used. Beats are a comb at that period, phase-aligned to the onsets and snapped to nearby
@@ -37,6 +37,7 @@ from audiotaste.features.spectrum import (
     melspectrogram,
     stft_power,
 )
+from audiotaste.features.tonal import fold_pitch_classes, semitone_spectrogram
 
 MIN_BPM = 30.0
 MAX_BPM = 300.0
@@ -165,11 +166,11 @@ def tempo_inputs(mel_db: np.ndarray, spectrum: Spectrum | None) -> tuple[np.ndar
         ``spectral_levels``.
     """
     bands = onset_bands(mel_db)
-    change = harmonic_change(spectrum) if spectrum is not None else np.zeros(bands.shape[1], np.float32)
-    n = min(change.size, bands.shape[1])
-    row = np.zeros(bands.shape[1], np.float32)
-    row[:n] = change[:n]
-    return np.vstack([bands, row[None]]), spectral_levels(mel_db)
+    change = np.zeros(bands.shape[1], np.float32)
+    if spectrum is not None:
+        computed = harmonic_change(spectrum)[: change.size]
+        change[: computed.size] = computed
+    return np.vstack([bands, change[None]]), spectral_levels(mel_db)
 
 
 def harmonic_change(spectrum: Spectrum, *, span: int = 2) -> np.ndarray:
@@ -182,16 +183,12 @@ def harmonic_change(spectrum: Spectrum, *, span: int = 2) -> np.ndarray:
     -------
     np.ndarray [n_frames], float32, in [0, 1]
     """
-    from audiotaste.features.tonal import _fold, semitone_spectrogram
-
     semis = semitone_spectrogram(spectrum, midi_lo=48, midi_hi=96)
     out = np.zeros(spectrum.n_frames, dtype=np.float32)
     peak = float(semis.max()) if semis.size else 0.0
     if peak <= 0 or not np.isfinite(peak) or semis.shape[1] <= 2 * span:
         return out
-    chroma = _fold(np.log1p(100.0 * semis / peak), 48)
-    kernel = np.ones(5, dtype=np.float32) / 5
-    chroma = np.stack([np.convolve(row, kernel, mode="same") for row in chroma])
+    chroma = _moving_average(fold_pitch_classes(np.log1p(100.0 * semis / peak), 48), 5)
     chroma /= np.maximum(np.linalg.norm(chroma, axis=0, keepdims=True), 1e-9)
     similarity = (chroma[:, 2 * span :] * chroma[:, : -2 * span]).sum(axis=0)
     out[span : spectrum.n_frames - span] = np.clip(1.0 - similarity, 0.0, 1.0)
@@ -300,14 +297,18 @@ def repetition_features(levels: np.ndarray, fps: float) -> np.ndarray:
     levels = np.asarray(levels, dtype=np.float32)
     width = max(1, int(round(1.5 * fps)))
     if levels.shape[1] >= width:
-        kernel = np.ones(width, dtype=np.float32) / width
-        trend = np.stack([np.convolve(row, kernel, mode="same") for row in levels])
-        levels = levels - trend
+        levels = levels - _moving_average(levels, width)
     acf_rows, dft_rows = _periodicity(levels, fps)
     acf = acf_rows.sum(axis=0)
     acf = acf / acf[0] if acf[0] > 0 else acf
     fine = np.stack([_on_grid(acf[None], fps)[0], dft_rows.mean(axis=0)])
     return fine.reshape(2, N_FEATURE_BINS, _OVERSAMPLE).max(axis=2).astype(np.float32)
+
+
+def _moving_average(rows: np.ndarray, width: int) -> np.ndarray:
+    """Centred ``width``-frame moving average of each row (zeros beyond the ends), float32."""
+    kernel = np.ones(width, dtype=np.float32) / width
+    return np.stack([np.convolve(row, kernel, mode="same") for row in rows])
 
 
 def tempogram_features(bands: np.ndarray, fps: float) -> tuple[np.ndarray, np.ndarray]:
@@ -345,7 +346,7 @@ def _periodicity(x: np.ndarray, fps: float) -> tuple[np.ndarray, np.ndarray]:
     """Raw autocorrelation per row [C, n_lags] (whole signal) and Fourier magnitudes on the fine
     grid [C, fine] (8 s Hann windows, normalised by the window's energy, averaged over windows)."""
     win = max(8, int(round(_WINDOW_S * fps)))
-    n_lags = _n_lags(fps)
+    n_lags = int(np.ceil(60.0 * fps / feature_grid_fine()[0])) + 2
     if x.shape[1] < max(win, n_lags):
         x = np.pad(x, ((0, 0), (0, max(win, n_lags) - x.shape[1])))
     starts = np.arange(0, x.shape[1] - win + 1, max(1, win // 2))
@@ -368,10 +369,6 @@ def _periodicity(x: np.ndarray, fps: float) -> tuple[np.ndarray, np.ndarray]:
     energy = np.sqrt((tapered**2).sum(axis=1) * win).reshape(segs.shape[0], segs.shape[1], 1)
     dft_fine = np.divide(mags, energy, out=np.zeros_like(mags), where=energy > 0).mean(axis=1)
     return acf, dft_fine
-
-
-def _n_lags(fps: float) -> int:
-    return int(np.ceil(60.0 * fps / feature_grid_fine()[0])) + 2
 
 
 def _on_grid(acf_norm: np.ndarray, fps: float) -> np.ndarray:

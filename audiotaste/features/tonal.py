@@ -173,10 +173,12 @@ def chromagram(spectrum: Spectrum, *, midi_lo: int = _MIDI_LO, midi_hi: int = _M
         Non-negative, C first; not normalised.
     """
     semis = semitone_spectrogram(spectrum, midi_lo=midi_lo, midi_hi=midi_hi)
-    return _fold(semis, midi_lo)
+    return fold_pitch_classes(semis, midi_lo)
 
 
-def _fold(semis: np.ndarray, midi_lo: int) -> np.ndarray:
+def fold_pitch_classes(semis: np.ndarray, midi_lo: int) -> np.ndarray:
+    """Sum a semitone spectrogram [n_semitones, n_frames] (MIDI ``midi_lo`` upwards) onto 12 pitch
+    classes, C first: [12, n_frames]."""
     out = np.zeros((12, semis.shape[1]), dtype=np.float32)
     for i in range(semis.shape[0]):
         out[(midi_lo + i) % 12] += semis[i]
@@ -230,7 +232,7 @@ def key_features(y: np.ndarray | None, sr: float, *, spectrum: Spectrum | None =
     semis = np.maximum(semis - local, 0.0)
     n = semis.shape[1]
     edge = max(1, int(round(_EDGE_FRACTION * n)))
-    regs = [_fold(semis[i : i + 24], _MIDI_LO + i) for i in (0, 24, 48)]
+    regs = [fold_pitch_classes(semis[i : i + 24], _MIDI_LO + i) for i in (0, 24, 48)]
     full = regs[0] + regs[1] + regs[2]
     frame_max = full.max(axis=0, keepdims=True)
     prominent = (full >= 0.5 * frame_max) & (frame_max > 0)
@@ -258,9 +260,8 @@ def lowest_notes(semis: np.ndarray, midi_lo: int, *, share: float = 0.5) -> np.n
     """The bass line: each frame's lowest prominent note, folded onto pitch classes.
 
     A note is prominent when it is a peak of the semitone spectrum reaching ``share`` of the frame's
-    strongest semitone; the lowest one
-    is the bass wherever it lies (a chorale's bass voice sits mostly above D3, out of a fixed bass
-    register).
+    strongest semitone; the lowest one is the bass wherever it lies (a chorale's bass voice sits
+    mostly above D3, out of a fixed bass register).
 
     Parameters
     ----------
@@ -287,13 +288,15 @@ def lowest_notes(semis: np.ndarray, midi_lo: int, *, share: float = 0.5) -> np.n
 def bass_transitions(bass_chroma: np.ndarray, *, min_frames: int = 2) -> np.ndarray:
     """Counts of the bass line's moves between held notes, [from pitch class, to pitch class].
 
-    The bass note of a frame is its strongest bass pitch class; runs shorter than ``min_frames``
-    frames (passing notes, note-onset smear) are dropped before consecutive different notes are counted.
+    The bass note of a frame is the strongest pitch class of ``bass_chroma``; runs shorter than
+    ``min_frames`` frames (passing notes, note-onset smear) are dropped before consecutive different
+    notes are counted.
 
     Parameters
     ----------
     bass_chroma : np.ndarray [12, n_frames]
-        Pitch-class magnitudes of the bass register (silent frames: all zero).
+        Pitch-class magnitudes of the bass (the bass register's chroma, or ``lowest_notes``; silent
+        frames: all zero).
 
     Returns
     -------
