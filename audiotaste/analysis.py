@@ -259,6 +259,7 @@ def analyze(
     """
     import soxr
 
+    from audiotaste.audio import downmix
     from audiotaste.features.loudness import LoudnessMeter
 
     started = time.perf_counter()
@@ -293,7 +294,7 @@ def analyze(
         if block is not None:
             total_native += block.shape[1]
             meter.add(block)
-            mono = block.mean(axis=0) if block.shape[0] > 1 else block[0]
+            mono = downmix(block)
         else:
             mono = np.zeros(0, np.float32)
         if resampler is not None:
@@ -478,7 +479,9 @@ class _ExtraListeners:
                 y = np.ascontiguousarray(res.resample_chunk(chunk, last=block is None).T)
             if not y.shape[1]:
                 continue
-            mono = y.mean(axis=0)
+            from audiotaste.audio import downmix
+
+            mono = downmix(y)
             for rate, stream in zip(self.rates, self.streams, strict=True):
                 if rate == sr:
                     stream.add(mono)

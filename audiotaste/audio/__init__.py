@@ -1,6 +1,14 @@
 """Decoding audio files (stage 1 of the flow: audio → features → tagger → catalogue → recommend)."""
 
-from audiotaste.audio.decode import AUDIO_EXTENSIONS, AudioInfo, check_readable, info, load, stream
+from audiotaste.audio.decode import (
+    AUDIO_EXTENSIONS,
+    AudioInfo,
+    check_readable,
+    downmix,
+    info,
+    load,
+    stream,
+)
 from audiotaste.errors import (
     AudioError,
     AudioNotFoundError,
@@ -24,6 +32,7 @@ __all__ = [
     "MissingDecoderError",
     "UnsupportedFormatError",
     "check_readable",
+    "downmix",
     "info",
     "load",
     "stream",

@@ -8,6 +8,7 @@ import pytest
 import soundfile as sf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
 from audiotaste.audio import info, load
 from audiotaste.errors import (
@@ -166,3 +167,20 @@ def test_any_truncation_of_a_wav_header_or_body_is_handled(tmp_path: Path, cut: 
         assert str(path) in str(exc)
     else:
         assert np.isfinite(y).all()
+
+
+@given(arrays(np.float32, st.tuples(st.integers(1, 2), st.integers(0, 300)),
+              elements=st.floats(-1, 1, width=32)))
+def test_downmix_is_bit_identical_to_the_channel_mean(y: np.ndarray) -> None:
+    from audiotaste.audio import downmix
+
+    out = downmix(y)
+    assert out.dtype == np.float32
+    np.testing.assert_array_equal(out, y.mean(axis=0))
+
+
+def test_downmix_of_eight_channels_is_their_mean() -> None:
+    from audiotaste.audio import downmix
+
+    y = np.random.default_rng(1).uniform(-1, 1, (8, 1000)).astype(np.float32)
+    np.testing.assert_allclose(downmix(y), y.mean(axis=0), rtol=0, atol=1e-6)

@@ -207,3 +207,34 @@ def test_harmonic_change_peaks_where_the_chord_changes() -> None:
     assert min(near.values()) > 0.05 and inside < 0.2 * min(near.values())
     assert np.all((change >= 0) & (change <= 1))
     assert not harmonic_change(stft_power(np.zeros(SR, np.float32), sr=SR)).any()  # silence
+
+
+@pytest.mark.parametrize(("n", "expected"), [(1, 1), (7, 8), (11, 12), (49, 50), (10336, 10368), (1025, 1080)])
+def test_smooth_length_known_values(n: int, expected: int) -> None:
+    from audiotaste.features.rhythm import _smooth_length
+
+    assert _smooth_length(n) == expected
+
+
+@given(st.integers(min_value=1, max_value=200_000))
+def test_smooth_length_is_the_next_5_smooth_integer(n: int) -> None:
+    from audiotaste.features.rhythm import _smooth_length
+
+    def smooth(k: int) -> bool:
+        for p in (2, 3, 5):
+            while k % p == 0:
+                k //= p
+        return k == 1
+
+    out = _smooth_length(n)
+    assert out >= n and smooth(out)
+    assert not any(smooth(k) for k in range(n, out))
+
+
+def test_raw_autocorrelation_is_linear_not_circular() -> None:
+    from audiotaste.features.rhythm import _raw_autocorrelation
+
+    rng = np.random.default_rng(0)
+    rows = rng.standard_normal((3, 517)).astype(np.float32)
+    direct = np.array([[float(np.dot(r[: r.size - lag], r[lag:])) for lag in range(40)] for r in rows])
+    np.testing.assert_allclose(_raw_autocorrelation(rows, 40), direct, rtol=1e-4, atol=1e-3)
