@@ -6,14 +6,16 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import pandas as pd
 import typer
 from rich.table import Table
 
 from audiotaste.cli_recommend import DbOpt, EventsOpt
 from audiotaste.errors import AudiotasteError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def state_path(db: Path) -> Path:
@@ -43,6 +45,8 @@ def discover_command(
     be delivered (it raised) is not logged as served.
     A listener absent from the history gets a labelled default (named in ``attrs["unmet"]``).
     """
+    import pandas as pd
+
     from audiotaste.recommend import Recommender
     from audiotaste.recommend.explore import Discovery
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import pandas as pd
 import typer
 from rich.table import Table
 
 from audiotaste.errors import AudiotasteError, InputError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 EventsOpt = Annotated[
     Path,
@@ -44,6 +46,8 @@ def load_history(events_path: Path, tracks: pd.DataFrame) -> tuple[pd.DataFrame,
 def name_tracks(tracks: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:
     """Fill ``artist`` and ``title`` the catalogue lacks (untagged files) from matched plays of an
     export that names them, so reasons and tables can name the tracks."""
+    import pandas as pd
+
     if not {"artist_name", "track_name"} <= set(events.columns):
         return tracks
     names = events.dropna(subset=["artist_name", "track_name"]).drop_duplicates("track_id")

@@ -126,3 +126,15 @@ def test_without_the_fetch_real_world_tags_come_from_the_student_and_the_cli_say
     assert teacher.exit_code == 1 and "Traceback" not in teacher.output
     assert "audiotaste models fetch musicnn" in teacher.stderr
     _load_tagger.cache_clear()
+
+
+def test_cli_start_up_loads_no_table_or_learning_library() -> None:
+    """A cold `audiotaste analyze` must stay under 3 s: the CLI's start-up (every sub-command's
+    module) loads neither pandas nor scikit-learn nor librosa (~0.6 s, ~1 s, ~40 s of JIT)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, audiotaste.cli; "
+            "print(sorted(m for m in ('pandas', 'sklearn', 'librosa', 'matplotlib') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
