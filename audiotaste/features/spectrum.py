@@ -152,8 +152,19 @@ def mel_filterbank(
     weights = np.maximum(0.0, np.minimum(lower, upper))
     enorm = 2.0 / (mel_f[2 : n_mels + 2] - mel_f[:n_mels])
     weights *= enorm[:, None]
-    weights.setflags(write=False)
-    return weights.astype(np.float32)
+    out = weights.astype(np.float32)
+    out.setflags(write=False)  # cached: a caller's in-place change would reach every later caller
+    return out
+
+
+@lru_cache(maxsize=16)
+def _sparse_filterbank(
+    sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float | None
+) -> torch.Tensor:
+    """``mel_filterbank`` as a sparse torch tensor: each mel band spans at most a few dozen of the
+    1025 bins (2,018 non-zeros of 131,200 at the defaults), so the product is ~6x cheaper."""
+    dense = mel_filterbank(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax)
+    return torch.tensor(dense).to_sparse()
 
 
 def power_to_db(
@@ -205,9 +216,9 @@ def melspectrogram(
         if y is None:
             raise TypeError("melspectrogram needs y or spectrum")
         spectrum = stft_power(y, sr=sr, n_fft=n_fft, hop_length=hop_length)
-    fb = mel_filterbank(sr=spectrum.sr, n_fft=spectrum.n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax)
-    # torch's matmul honours torch.set_num_threads (a worker's one thread); numpy's BLAS spawns its own
-    # thread pool, which costs 2x CPU on a busy machine.
+    fb = _sparse_filterbank(spectrum.sr, spectrum.n_fft, n_mels, fmin, fmax)
+    # torch's product honours torch.set_num_threads (a worker's one thread); numpy's BLAS spawns its
+    # own thread pool, which costs 2x CPU on a busy machine.
     with torch.inference_mode():
-        mel = (torch.from_numpy(fb) @ torch.from_numpy(spectrum.power)).numpy()
+        mel = torch.sparse.mm(fb, torch.from_numpy(spectrum.power)).numpy()
     return power_to_db(mel, top_db=top_db) if to_db else mel.astype(np.float32, copy=False)

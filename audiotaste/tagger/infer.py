@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -27,9 +27,7 @@ from audiotaste._paths import cache_dir, models_dir
 from audiotaste.errors import InputError, ModelError
 from audiotaste.features.spectrum import (
     Spectrum,
-    mel_filterbank,
     melspectrogram,
-    power_to_db,
     stft_power,
 )
 
@@ -245,14 +243,14 @@ def log_mel(y: np.ndarray, frontend: FrontEnd, *, chunk_frames: int = _CHUNK_FRA
     y = np.asarray(y, dtype=np.float32)
     n_frames = 1 + len(y) // fe.hop_length
     ctx = -(-(fe.n_fft // 2) // fe.hop_length)  # frames of context each side
-    fb = mel_filterbank(sr=fe.sr, n_fft=fe.n_fft, n_mels=fe.n_mels, fmin=fe.fmin, fmax=fe.fmax)
     blocks = []
     for f0 in range(0, n_frames, chunk_frames):
         f1 = min(n_frames, f0 + chunk_frames)
         first = max(0, f0 - ctx)
         seg = y[first * fe.hop_length : (f1 + ctx) * fe.hop_length]
         spec = stft_power(seg, sr=fe.sr, n_fft=fe.n_fft, hop_length=fe.hop_length)
-        blocks.append(power_to_db(fb @ spec.power[:, f0 - first : f1 - first], top_db=None))
+        frames = replace(spec, power=spec.power[:, f0 - first : f1 - first])
+        blocks.append(melspectrogram(spectrum=frames, n_mels=fe.n_mels, fmin=fe.fmin, fmax=fe.fmax, top_db=None))
     db = np.concatenate(blocks, axis=1)
     np.maximum(db, db.max() - fe.top_db, out=db)  # the floor is relative to the whole track's peak
     return db

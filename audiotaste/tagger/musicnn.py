@@ -123,7 +123,7 @@ def _front_end_tensors() -> tuple[torch.Tensor, torch.Tensor]:
     """The Slaney mel filterbank [96, 257] and the periodic Hann window [512] of the front end."""
     from audiotaste.features.spectrum import mel_filterbank
 
-    fb = torch.from_numpy(mel_filterbank(sr=SR, n_fft=N_FFT, n_mels=N_MELS))
+    fb = torch.tensor(mel_filterbank(sr=SR, n_fft=N_FFT, n_mels=N_MELS))
     return fb, torch.hann_window(N_FFT, periodic=True)
 
 
