@@ -4,9 +4,10 @@
 
 Measures, on one thread:
 - ``analyze`` of a 3-min 44.1 kHz stereo OGG Vorbis file (decode → descriptors, tags when a model is
-  installed), × real time, median of repeats;
+  installed), × real time, median of repeats, each run paired with a run of:
 - the librosa pipeline on the same file: ``librosa.load`` + ``beat.beat_track`` + ``chroma_cqt`` with
   Krumhansl–Schmuckler key templates (numba warm-up excluded: it is timed after one untimed call);
+  the ratio is the median of the pairs' ratios, by wall and by CPU seconds (``time.process_time``);
 - decoding alone (the floor);
 - peak RSS of a fresh process analysing a ``--long-minutes`` file;
 - cold start of ``audiotaste analyze --json`` on a 30-s clip (a fresh process, imports included).
@@ -22,7 +23,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
@@ -96,14 +99,44 @@ def librosa_pipeline(path: Path) -> tuple[float, str]:
     return float(np.atleast_1d(tempo)[0]), f"{best % 12}{'maj' if best < 12 else 'min'}"
 
 
-def timed(fn, repeats: int, clock=time.perf_counter) -> tuple[float, object]:  # type: ignore[no-untyped-def]
-    """Median seconds of ``repeats`` calls by ``clock`` (wall by default; ``time.process_time`` for CPU)."""
+def timed(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
+    """Median wall seconds of ``repeats`` calls, and the last call's result."""
     times, out = [], None
     for _ in range(repeats):
-        t0 = clock()
+        t0 = time.perf_counter()
         out = fn()
-        times.append(clock() - t0)
+        times.append(time.perf_counter() - t0)
     return statistics.median(times), out
+
+
+def paired(fn_a: Callable[[], Any], fn_b: Callable[[], Any], repeats: int) -> dict[str, Any]:
+    """Run ``fn_a`` and ``fn_b`` alternately ``repeats`` times, timing each call by wall and by CPU
+    clock; medians per function and the median of the per-pair ratios ``b / a``.
+
+    Alternating matters on a shared machine whose speed drifts: a pair shares its moment, so a
+    slow minute slows both sides of the ratio instead of one.
+    """
+    rows = []
+    out_a = out_b = None
+    for _ in range(repeats):
+        row = []
+        for fn in (fn_a, fn_b):
+            w, c = time.perf_counter(), time.process_time()
+            res = fn()
+            row += [time.perf_counter() - w, time.process_time() - c]
+            if fn is fn_a:
+                out_a = res
+            else:
+                out_b = res
+        rows.append(row)
+    cols = list(zip(*rows, strict=True))
+    return {
+        "wall_a": statistics.median(cols[0]), "cpu_a": statistics.median(cols[1]),
+        "wall_b": statistics.median(cols[2]), "cpu_b": statistics.median(cols[3]),
+        "wall_ratio": statistics.median(b / a for a, b in zip(cols[0], cols[2], strict=True)),
+        "cpu_ratio": statistics.median(b / a for a, b in zip(cols[1], cols[3], strict=True)),
+        "out_a": out_a, "out_b": out_b,
+    }
 
 
 def peak_rss_of_analyze(path: Path, options: str = "") -> float:
@@ -136,27 +169,29 @@ def main() -> None:
         clip = write_ogg(Path(tmp) / "clip.ogg", synth_song(30.0, seed=1))
         seconds = args.minutes * 60
         audiotaste.analyze(song)  # warm-up (model load, caches)
-        t_ours, result = timed(lambda: audiotaste.analyze(song), args.repeats)
         t_decode, _ = timed(lambda: load(song, sr=22050), args.repeats)
         librosa_pipeline(clip)  # numba JIT warm-up, not timed
-        t_librosa, lib_out = timed(lambda: librosa_pipeline(song), max(1, args.repeats // 2))
+        pair = paired(lambda: audiotaste.analyze(song), lambda: librosa_pipeline(song), args.repeats)
+        t_ours, t_librosa = pair["wall_a"], pair["wall_b"]
+        result, lib_out = pair["out_a"], pair["out_b"]
         t0 = time.perf_counter()
         subprocess.run([str(Path(sys.executable).parent / "audiotaste"), "analyze", str(clip), "--json"],
                        capture_output=True, check=True)
         t_cold = time.perf_counter() - t0
         rss = peak_rss_of_analyze(write_long_ogg(Path(tmp) / "long.ogg", args.long_minutes))
 
-    a = result  # type: ignore[assignment]
+    a = result
     print(f"# bench_speed  {time.strftime('%Y-%m-%d')}  {args.minutes:g}-min 44.1 kHz stereo OGG, 1 thread, "
           f"median of {args.repeats}")
     print(f"{'pipeline':<34}{'seconds':>9}{'x real time':>13}   result")
     print(f"{'decode + resample only':<34}{t_decode:>9.3f}{seconds / t_decode:>13.0f}")
     print(f"{'audiotaste.analyze':<34}{t_ours:>9.3f}{seconds / t_ours:>13.0f}   "
           f"{a.tempo_bpm:.1f} BPM, key {a.key_name} {'maj' if a.mode else 'min'}, {a.loudness_lufs:.1f} LUFS, "
-          f"tags={'yes' if a.tags else 'no'}")  # type: ignore[attr-defined]
+          f"tags={'yes' if a.tags else 'no'}")
     print(f"{'librosa load+beat_track+chroma_cqt':<34}{t_librosa:>9.3f}{seconds / t_librosa:>13.0f}   "
-          f"{lib_out[0]:.1f} BPM, key {lib_out[1]}")  # type: ignore[index]
-    print(f"speed ratio audiotaste / librosa: {t_librosa / t_ours:.1f}x")
+          f"{lib_out[0]:.1f} BPM, key {lib_out[1]}")
+    print(f"speed ratio audiotaste / librosa (median of paired runs): {pair['wall_ratio']:.2f}x wall, "
+          f"{pair['cpu_ratio']:.2f}x CPU (CPU seconds {pair['cpu_a']:.3f} vs {pair['cpu_b']:.3f})")
     print(f"cold `audiotaste analyze --json` on a 30-s clip: {t_cold:.2f} s")
     print(f"peak RSS analysing a {args.long_minutes:g}-min file: {rss:.0f} MB")
     print(f"own peak RSS (this process): {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
