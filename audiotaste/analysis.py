@@ -468,6 +468,8 @@ class _ExtraListeners:
 
     def add(self, block: np.ndarray | None) -> None:
         """Feed a block ``[channels, n]`` at the source rate; ``None`` ends the signal."""
+        from audiotaste.audio import downmix
+
         for sr, res in self.resamplers.items():
             if res is None:
                 if block is None:
@@ -479,8 +481,6 @@ class _ExtraListeners:
                 y = np.ascontiguousarray(res.resample_chunk(chunk, last=block is None).T)
             if not y.shape[1]:
                 continue
-            from audiotaste.audio import downmix
-
             mono = downmix(y)
             for rate, stream in zip(self.rates, self.streams, strict=True):
                 if rate == sr:
