@@ -470,7 +470,11 @@ def _raw_autocorrelation(rows: np.ndarray, n_lags: int) -> np.ndarray:
 
 
 def _smooth_length(n: int) -> int:
-    """The smallest integer >= ``n`` with no prime factor above 5 (a fast FFT size)."""
+    """The smallest integer >= ``n`` with no prime factor above 5 (a fast FFT size).
+
+    ``scipy.fft.next_fast_len(n, real=True)`` gives the same (tested), but importing ``scipy.fft``
+    adds ~0.2 s to a cold ``audiotaste analyze``.
+    """
     best = 1 << max(0, (n - 1).bit_length())
     p5 = 1
     while p5 < best:

@@ -4,6 +4,7 @@ import warnings
 import hypothesis.strategies as st
 import numpy as np
 import pytest
+import scipy.fft
 from hypothesis import given, settings
 from hypothesis.extra.numpy import arrays
 
@@ -229,6 +230,7 @@ def test_smooth_length_is_the_next_5_smooth_integer(n: int) -> None:
     out = _smooth_length(n)
     assert out >= n and smooth(out)
     assert not any(smooth(k) for k in range(n, out))
+    assert out == scipy.fft.next_fast_len(n, real=True)
 
 
 def test_raw_autocorrelation_is_linear_not_circular() -> None:
