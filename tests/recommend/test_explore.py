@@ -86,7 +86,7 @@ def test_playlist_follows_the_contract(disc, split) -> None:
     assert pl["shelf"].str.startswith("because you like ").any() or pl["shelf"].eq("for you").any()
     log = disc.log_
     assert len(log) == 30
-    assert np.allclose(log[[f"p.{a}" for a in ARMS]].sum(1), 1.0)
+    assert np.allclose(log[[f"p.{a}" for a in ARMS]].sum(axis=1), 1.0)
     # shown tracks are not shown again next week
     again = disc.playlist(user)
     assert not set(again["track_id"]) & set(pl["track_id"])

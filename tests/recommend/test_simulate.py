@@ -41,6 +41,6 @@ def test_genre_concentration_changes_listeners_only() -> None:
     def top_share(sim) -> float:
         full = sim.events[~sim.events["skipped"]]
         counts = pd.crosstab(full["user_id"], full["track_id"].map(dominant))
-        return float((counts.max(1) / counts.sum(1)).median())
+        return float((counts.max(axis=1) / counts.sum(axis=1)).median())
 
     assert top_share(focused) > top_share(broad) + 0.1
