@@ -116,18 +116,14 @@ def paired(fn_a: Callable[[], Any], fn_b: Callable[[], Any], repeats: int) -> di
     Alternating matters on a shared machine whose speed drifts: a pair shares its moment, so a
     slow minute slows both sides of the ratio instead of one.
     """
-    rows = []
-    out_a = out_b = None
+    rows: list[list[float]] = []
+    outs: list[Any] = []
     for _ in range(repeats):
-        row = []
+        row, outs = [], []
         for fn in (fn_a, fn_b):
             w, c = time.perf_counter(), time.process_time()
-            res = fn()
+            outs.append(fn())
             row += [time.perf_counter() - w, time.process_time() - c]
-            if fn is fn_a:
-                out_a = res
-            else:
-                out_b = res
         rows.append(row)
     cols = list(zip(*rows, strict=True))
     return {
@@ -135,7 +131,7 @@ def paired(fn_a: Callable[[], Any], fn_b: Callable[[], Any], repeats: int) -> di
         "wall_b": statistics.median(cols[2]), "cpu_b": statistics.median(cols[3]),
         "wall_ratio": statistics.median(b / a for a, b in zip(cols[0], cols[2], strict=True)),
         "cpu_ratio": statistics.median(b / a for a, b in zip(cols[1], cols[3], strict=True)),
-        "out_a": out_a, "out_b": out_b,
+        "out_a": outs[0], "out_b": outs[1],
     }
 
 
