@@ -1,0 +1,142 @@
+"""Cache what every tagger says about the real 4Q dev clips, for fitting and scoring real-world heads.
+
+For each clip of ``/work/shared/real_dev/4q_dev.csv`` (or of a corpus manifest's ``split=dev`` rows,
+when the corpus exists) this writes one ``<clip_id>.npz`` under ``--cache`` holding:
+
+- ``desc``: the analysis descriptors (:data:`DESC_NAMES`, NaN where the analysis has none),
+- ``default_tags`` [19] and ``default_emb`` [128]: the shipped default tagger, as ``analyze`` reports it,
+- ``<model>_tags`` [50] and ``<model>_emb`` [200] for the musicnn student and (when fetched) both
+  musicnn teachers, means over 3-s patches.
+
+Audio comes from the corpus when ``/work/data/real/manifest.csv`` lists the clip, else straight from
+the git mirror of the public repository (decoded from a temporary file that is removed at once), so
+no second copy of the audio is kept. Resumable: clips already cached are skipped; a clip that fails
+is reported and skipped. The audio is never written into the repository.
+
+Usage::
+
+    nice -n 10 python scripts/extract_real_features.py --cache /work/data/cache/affect/4q_dev
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+DEV_CSV = Path("/work/shared/real_dev/4q_dev.csv")
+MIRROR = Path("/work/.mirror/Famelgas+MULT_TP2/repo")
+MANIFEST = Path("/work/data/real/manifest.csv")
+DESC_NAMES = (
+    "tempo_bpm", "tempo_confidence", "mode", "key_confidence", "loudness_lufs", "loudness_range_lu",
+    "energy", "danceability", "brightness", "onset_rate", "dynamic_complexity",
+)  # fmt: skip
+MUSICNN_MODELS = ("musicnn-msd-student", "musicnn-msd", "musicnn-mtt")
+
+
+def clip_id(mirror_path: str) -> str:
+    """``Dataset/Q1/MT0000082187.mp3`` -> ``MT0000082187``."""
+    return Path(mirror_path).stem
+
+
+def corpus_paths() -> dict[str, Path]:
+    """Audio files of the corpus's dev clips by clip id (empty until the corpus exists)."""
+    if not MANIFEST.is_file():
+        return {}
+    with MANIFEST.open(newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r.get("split") == "dev"]
+    return {r["clip_id"]: MANIFEST.parent / r["path"] for r in rows if (MANIFEST.parent / r["path"]).is_file()}
+
+
+def _blob_to_file(mirror_path: str, folder: Path) -> Path:
+    out = folder / Path(mirror_path).name
+    data = subprocess.run(
+        ["git", "-C", str(MIRROR), "cat-file", "blob", f"HEAD:{mirror_path}"],
+        capture_output=True, check=True,
+    ).stdout  # fmt: skip
+    out.write_bytes(data)
+    return out
+
+
+def features(path: Path, models: dict[str, object]) -> dict[str, np.ndarray]:
+    import audiotaste
+    from audiotaste.audio import load
+
+    a = audiotaste.analyze(str(path))
+    d = a.to_dict()
+    desc = np.array([np.nan if d.get(k) is None else float(d[k]) for k in DESC_NAMES], np.float32)
+    tags = a.tags or {}
+    default = [tags.get(tax, {}).get(lab, np.nan) for tax, labs in LABELS.items() for lab in labs]
+    out = {
+        "desc": desc,
+        "default_tags": np.array(default, np.float32),
+        "default_emb": np.asarray(a.embedding, np.float32),
+    }
+    y, sr = load(str(path), sr=16000, mono=True)
+    for name, m in models.items():
+        o = m.predict_audio(np.asarray(y, np.float32).reshape(-1), sr=sr)  # type: ignore[attr-defined]
+        key = name.replace("musicnn-", "").replace("-", "_")
+        out[f"{key}_tags"] = np.array(list(o.tags["tag"].values()), np.float32)
+        out[f"{key}_emb"] = np.asarray(o.embedding, np.float32)
+    return out
+
+
+LABELS: dict[str, list[str]] = {}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--cache", type=Path, default=Path("/work/data/cache/affect/4q_dev"))
+    ap.add_argument("--limit", type=int, default=None)
+    args = ap.parse_args(argv)
+
+    import torch
+
+    from audiotaste.tagger import load_model
+
+    torch.set_num_threads(1)
+    LABELS.update(load_model("default").labels)
+    models = {}
+    for name in MUSICNN_MODELS:
+        try:
+            models[name] = load_model(name)
+        except Exception as exc:  # a teacher not fetched: cache what we have
+            print(f"skip {name}: {exc}", file=sys.stderr)
+    args.cache.mkdir(parents=True, exist_ok=True)
+    with DEV_CSV.open(newline="") as f:
+        rows = list(csv.DictReader(f))[: args.limit]
+    in_corpus = corpus_paths()
+    t0, done, failed = time.time(), 0, 0
+    with tempfile.TemporaryDirectory(prefix="affect_") as tmp:
+        for i, row in enumerate(rows):
+            cid = clip_id(row["mirror_path"])
+            target = args.cache / f"{cid}.npz"
+            if target.is_file():
+                continue
+            try:
+                path = in_corpus.get(cid) or _blob_to_file(row["mirror_path"], Path(tmp))
+                feats = features(path, models)
+            except Exception as exc:
+                failed += 1
+                print(f"FAILED {cid}: {exc}", file=sys.stderr)
+                continue
+            finally:
+                for p in Path(tmp).iterdir():
+                    p.unlink()
+            np.savez(args.cache / f".{cid}.tmp.npz", **feats)
+            (args.cache / f".{cid}.tmp.npz").replace(target)
+            done += 1
+            if done % 25 == 0:
+                print(f"{i + 1}/{len(rows)} clips, {time.time() - t0:.0f} s", flush=True)
+    print(f"cached {done} new clips, {failed} failed, {time.time() - t0:.0f} s")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
