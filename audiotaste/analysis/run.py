@@ -18,6 +18,7 @@ import numpy as np
 from audiotaste.constants import ANALYSIS_SR
 from audiotaste.errors import EmptyAudioError
 
+from .affect import with_affect
 from .extras import ExtraListeners
 from .models import load_extras, load_tagger
 from .schema import Analysis
@@ -148,8 +149,8 @@ def analyze(
         t0 = time.perf_counter()
         extra_tags, extra_ids = listeners.finish()
         timings["extra_tags"] += time.perf_counter() - t0
-    result = _combine(path, native_sr, channels, total_native / native_sr, segments, meter, tagger,
-                      timings, started)
+    result = with_affect(_combine(path, native_sr, channels, total_native / native_sr, segments, meter,
+                                  tagger, timings, started))
     if not extras:
         return result
     return replace(result, tags={**result.tags, **extra_tags},

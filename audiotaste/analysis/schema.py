@@ -33,6 +33,8 @@ DESCRIPTOR_FIELDS = (
     "brightness",
     "onset_rate",
     "dynamic_complexity",
+    "valence",
+    "arousal",
 )
 
 
@@ -92,6 +94,13 @@ class Analysis:
         Seconds spent per stage (``decode``, ``features``, ``tags``, ``extra_tags``...).
     tag_models : mapping
         ``{taxonomy: "name@version"}``: which model produced each taxonomy of ``tags``.
+    valence : float or None
+        0-1, probability that listeners hear the track as positive (happy, cheerful) rather than
+        negative (sad, angry): Spotify's valence. ``None`` when it cannot be judged (``notes`` says why).
+    arousal : float or None
+        0-1, probability that the track reads as energetic rather than calm; ``None`` likewise.
+    notes : tuple of str
+        Why a value is missing (e.g. ``"valence/arousal: silent ..."``).
     """
 
     path: str | None
@@ -118,6 +127,9 @@ class Analysis:
     model: str | None = None
     timings: Mapping[str, float] = field(default_factory=dict)
     tag_models: Mapping[str, str] = field(default_factory=dict)
+    valence: float | None = None
+    arousal: float | None = None
+    notes: tuple[str, ...] = ()
 
     def descriptors(self) -> dict[str, Any]:
         """The scalar descriptors, named as the catalogue's track columns."""
@@ -137,14 +149,17 @@ class Analysis:
         out["model"] = self.model
         out["tag_models"] = dict(self.tag_models)
         out["timings"] = {k: float(v) for k, v in self.timings.items()}
+        out["notes"] = list(self.notes)
         return out
 
     def to_spotify(self) -> dict[str, Any]:
         """The Spotify Web API "audio features" names and codes, for users leaving that API.
 
         Only fields with an honest signal-level counterpart are filled; ``key`` is -1 when no key
-        was detected, as in Spotify's API. Spotify's ``valence``, ``acousticness``,
-        ``instrumentalness``, ``liveness`` and ``speechiness`` are omitted, not invented.
+        was detected, as in Spotify's API. ``valence`` is ours (a calibrated probability of a
+        positive reading, learned from real listeners' annotations; ``None`` when it cannot be judged).
+        Spotify's ``acousticness``, ``instrumentalness``, ``liveness`` and ``speechiness`` are
+        omitted, not invented.
         """
         return {
             "danceability": round(self.danceability, 3),
@@ -154,6 +169,7 @@ class Analysis:
             "mode": self.mode,
             "tempo": round(self.tempo_bpm, 3),
             "time_signature": self.time_signature,
+            "valence": None if self.valence is None else round(self.valence, 3),
             "duration_ms": int(round(self.duration_s * 1000)),
             "type": "audio_features",
         }
