@@ -9,25 +9,20 @@ from __future__ import annotations
 import math
 import re
 
-__all__ = ["name_from_path", "track_label"]
+__all__ = ["name_from_path", "split_file_name", "track_label"]
 
 
-def name_from_path(path: str) -> str:
-    """A track's name from its file name, for tracks without title tags.
+def split_file_name(path: str) -> tuple[str, str]:
+    """``(artist, title)`` read from a file name, ``("", title)`` when it names no artist.
 
-    ``Artist - Title.flac`` and ``artist_name-title_words.ogg`` (one hyphen) read as
-    ``“Title” by Artist``; a leading track number (``03 - Title``) is dropped; anything else is the
-    file name without extension, underscores as spaces.
+    ``Artist - Title.flac`` and ``artist_name-title_words.ogg`` (one hyphen) give both; a leading
+    track number (``03 - Title``) is dropped; anything else is all title: the file name without
+    extension, underscores as spaces.
 
     Parameters
     ----------
     path : str
         File path, POSIX or Windows separators.
-
-    Returns
-    -------
-    str
-        The name in curly quotes, e.g. ``“blue hour walk” by the velvet quartet``.
     """
     stem = re.split(r"[\\/]", path.strip())[-1]
     stem = re.sub(r"\.[A-Za-z0-9]{1,5}$", "", stem)
@@ -36,10 +31,17 @@ def name_from_path(path: str) -> str:
     parts = [p.strip() for p in parts]
     if len(parts) == 2 and all(parts):
         artist, title = parts
-        if artist.isdigit():
-            return f"“{title}”"
-        return f"“{title}” by {artist}"
-    return f"“{stem}”" if stem else "an unnamed file"
+        return ("" if artist.isdigit() else artist), title
+    return "", stem
+
+
+def name_from_path(path: str) -> str:
+    """A track's name from its file name (:func:`split_file_name`), for tracks without title tags:
+    ``“blue hour walk” by the velvet quartet``, ``“title”``, or ``an unnamed file``."""
+    artist, title = split_file_name(path)
+    if not title:
+        return "an unnamed file"
+    return f"“{title}” by {artist}" if artist else f"“{title}”"
 
 
 def track_label(artist: object, title: object, path: object = None, track_id: object = None) -> str:

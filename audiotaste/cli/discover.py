@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 
 from audiotaste._io import atomic_write_text
-from audiotaste.catalogue.names import track_label
+from audiotaste.catalogue.names import split_file_name, track_label
 from audiotaste.errors import InputError
 
 from . import recommend as recommend_cli
@@ -214,6 +214,16 @@ def register(app: typer.Typer) -> None:
 
 
 def _m3u8(playlist: pd.DataFrame) -> str:
+    """The playlist as M3U8; untagged files are titled ``Artist - Title`` from their file names
+    (a player shows ``#EXTINF``'s title; a content hash means nothing to a listener)."""
     from audiotaste.recommend.playlist import m3u8_text
 
-    return m3u8_text(playlist)
+    named = playlist.copy()
+    for col in ("artist", "title", "path"):
+        if col not in named:
+            named[col] = None
+    for i, row in named.iterrows():
+        has_tags = any(isinstance(row[c], str) and row[c].strip() for c in ("artist", "title"))
+        if not has_tags and isinstance(row["path"], str) and row["path"]:
+            named.loc[i, ["artist", "title"]] = split_file_name(row["path"])
+    return m3u8_text(named)
