@@ -200,9 +200,11 @@ def plot_taste_profile(profile: dict[str, Any], out: str | os.PathLike[str]) -> 
     if drift:
         ax.plot([d["week"] for d in drift], [d["similarity"] for d in drift], marker="o", color=_POSITIVE)
         for d in drift:
-            ax.annotate(d["top_genre"] or "", (d["week"], d["similarity"]), fontsize=7, rotation=45)
+            ax.annotate(d["top_genre"] or "", (d["week"], d["similarity"]), fontsize=7, ha="center",
+                        xytext=(0, 6), textcoords="offset points")
         ax.tick_params(axis="x", labelrotation=60, labelsize=7)
-    ax.set_ylim(-1.05, 1.05)
+        ax.margins(x=0.08)  # room for the first and last week's genre
+    ax.set_ylim(-1.05, 1.2)
     ax.set_title("week by week: similarity to the whole profile", fontsize=10)
     fig.suptitle(_profile_title(profile))
     fig.tight_layout()
