@@ -299,19 +299,29 @@ def embedding_map(tracks: pd.DataFrame) -> str | None:
     xy = x @ vt[:2].T
     genre = top_label(tracks, "genre.")
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(9, 6))
-    palette = plt.get_cmap("tab20").colors if genre.nunique() > 10 else plt.get_cmap("tab10").colors
+    fig, ax = plt.subplots(figsize=(10, 6.5))
+    tab20 = plt.get_cmap("tab20").colors
+    palette = tab20[0::2] + tab20[1::2]  # ten strong colours first, then their light shades
     for k, g in enumerate(sorted(genre.unique())):
         m = (genre == g).to_numpy()
         ax.scatter(xy[m, 0], xy[m, 1], s=60, label=g, alpha=0.9, color=palette[k % len(palette)],
-                   marker=_MARKERS[(k // len(palette)) % len(_MARKERS)], edgecolors="white", linewidths=0.5)
+                   marker=_MARKERS[(k // len(palette)) % len(_MARKERS)], edgecolors="#333", linewidths=0.4)
+    span = np.ptp(xy, axis=0) + 1e-12
+    placed: list[np.ndarray] = []
     for i, (_, row) in enumerate(tracks.iterrows()):
-        if i < 40:
-            ax.annotate(textwrap.shorten(row_label(row), 32, placeholder="…"), xy[i], fontsize=7,
-                        alpha=0.85, xytext=(4, 3), textcoords="offset points")
+        if i >= 40:
+            break
+        here = xy[i] / span
+        # a name right next to an earlier one goes below its point instead of above
+        crowded = any(abs(here[0] - p[0]) < 0.25 and abs(here[1] - p[1]) < 0.05 for p in placed)
+        placed.append(here)
+        ax.annotate(textwrap.shorten(row_label(row), 44, placeholder="…"), xy[i], fontsize=7,
+                    alpha=0.9, xytext=(5, -10 if crowded else 4), textcoords="offset points")
     ax.margins(0.18)  # room for the names of the points at the edges
     ax.set_title("catalogue map: embeddings on their two main axes,\ncoloured by top genre", fontsize=11)
     ax.legend(fontsize=8, title="top genre", loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    ax.set_xlabel("first axis")
+    ax.set_ylabel("second axis")
     ax.set_xticks([])
     ax.set_yticks([])
     fig.tight_layout()
