@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from audiotaste._io import atomic_path
 from audiotaste.errors import InputError
 
 from .base import load_mono
@@ -120,10 +121,8 @@ def cached_teacher(
         if y is None:
             y = load_mono(path, T_SR)
         lab = teacher_labels(y, teacher, max_patches=max_patches)
-        file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = file.parent / f".{file.stem}.{os.getpid()}.npz"
-        np.savez(tmp, start_s=lab["start_s"], probs=lab["probs"], emb=lab["emb"])
-        os.replace(tmp, file)
+        with atomic_path(file) as tmp, open(tmp, "wb") as f:
+            np.savez(f, start_s=lab["start_s"], probs=lab["probs"], emb=lab["emb"])
         found[name] = lab
     return found
 
