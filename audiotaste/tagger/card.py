@@ -16,8 +16,9 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from audiotaste._io import atomic_path, atomic_write_bytes, atomic_write_json
+from audiotaste.constants import ANALYSIS_SR
 from audiotaste.errors import ModelError
-from audiotaste.features.spectrum import ANALYSIS_SR, HOP_LENGTH, N_FFT
+from audiotaste.features.spectrum import HOP_LENGTH, N_FFT
 
 from .model import FrontEnd, TaggerNet
 

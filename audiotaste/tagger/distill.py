@@ -80,7 +80,8 @@ def teacher_patch_index(start_s: np.ndarray) -> np.ndarray:
     return np.round(np.asarray(start_s, np.float64) / TEACHER_PATCH_S).astype(np.int64)
 
 
-def _key(path: Path) -> str:
+def cache_key(path: Path) -> str:
+    """The name of a file's teacher labels (and mel) in a cache: a hash of its absolute path."""
     return hashlib.sha1(str(Path(path).resolve()).encode()).hexdigest()[:20]
 
 
@@ -106,7 +107,7 @@ def cached_teacher(
         Teacher name -> labels, for the teachers that have them.
     """
     path = Path(path)
-    key = _key(path)
+    key = cache_key(path)
     found: dict[str, dict[str, np.ndarray]] = {}
     y = None
     for teacher in teachers:
