@@ -27,6 +27,7 @@ from .musicnn_net import musicnn_logmel, musicnn_patches
 
 __all__ = [
     "TEACHER_PATCH_S",
+    "cache_key",
     "select_patches",
     "teacher_labels",
     "cached_teacher",
