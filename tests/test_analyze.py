@@ -255,3 +255,37 @@ def test_real_musicnn_weights_when_fetched() -> None:
     own = load_model("musicnn-msd").predict_file(path)["tag"]
     assert result.tags["tag"] == pytest.approx(own, abs=1e-6)
     assert max(own, key=own.__getitem__) == "ambient"
+
+
+@pytest.mark.parametrize("damage", ["missing", "truncated_weights", "garbled_card"])
+def test_a_missing_or_corrupt_default_model_is_a_loud_model_error(
+    damage: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Never a catalogue that silently lacks tags: the default model must load, or say why not."""
+    import shutil
+
+    from audiotaste._paths import models_dir
+    from audiotaste.analysis import load_tagger
+    from audiotaste.catalogue import AnalyzerSpec
+    from audiotaste.errors import ModelError
+
+    root = tmp_path / "models"
+    root.mkdir()
+    if damage != "missing":
+        shutil.copytree(models_dir() / "default", root / "default")
+    if damage == "truncated_weights":
+        weights = root / "default" / "model.safetensors"
+        weights.write_bytes(weights.read_bytes()[:1000])
+    elif damage == "garbled_card":
+        (root / "default" / "card.json").write_text("{not json")
+    monkeypatch.setenv("AUDIOTASTE_MODELS_DIR", str(root))
+    monkeypatch.setenv("AUDIOTASTE_CACHE_DIR", str(tmp_path / "cache"))
+    load_tagger.cache_clear()
+    try:
+        with pytest.raises(ModelError):
+            audiotaste.analyze((click_track(120, 3.0), SR))
+        with pytest.raises(ModelError):
+            AnalyzerSpec().build()  # `audiotaste tag` stops before its first file
+        assert audiotaste.analyze((click_track(120, 3.0), SR), tags=False).tags == {}  # asked for none
+    finally:
+        load_tagger.cache_clear()

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -17,6 +17,9 @@ from audiotaste.errors import EmptyAudioError
 from .models import load_extras
 from .schema import ExtraTags
 from .source import open_source
+
+if TYPE_CHECKING:
+    from audiotaste.tagger import Tagger
 
 __all__ = ["extra_tags"]
 
@@ -59,25 +62,6 @@ def extra_tags(
                                      "extra_tags": round(spent - decode, 4)})
 
 
-class _CollectingStream:
-    """Fallback for a tagger without ``stream()``: keep the signal, tag it at the end."""
-
-    def __init__(self, tagger: Any) -> None:
-        self.tagger = tagger
-        self.pieces: list[np.ndarray] = []
-
-    def add(self, y: np.ndarray) -> None:
-        self.pieces.append(np.asarray(y, np.float32))
-
-    def finish(self) -> Any:
-        return self.tagger.predict_audio(np.concatenate(self.pieces or [np.zeros(0, np.float32)]))
-
-
-def _tagger_rate(tagger: Any) -> int:
-    fe = getattr(tagger, "frontend", None)
-    return int(fe.sr if fe is not None else tagger.sr)
-
-
 class ExtraListeners:
     """Feeds each decoded block to the extra taggers at their own sample rate.
 
@@ -86,13 +70,13 @@ class ExtraListeners:
     sees the samples its own ``predict_file`` would.
     """
 
-    def __init__(self, taggers: list[Any], native_sr: int, channels: int) -> None:
+    def __init__(self, taggers: list[Tagger], native_sr: int, channels: int) -> None:
         import soxr
 
         self.channels = channels
         self.taggers = taggers
-        self.streams = [t.stream() if hasattr(t, "stream") else _CollectingStream(t) for t in taggers]
-        self.rates = [_tagger_rate(t) for t in taggers]
+        self.streams = [t.stream() for t in taggers]
+        self.rates = [t.sr for t in taggers]
         self.resamplers = {
             sr: None if sr == native_sr
             else soxr.ResampleStream(native_sr, sr, channels, dtype="float32", quality="HQ")

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING
 
 from audiotaste.errors import ModelError
+
+if TYPE_CHECKING:
+    from audiotaste.tagger import Tagger
 
 __all__ = ["REAL_WORLD_MODEL", "REAL_WORLD_STUDENT", "load_extras", "load_tagger", "real_world_model"]
 
@@ -34,7 +37,7 @@ def real_world_model() -> str:
     return REAL_WORLD_STUDENT
 
 
-def load_extras(main: Any, names: Sequence[str]) -> list[Any]:
+def load_extras(main: Tagger | None, names: Sequence[str]) -> list[Tagger]:
     """Load extra taggers by name (cached per process), dropping repeats of the main tagger.
 
     Parameters
@@ -55,7 +58,7 @@ def load_extras(main: Any, names: Sequence[str]) -> list[Any]:
     owner: dict[str, str] = {}
     if main is not None:
         owner = dict.fromkeys(main.labels, f"{main.name}@{main.version}")
-    out: list[Any] = []
+    out: list[Tagger] = []
     for name in dict.fromkeys(names):
         tagger = load_tagger(name)
         model_id = f"{tagger.name}@{tagger.version}"
@@ -71,18 +74,15 @@ def load_extras(main: Any, names: Sequence[str]) -> list[Any]:
 
 
 @lru_cache(maxsize=4)
-def load_tagger(model: str | None) -> Any:
-    try:
-        from audiotaste.tagger import load_model
-    except ImportError:
-        if model is not None:
-            raise ModelError(model, "no tagger is installed in this version of audiotaste") from None
-        return None
-    try:
-        return load_model(model or "default")
-    except ModelError:
-        if model is not None:
-            raise
-        return None  # no shipped model yet: analyses simply carry no tags
+def load_tagger(model: str | None) -> Tagger:
+    """The tagger ``model`` names (``None``: the shipped ``"default"``), loaded once per process.
 
+    Raises
+    ------
+    ModelError
+        Missing or corrupt, the default included: an analysis asked for tags never quietly comes
+        back without them (``analyze(..., tags=False)`` is how to ask for none).
+    """
+    from audiotaste.tagger import load_model
 
+    return load_model(model or "default")

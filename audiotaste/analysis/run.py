@@ -26,6 +26,7 @@ from .source import open_source
 
 if TYPE_CHECKING:
     from audiotaste.features.loudness import LoudnessMeter
+    from audiotaste.tagger import Tagger
 
 __all__ = ["MIN_ANALYSIS_S", "SEGMENT_S", "analyze"]
 
@@ -157,7 +158,7 @@ def analyze(
                    tag_models={**result.tag_models, **extra_ids})
 
 
-def _analyse_segment(y: np.ndarray, tagger: Any, timings: dict[str, float]) -> _Segment:
+def _analyse_segment(y: np.ndarray, tagger: Tagger | None, timings: dict[str, float]) -> _Segment:
     from audiotaste.features import descriptors, rhythm, tonal
     from audiotaste.features.spectrum import melspectrogram, stft_power
 
@@ -177,30 +178,12 @@ def _analyse_segment(y: np.ndarray, tagger: Any, timings: dict[str, float]) -> _
     weight = 0.0
     embedding_sum = None
     if tagger is not None:
-        # Our tagger reads the shared spectrum (and the shared log-mel when its front end is the
-        # analysis one); musicnn needs its own 16 kHz front end.
-        if _uses_analysis_mel(tagger):
-            out = tagger.predict_mel(mel_db)
-        elif hasattr(tagger, "predict_spectrum"):
-            out = tagger.predict_spectrum(spectrum)
-        else:
-            out = tagger.predict_audio(y, sr=ANALYSIS_SR)
-        weight = float(max(1, len(getattr(out, "patch_times", ())) or 1))
+        out = tagger.predict_segment(y, spectrum, mel_db)
+        weight = float(max(1, len(out.patch_times)))
         tag_sums = {tax: {k: float(v) * weight for k, v in probs.items()} for tax, probs in out.tags.items()}
         embedding_sum = np.asarray(out.embedding, dtype=np.float64) * weight
     timings["tags"] += time.perf_counter() - t1
     return _Segment(y.size / ANALYSIS_SR, tempo_est, key_est, bright, tag_sums, weight, embedding_sum)
-
-
-def _uses_analysis_mel(tagger: Any) -> bool:
-    from audiotaste.features.spectrum import HOP_LENGTH, N_FFT, N_MELS
-
-    fe = getattr(tagger, "frontend", None)
-    return (
-        fe is not None and hasattr(tagger, "predict_mel")
-        and (fe.sr, fe.n_fft, fe.hop_length, fe.n_mels) == (ANALYSIS_SR, N_FFT, HOP_LENGTH, N_MELS)
-        and fe.fmin == 0.0 and fe.fmax in (None, ANALYSIS_SR / 2) and fe.top_db == 80.0
-    )
 
 
 def _vote(segments: list[_Segment], agree: Any, confidence: Any) -> _Segment:
@@ -217,7 +200,7 @@ def _vote(segments: list[_Segment], agree: Any, confidence: Any) -> _Segment:
 
 def _combine(
     path: str | None, sr: int, channels: int, duration_s: float, segments: list[_Segment],
-    meter: LoudnessMeter, tagger: Any, timings: dict[str, float], started: float,
+    meter: LoudnessMeter, tagger: Tagger | None, timings: dict[str, float], started: float,
 ) -> Analysis:
     from audiotaste.features import descriptors
 
@@ -246,9 +229,9 @@ def _combine(
                 for k, v in probs.items():
                     acc[k] = acc.get(k, 0.0) + v
         tags_out = {tax: {k: v / weight for k, v in probs.items()} for tax, probs in tags_out.items()}
-        if getattr(tagger, "track_heads", None):  # mood re-weighed with the key's mode
-            tags_out = tagger.apply_track_head(tags_out, mode=key_est.mode,
-                                               key_confidence=key_est.confidence, key=key_est.key)
+        # e.g. mood re-weighed with the key's mode, where the model has a track head
+        tags_out = tagger.apply_track_head(tags_out, mode=key_est.mode,
+                                           key_confidence=key_est.confidence, key=key_est.key)
         emb = sum(s.embedding_sum for s in segments if s.embedding_sum is not None)
         embedding = tuple(float(x) for x in np.asarray(emb) / weight)
     timings["features"] += time.perf_counter() - t0

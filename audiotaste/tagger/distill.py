@@ -16,15 +16,18 @@ from typing import Any
 
 import numpy as np
 
+from audiotaste._io import atomic_path
 from audiotaste.errors import InputError
 
-from .musicnn import HOP_LENGTH as T_HOP
-from .musicnn import PATCH_FRAMES as T_PATCH
-from .musicnn import SR as T_SR
-from .musicnn import musicnn_logmel, musicnn_patches
+from .base import load_mono
+from .musicnn_net import HOP_LENGTH as T_HOP
+from .musicnn_net import PATCH_FRAMES as T_PATCH
+from .musicnn_net import SR as T_SR
+from .musicnn_net import musicnn_logmel, musicnn_patches
 
 __all__ = [
     "TEACHER_PATCH_S",
+    "cache_key",
     "select_patches",
     "teacher_labels",
     "cached_teacher",
@@ -64,7 +67,7 @@ def teacher_labels(
     """
     patches = musicnn_patches(musicnn_logmel(y16k))
     idx = select_patches(len(patches), max_patches)
-    probs, emb = teacher._run(patches[idx])
+    probs, emb = teacher.predict_and_embed_patches(patches[idx])
     return {
         "start_s": (idx * TEACHER_PATCH_S).astype(np.float32),
         "probs": probs.astype(np.float32),
@@ -78,7 +81,8 @@ def teacher_patch_index(start_s: np.ndarray) -> np.ndarray:
     return np.round(np.asarray(start_s, np.float64) / TEACHER_PATCH_S).astype(np.int64)
 
 
-def _key(path: Path) -> str:
+def cache_key(path: Path) -> str:
+    """The name of a file's teacher labels (and mel) in a cache: a hash of its absolute path."""
     return hashlib.sha1(str(Path(path).resolve()).encode()).hexdigest()[:20]
 
 
@@ -103,10 +107,8 @@ def cached_teacher(
     dict
         Teacher name -> labels, for the teachers that have them.
     """
-    from .infer import _load_audio
-
     path = Path(path)
-    key = _key(path)
+    key = cache_key(path)
     found: dict[str, dict[str, np.ndarray]] = {}
     y = None
     for teacher in teachers:
@@ -119,12 +121,10 @@ def cached_teacher(
         if not compute or isinstance(teacher, str):
             continue
         if y is None:
-            y = _load_audio(path, T_SR)
+            y = load_mono(path, T_SR)
         lab = teacher_labels(y, teacher, max_patches=max_patches)
-        file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = file.parent / f".{file.stem}.{os.getpid()}.npz"
-        np.savez(tmp, start_s=lab["start_s"], probs=lab["probs"], emb=lab["emb"])
-        os.replace(tmp, file)
+        with atomic_path(file) as tmp, open(tmp, "wb") as f:
+            np.savez(f, start_s=lab["start_s"], probs=lab["probs"], emb=lab["emb"])
         found[name] = lab
     return found
 
