@@ -277,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, (_, rep) in heads.items():
         print(f"head on {name}: C={rep['C']} (fit-half grouped CV AUC {rep['cv_auc']:.3f}), {rep['n_features']} features")
 
-    print(f"\n## genre, 4Q dev select half, AllMusic genres mapped by name (ROC-AUC)")
+    print("\n## genre, 4Q dev select half, AllMusic genres mapped by name (ROC-AUC)")
     print("| AllMusic genre | n | default | student | musicnn-msd | musicnn-mtt | teachers pooled |")
     print("|---|---|---|---|---|---|---|")
     grows = genre_report(rows, a, sel)
