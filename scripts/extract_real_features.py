@@ -6,7 +6,9 @@ when the corpus exists) this writes one ``<clip_id>.npz`` under ``--cache`` hold
 - ``desc``: the analysis descriptors (:data:`DESC_NAMES`, NaN where the analysis has none),
 - ``default_tags`` [19] and ``default_emb`` [128]: the shipped default tagger, as ``analyze`` reports it,
 - ``<model>_tags`` [50] and ``<model>_emb`` [200] for the musicnn student and (when fetched) both
-  musicnn teachers, means over 3-s patches.
+  musicnn teachers, means over 3-s patches;
+- ``affect_tags`` [50] and ``affect_emb`` [200]: the student as ``analyze`` runs it for the affect
+  head (:func:`audiotaste.tagger.affect.student_patches`); a cache without them gets them added.
 
 Audio comes from the corpus when ``/work/data/real/manifest.csv`` lists the clip, else straight from
 the git mirror of the public repository (decoded from a temporary file that is removed at once), so
@@ -64,6 +66,17 @@ def _blob_to_file(mirror_path: str, folder: Path) -> Path:
     return out
 
 
+def affect_features(path: Path) -> dict[str, np.ndarray]:
+    """The student's mean tags and embedding as ``analyze`` computes them for the affect head
+    (:func:`audiotaste.tagger.affect.student_patches` on the 22.05-kHz mono signal)."""
+    from audiotaste.audio import load
+    from audiotaste.tagger.affect import load_student, student_patches
+
+    y, sr = load(str(path), sr=22050, mono=True)
+    probs, embs = load_student().predict_and_embed_patches(student_patches(np.asarray(y).reshape(-1), sr))
+    return {"affect_tags": probs.mean(axis=0), "affect_emb": embs.mean(axis=0)}
+
+
 def features(path: Path, models: dict[str, object]) -> dict[str, np.ndarray]:
     import audiotaste
     from audiotaste.audio import load
@@ -74,6 +87,7 @@ def features(path: Path, models: dict[str, object]) -> dict[str, np.ndarray]:
     tags = a.tags or {}
     default = [tags.get(tax, {}).get(lab, np.nan) for tax, labs in LABELS.items() for lab in labs]
     out = {
+        **affect_features(path),
         "desc": desc,
         "default_tags": np.array(default, np.float32),
         "default_emb": np.asarray(a.embedding, np.float32),
@@ -117,11 +131,15 @@ def main(argv: list[str] | None = None) -> int:
         for i, row in enumerate(rows):
             cid = clip_id(row["mirror_path"])
             target = args.cache / f"{cid}.npz"
+            old: dict[str, np.ndarray] = {}
             if target.is_file():
-                continue
+                with np.load(target) as z:
+                    old = {k: z[k] for k in z.files}
+                if "affect_emb" in old:
+                    continue
             try:
                 path = in_corpus.get(cid) or _blob_to_file(row["mirror_path"], Path(tmp))
-                feats = features(path, models)
+                feats = {**old, **affect_features(path)} if old else features(path, models)
             except Exception as exc:
                 failed += 1
                 print(f"FAILED {cid}: {exc}", file=sys.stderr)

@@ -1,32 +1,91 @@
-"""Valence and arousal of an analysed track, from the main tagger's outputs and the descriptors.
+"""Valence and arousal of an analysed track (:mod:`audiotaste.tagger.affect` holds the model).
 
-The head itself (:class:`audiotaste.tagger.affect.AffectHead`, ``models/affect``) reads what
-``analyze`` has already measured, so this costs microseconds. Where it cannot judge — no tags,
-silence, another tagger's features, no affect model installed — both values stay ``None`` and
+The shipped head (``models/affect``) reads the musicnn student's tags and embedding, averaged over
+at most :data:`~audiotaste.tagger.affect.MAX_PATCHES` 3-s patches per analysis segment, and the
+analysis descriptors. :class:`AffectListener` takes each segment as the segment loop cuts it;
+:func:`with_affect` puts the answer into the result. Where the head cannot judge — silence, no
+affect model or student installed, ``tags=False`` — both values stay ``None`` and
 ``Analysis.notes`` says why.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
+from typing import Any
+
+import numpy as np
 
 from .schema import Analysis
 
-__all__ = ["with_affect"]
+__all__ = ["AffectListener", "with_affect"]
 
 
-def with_affect(result: Analysis) -> Analysis:
+class AffectListener:
+    """Student tags and embedding of a track, accumulated segment by segment.
+
+    Parameters
+    ----------
+    enabled : bool
+        ``False`` (``analyze(tags=False)``) makes every call a no-op.
+    sr : int
+        Sample rate of the segments, Hz.
+    """
+
+    def __init__(self, *, enabled: bool, sr: int) -> None:
+        self.sr = sr
+        self.head: Any = None
+        self.student: Any = None
+        self.note: str | None = None
+        self.seconds = 0.0
+        self._probs: list[np.ndarray] = []
+        self._embs: list[np.ndarray] = []
+        if not enabled:
+            self.note = "not computed (tags=False)"
+            return
+        from audiotaste.tagger.affect import load_affect_head, load_student
+
+        self.head = load_affect_head()
+        if self.head is None:
+            self.note = "no affect model installed (models/affect)"
+            return
+        self.student = load_student()
+        if self.student is None:
+            self.note = "the musicnn student the affect head reads is not installed (models/musicnn-msd-student)"
+
+    def add(self, y: np.ndarray) -> None:
+        """Listen to one analysis segment (mono, at ``sr``); the buffer may be reused afterwards."""
+        if self.student is None or y.size == 0:
+            return
+        from audiotaste.tagger.affect import student_patches
+
+        t0 = time.perf_counter()
+        probs, embs = self.student.predict_and_embed_patches(student_patches(y, self.sr))
+        self._probs.append(probs)
+        self._embs.append(embs)
+        self.seconds += time.perf_counter() - t0
+
+    def features(self) -> tuple[dict[str, dict[str, float]], np.ndarray] | None:
+        """Mean student tags ``{"tag": {...}}`` and embedding [200] over the patches heard."""
+        if not self._probs:
+            return None
+        probs, embs = np.concatenate(self._probs), np.concatenate(self._embs)
+        labels = self.student.labels["tag"]
+        return {"tag": dict(zip(labels, map(float, probs.mean(axis=0)), strict=True))}, embs.mean(axis=0)
+
+
+def with_affect(result: Analysis, listener: AffectListener) -> Analysis:
     """``result`` with ``valence`` and ``arousal`` set, or ``None`` and a note saying why."""
-    from audiotaste.tagger.affect import load_affect_head
-
-    if not result.tags or not result.embedding:
-        return _without(result, "no tags (valence and arousal read the default tagger's outputs)")
-    head = load_affect_head()
-    if head is None:
-        return _without(result, "no affect model installed (models/affect)")
-    affect = head.predict_track(
-        embedding=result.embedding, tags=result.tags, descriptors=result.descriptors(), tagger=result.model
-    )
+    if listener.note is not None:
+        return _without(result, listener.note)
+    feats = listener.features()
+    if feats is None:
+        return _without(result, "no audio to judge")
+    tags, embedding = feats
+    affect = listener.head.predict_track(
+        embedding=embedding, tags=tags, descriptors=result.descriptors(),
+        tagger=f"{listener.student.name}@{listener.student.version}",
+    )  # fmt: skip
     if affect.note is not None:
         return _without(result, affect.note)
     return replace(result, valence=affect.valence, arousal=affect.arousal)

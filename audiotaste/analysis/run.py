@@ -18,7 +18,7 @@ import numpy as np
 from audiotaste.constants import ANALYSIS_SR
 from audiotaste.errors import EmptyAudioError
 
-from .affect import with_affect
+from .affect import AffectListener, with_affect
 from .extras import ExtraListeners
 from .models import load_extras, load_tagger
 from .schema import Analysis
@@ -102,6 +102,7 @@ def analyze(
     if listeners is not None:
         timings["extra_tags"] = 0.0
     meter = LoudnessMeter(native_sr, channels)
+    affect = AffectListener(enabled=tags, sr=ANALYSIS_SR)
     resampler = (
         None if native_sr == ANALYSIS_SR
         else soxr.ResampleStream(native_sr, ANALYSIS_SR, 1, dtype="float32", quality="HQ")
@@ -137,10 +138,12 @@ def analyze(
             mono = mono[take:]
             if filled == segment_len:
                 segments.append(_analyse_segment(buffer, tagger, timings))
+                affect.add(buffer)
                 filled = 0
         if last:
             if filled or not segments:
                 segments.append(_analyse_segment(buffer[:filled], tagger, timings))
+                affect.add(buffer[:filled])
             break
     if total_native == 0:
         raise EmptyAudioError(path, "contains no audio samples")
@@ -150,8 +153,9 @@ def analyze(
         t0 = time.perf_counter()
         extra_tags, extra_ids = listeners.finish()
         timings["extra_tags"] += time.perf_counter() - t0
+    timings["affect"] = affect.seconds
     result = with_affect(_combine(path, native_sr, channels, total_native / native_sr, segments, meter,
-                                  tagger, timings, started))
+                                  tagger, timings, started), affect)
     if not extras:
         return result
     return replace(result, tags={**result.tags, **extra_tags},
