@@ -39,6 +39,7 @@ def _analysis_table(result: Any, hint: str | None = None) -> Table:
         ("danceability", _fmt(result.danceability)),
         ("brightness", _fmt(result.brightness)),
         ("onset rate", f"{result.onset_rate:.2f} /s"),
+        *_affect_rows(result),
     ]
     for row in rows:
         table.add_row(*row)
@@ -54,6 +55,15 @@ def _analysis_table(result: Any, hint: str | None = None) -> Table:
         table.add_row("note", f"[dim]{hint}[/]")
     table.add_row("time", f"{result.timings.get('total', 0.0):.2f} s")
     return table
+
+
+def _affect_rows(result: Any) -> list[tuple[str, str]]:
+    """Valence and arousal rows, or one row saying why there are none."""
+    valence, arousal = getattr(result, "valence", None), getattr(result, "arousal", None)
+    if valence is not None and arousal is not None:
+        return [("valence", f"{valence:.2f}  (0 sad/angry - 1 happy)"), ("arousal", f"{arousal:.2f}  (0 calm - 1 energetic)")]
+    why = [n.split(": ", 1)[-1] for n in getattr(result, "notes", ()) if n.startswith("valence/arousal")]
+    return [("valence/arousal", f"[dim]none: {why[0] if why else 'not measured'}[/]")]
 
 
 #: How the table names a taxonomy (the JSON keeps the keys).
