@@ -133,8 +133,16 @@ def student_patches(y: np.ndarray, sr: int, *, max_patches: int = MAX_PATCHES) -
     import soxr
     import torch
 
-    from .musicnn_net import HOP_LENGTH, N_FFT, PATCH_FRAMES, SR, front_end_tensors, logmel_frames
-    from .musicnn_net import musicnn_logmel, musicnn_patches
+    from .musicnn_net import (
+        HOP_LENGTH,
+        N_FFT,
+        PATCH_FRAMES,
+        SR,
+        front_end_tensors,
+        logmel_frames,
+        musicnn_logmel,
+        musicnn_patches,
+    )
 
     y = np.asarray(y, np.float32).reshape(-1)
     n16 = int(len(y) * SR // sr)

@@ -146,3 +146,43 @@ def test_feature_vector_order_and_logits() -> None:
     )  # fmt: skip
     np.testing.assert_allclose(x[:4], [1.0, 2.0, math.log(9.0), 0.0])
     assert x[4] == pytest.approx(0.3) and np.isnan(x[5])
+
+
+def _tone(seconds: float, sr: int = 22050) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    t = np.arange(int(seconds * sr)) / sr
+    return (0.3 * np.sin(2 * np.pi * 440 * t * (1 + 0.1 * np.sin(t))) + 0.05 * rng.normal(size=t.size)).astype(np.float32)
+
+
+def test_student_patches_equal_musicnns_own_cut_of_the_whole_signal() -> None:
+    import soxr
+
+    from audiotaste.tagger.affect import student_patches
+    from audiotaste.tagger.musicnn_net import musicnn_logmel, musicnn_patches
+
+    y = _tone(31.3)
+    ref = musicnn_patches(musicnn_logmel(soxr.resample(y, 22050, 16000).astype(np.float32)))
+    got = student_patches(y, 22050)
+    assert got.shape == ref.shape == (10, 187, 96)  # a 30-s clip keeps all of its patches
+    assert np.abs(got - ref).max() < 0.05  # log10 units; only the resampler's window edges differ
+    few = student_patches(y, 22050, max_patches=4)
+    nearest = [int(np.argmin([np.abs(q - r).max() for r in ref])) for q in few]
+    assert nearest == [0, 3, 6, 9]  # spread evenly, first and last included
+    assert student_patches(y[:22050], 22050).shape == (1, 187, 96)  # shorter than a patch: looped
+
+
+def test_shipped_head_reads_the_shipped_student_and_is_small() -> None:
+    from audiotaste._paths import models_dir
+    from audiotaste.tagger.affect import STUDENT, load_student
+
+    folder = models_dir() / "affect"
+    if not (folder / "card.json").is_file():
+        pytest.skip("models/affect not installed")
+    head = load_affect_head()
+    student = load_student()
+    assert head is not None and student is not None
+    assert head.tagger == f"{STUDENT}@{student.version}"
+    assert head.tag_names == tuple(f"tag.{t}" for t in student.labels["tag"])
+    assert sum(p.stat().st_size for p in folder.iterdir()) < 1_000_000
+    metrics = head.card["metrics"]["select_half"]
+    assert metrics["valence_auc"] > 0.8 and metrics["arousal_auc"] > 0.9
