@@ -74,3 +74,8 @@ def test_valence_and_arousal_are_columns_and_spotify_fields() -> None:
 def test_without_tags_there_is_no_valence() -> None:
     a = audiotaste.analyze((render(bpm=120, major=True, gain=0.5, seconds=5.0), SR), tags=False)
     assert a.valence is None and any("tags=False" in n for n in a.notes)
+
+
+def test_a_tenth_of_a_second_has_no_valence() -> None:
+    a = audiotaste.analyze((render(bpm=120, major=True, gain=0.5, seconds=0.1), SR))
+    assert a.valence is None and any("too short" in n for n in a.notes)

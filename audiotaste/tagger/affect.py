@@ -78,6 +78,8 @@ QUADRANTS = ("Q1", "Q2", "Q3", "Q4")
 
 _LOGIT_CLIP = 1e-4  # tag probabilities are clipped to [1e-4, 1 - 1e-4] before the logit (|z| <= 9.2)
 SILENCE_LUFS = -70.0  # the gate of BS.1770: quieter than this there is no music to judge
+#: Shorter than one 3-s student patch, the student would hear the clip looped: no judgement.
+MIN_DURATION_S = 2.9
 
 
 def mood_va(moods: Mapping[str, float]) -> tuple[float, float]:
@@ -374,6 +376,9 @@ class AffectHead:
         loudness = descriptors.get("loudness_lufs")
         if loudness is None or not np.isfinite(loudness) or loudness < SILENCE_LUFS:
             return Affect(None, None, f"silent (loudness below {SILENCE_LUFS:g} LUFS): no music to judge")
+        duration = descriptors.get("duration_s")
+        if duration is not None and float(duration) < MIN_DURATION_S:
+            return Affect(None, None, f"too short ({float(duration):.2f} s < {MIN_DURATION_S:g} s) to judge")
         if tagger != self.tagger:
             return Affect(None, None, f"valence/arousal read {self.tagger}'s tags; this track was tagged by {tagger}")
         x = feature_vector(

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from audiotaste.errors import ModelError
 from audiotaste.tagger.affect import (
@@ -61,6 +63,9 @@ def _head(**kw: object) -> AffectHead:
     X, y, g = _toy()
     return AffectHead(C=1.0, descriptor_names=("loudness_lufs", "energy"), tag_names=("mood.calm",),
                       tagger="toy@1", **kw).fit(X, y, groups=g)  # type: ignore[arg-type]  # fmt: skip
+
+
+HEAD = _head()
 
 
 def test_head_learns_and_is_calibrated_on_toy_data() -> None:
@@ -186,3 +191,28 @@ def test_shipped_head_reads_the_shipped_student_and_is_small() -> None:
     assert sum(p.stat().st_size for p in folder.iterdir()) < 1_000_000
     metrics = head.card["metrics"]["select_half"]
     assert metrics["valence_auc"] > 0.8 and metrics["arousal_auc"] > 0.9
+
+
+def test_a_clip_shorter_than_one_patch_has_no_valence() -> None:
+    head = _head()
+    out = head.predict_track(**{**_track(head), "descriptors": {"loudness_lufs": -12.0, "duration_s": 0.1}},
+                             tagger="toy@1")  # type: ignore[arg-type]  # fmt: skip
+    assert out.valence is None and out.note is not None and "too short" in out.note
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    loudness=st.floats(allow_nan=True, allow_infinity=True),
+    energy=st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True)),
+    emb=st.lists(st.floats(-1e6, 1e6), min_size=3, max_size=3),
+)
+def test_any_descriptor_values_give_a_probability_or_none_with_a_reason(
+    loudness: float, energy: float | None, emb: list[float]
+) -> None:
+    out = HEAD.predict_track(embedding=emb, tags={"mood": {"calm": 0.5}},
+                             descriptors={"loudness_lufs": loudness, "energy": energy}, tagger="toy@1")  # fmt: skip
+    if out.valence is None:
+        assert out.arousal is None and out.note
+    else:
+        assert out.arousal is not None and out.note is None
+        assert 0.0 <= out.valence <= 1.0 and 0.0 <= out.arousal <= 1.0
