@@ -413,6 +413,7 @@ class AffectHead:
             **card,
             "kind": "affect-head",
             "targets": list(self.TARGETS),
+            "labels": {"affect": list(self.TARGETS)},  # what `audiotaste models list` shows
             "tagger": self.tagger,
             "features": {
                 "embedding_dim": int(self.mean_.shape[0] - len(self.tag_names) - len(self.descriptor_names)),
