@@ -285,6 +285,15 @@ def main(argv: list[str] | None = None) -> int:
             cv_rep.update({"valence_ece": ece(oof[:, 0], y[:, 0]), "arousal_ece": ece(oof[:, 1], y[:, 1]),
                            "valence_ece_floor": ece_floor(oof[:, 0]), "arousal_ece_floor": ece_floor(oof[:, 1])})
             results[f"head on {name}: all {len(X)} dev clips, artist-grouped 5-fold CV"] = cv_rep
+            print(f"reliability of the {len(X)} cross-validated predictions (5 equal-width bins):")
+            print("| target | bin | n | mean probability | positive rate |\n|---|---|---|---|---|")
+            for t, tname in enumerate(("valence", "arousal")):
+                idx = np.minimum((oof[:, t] * 5).astype(int), 4)
+                for b in range(5):
+                    m = idx == b
+                    if m.any():
+                        print(f"| {tname} | {b / 5:.1f}-{(b + 1) / 5:.1f} | {m.sum()} | {oof[m, t].mean():.3f} "
+                              f"| {y[m, t].mean():.3f} |")
             rep["all_dev_cv"] = cv_rep  # type: ignore[assignment]
 
     cols = ["valence_auc", "arousal_auc", "quadrant_macro_auc", "Q1_auc", "Q2_auc", "Q3_auc", "Q4_auc",
