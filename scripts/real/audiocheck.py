@@ -13,7 +13,14 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-__all__ = ["AUDIO_SUFFIXES", "TRACKER_SUFFIXES", "AudioInfo", "AudioProblem", "blob_problem", "probe"]
+__all__ = [
+    "AUDIO_SUFFIXES",
+    "TRACKER_SUFFIXES",
+    "AudioInfo",
+    "AudioProblem",
+    "blob_problem",
+    "probe",
+]
 
 AUDIO_SUFFIXES = (".ogg", ".oga", ".mp3", ".flac", ".wav", ".opus")
 #: Tracker modules are note lists played by a synthesiser: not recordings, so never used.

@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -34,7 +34,13 @@ FOURQ_LISTING = Path("/work/shared/real_dev/4q_dev.csv")
 
 
 def build_rows(
-    sources: list[Source], *, out: Path, mirror: Path, debs: Path, fourq_listing: Path, skips: SkipCounter
+    sources: list[Source],
+    *,
+    out: Path,
+    mirror: Path,
+    debs: Path,
+    fourq_listing: Path,
+    skips: SkipCounter,
 ) -> list[dict[str, object]]:
     """Manifest rows of every source, with splits assigned (charts by artist, 4Q dev/devtest)."""
     rows: list[dict[str, object]] = []
@@ -54,13 +60,19 @@ def build_rows(
             else:
                 skips.add(source.source, "unknown_source_kind", source.kind)
                 continue
-        print(f"{source.source:<24} {len(got):>5} clips  {time.monotonic() - started:6.1f} s", flush=True)
+        print(
+            f"{source.source:<24} {len(got):>5} clips  {time.monotonic() - started:6.1f} s",
+            flush=True,
+        )
         rows.extend(got)
     charts = [r for r in rows if r.get("tempo_bpm")]
     fourq = [r for r in rows if r.get("quadrant")]
-    split = assign_splits((str(r["clip_id"]), str(r.get("artist", "")), str(r["_fallback"])) for r in charts)
+    split = assign_splits(
+        (str(r["clip_id"]), str(r.get("artist", "")), str(r["_fallback"])) for r in charts
+    )
     subsplit = assign_splits(
-        ((str(r["clip_id"]), str(r.get("artist", "")), str(r["_fallback"])) for r in fourq), ("dev", "devtest")
+        ((str(r["clip_id"]), str(r.get("artist", "")), str(r["_fallback"])) for r in fourq),
+        ("dev", "devtest"),
     )
     for row in rows:
         clip = str(row["clip_id"])
@@ -73,7 +85,7 @@ def build_rows(
 def summary(rows: list[dict[str, object]]) -> str:
     """Songs and hours per source and split."""
     counts: Counter[tuple[str, str]] = Counter()
-    hours: Counter[tuple[str, str]] = Counter()
+    hours: dict[tuple[str, str], float] = defaultdict(float)
     for row in rows:
         key = (str(row["source"]), str(row["split"]))
         counts[key] += 1
@@ -86,13 +98,21 @@ def summary(rows: list[dict[str, object]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=Path, required=True, help="corpus folder (manifest.csv, audio/)")
-    parser.add_argument("--mirror", type=Path, default=Path("/work/.mirror"), help="snapshot folders")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--out", type=Path, required=True, help="corpus folder (manifest.csv, audio/)"
+    )
+    parser.add_argument(
+        "--mirror", type=Path, default=Path("/work/.mirror"), help="snapshot folders"
+    )
     parser.add_argument("--debs", type=Path, default=Path("/work/data/debs"), help=".deb files")
     parser.add_argument("--sources", type=Path, default=HERE / "sources.csv", help="the recipe")
     parser.add_argument("--fourq-listing", type=Path, default=FOURQ_LISTING, help="4q_dev.csv")
-    parser.add_argument("--only", action="append", default=[], help="build only these sources (repeatable)")
+    parser.add_argument(
+        "--only", action="append", default=[], help="build only these sources (repeatable)"
+    )
     args = parser.parse_args(argv)
     sources = read_sources(args.sources)
     if args.only:
@@ -100,7 +120,12 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     skips = SkipCounter()
     rows = build_rows(
-        sources, out=args.out, mirror=args.mirror, debs=args.debs, fourq_listing=args.fourq_listing, skips=skips
+        sources,
+        out=args.out,
+        mirror=args.mirror,
+        debs=args.debs,
+        fourq_listing=args.fourq_listing,
+        skips=skips,
     )
     name = "manifest.csv" if not args.only else "manifest.partial.csv"
     write_manifest(args.out / name, rows)

@@ -146,7 +146,9 @@ def _sm_sections(value: str) -> tuple[TempoSection, ...]:
     rows = _sm_pairs(value, "#BPMS")
     if not rows or any(len(row) != 2 for row in rows):
         raise ChartError(f"#BPMS is not a list of beat=bpm: {value[:60]!r}")
-    if any(bpm == 0 for _, bpm in rows):  # negative tempos are warps (a gimmick), still a tempo change
+    if any(
+        bpm == 0 for _, bpm in rows
+    ):  # negative tempos are warps (a gimmick), still a tempo change
         raise ChartError(f"#BPMS has a tempo of 0: {value[:60]!r}")
     rows.sort(key=lambda row: row[0])
     return tuple(TempoSection(bpm=bpm, start_beat=beat) for beat, bpm in rows)
@@ -246,7 +248,9 @@ def parse_tja(text: str) -> Chart:
     if bpm <= 0 or any(change <= 0 for change in bpm_changes):
         raise ChartError("a tempo <= 0")
     offset = _number(header.get("OFFSET", "0") or "0", "OFFSET:")
-    sections = (TempoSection(bpm=bpm, start_beat=0.0),) + tuple(TempoSection(bpm=b) for b in bpm_changes)
+    sections = (TempoSection(bpm=bpm, start_beat=0.0),) + tuple(
+        TempoSection(bpm=b) for b in bpm_changes
+    )
     subtitle = header.get("SUBTITLE", "")
     artist = header.get("ARTIST", "") or re.sub(r"^(--|\+\+)", "", subtitle).strip()
     first_meter = "4/4" if not meters else sorted(meters)[0]
@@ -289,11 +293,17 @@ def parse_osu(text: str) -> Chart:
                 raise ChartError(f"timing point with fewer than 2 fields: {line[:40]!r}")
             time_ms = _number(fields[0], "timing point time")
             beat_ms = _number(fields[1], "timing point ms/beat")
-            meter = int(_number(fields[2], "timing point meter")) if len(fields) > 2 and fields[2].strip() else 4
+            meter = (
+                int(_number(fields[2], "timing point meter"))
+                if len(fields) > 2 and fields[2].strip()
+                else 4
+            )
             uninherited = fields[6].strip() != "0" if len(fields) > 6 else beat_ms > 0
             if uninherited:
                 if beat_ms <= 0 or meter <= 0:
-                    raise ChartError(f"uninherited timing point with ms/beat or meter <= 0: {line[:40]!r}")
+                    raise ChartError(
+                        f"uninherited timing point with ms/beat or meter <= 0: {line[:40]!r}"
+                    )
                 points.append((time_ms / 1000.0, beat_ms, meter))
     if not points:
         raise ChartError("no uninherited timing point")
@@ -352,6 +362,10 @@ def constant_tempo(chart: Chart) -> ConstantTempo:
         # tempo the grid goes on into the audio, so the first beat is the first grid beat >= 0.
         period = 60.0 / base.bpm
         first += math.ceil(-first / period - 1e-9) * period
-        if first < 0 or first >= period + 1e-9:
+        if -1e-6 < first < 0:  # float rounding of a beat 0 a hair before the audio's start
+            first = 0.0
+        if not 0 <= first < period + 1e-6:
             raise ChartSkip(NEGATIVE_FIRST_BEAT, f"{chart.first_beat_s:.3f} s")
-    return ConstantTempo(bpm=base.bpm, first_beat_s=first, meter="" if chart.meter_changes else chart.meter)
+    return ConstantTempo(
+        bpm=base.bpm, first_beat_s=first, meter="" if chart.meter_changes else chart.meter
+    )

@@ -38,7 +38,7 @@ def find_git_dir(folder: Path) -> Path | None:
 def _unquote(path: str) -> str:
     """git's C-style quoting of odd paths (``"a\\tb"``) back to the path."""
     if len(path) >= 2 and path[0] == path[-1] == '"':
-        return ast.literal_eval("b" + path).decode("utf-8", "surrogateescape")  # type: ignore[no-any-return]
+        return ast.literal_eval("b" + path).decode("utf-8", "surrogateescape")
     return path
 
 
@@ -62,7 +62,9 @@ class GitRepo:
     def tree(self, commit: str = "HEAD") -> list[Entry]:
         """Every file of ``commit`` (recursively), with sizes; None for a blob the snapshot lacks."""
         sha_of_commit = self._git("rev-parse", commit).stdout.decode().strip()
-        out = self._git("ls-tree", "-r", "-l", "-z", sha_of_commit).stdout.decode("utf-8", "surrogateescape")
+        out = self._git("ls-tree", "-r", "-l", "-z", sha_of_commit).stdout.decode(
+            "utf-8", "surrogateescape"
+        )
         entries = []
         for record in out.split("\0"):
             if not record:
@@ -82,7 +84,9 @@ class GitRepo:
     def history(self) -> dict[str, Entry]:
         """For every path any commit ever held, its newest version whose blob this snapshot has
         (deleted files included: the version just before the deletion)."""
-        out = self._git("log", "--all", "--raw", "--no-abbrev", "--no-renames", "--format=C %H").stdout
+        out = self._git(
+            "log", "--all", "--raw", "--no-abbrev", "--no-renames", "--format=C %H"
+        ).stdout
         have = self._present(out)
         found: dict[str, Entry] = {}
         commit = ""
@@ -114,7 +118,13 @@ class GitRepo:
         if not shas:
             return {}
         done = subprocess.run(
-            ["git", "--git-dir", str(self.git_dir), "cat-file", "--batch-check=%(objectname) %(objecttype) %(objectsize)"],
+            [
+                "git",
+                "--git-dir",
+                str(self.git_dir),
+                "cat-file",
+                "--batch-check=%(objectname) %(objecttype) %(objectsize)",
+            ],
             input="\n".join(sorted(shas)).encode(),
             capture_output=True,
             check=True,

@@ -68,7 +68,10 @@ def write_skips(folder: str | Path, skips: SkipCounter) -> None:
     folder = Path(folder)
     counts = [[s, r, n] for (s, r), n in sorted(skips.counts.items())]
     atomic_write_text(folder / "skips.csv", _csv_text(["source", "reason", "count"], counts))
-    atomic_write_text(folder / "skipped.csv", _csv_text(["source", "reason", "item"], [list(i) for i in skips.items]))
+    atomic_write_text(
+        folder / "skipped.csv",
+        _csv_text(["source", "reason", "item"], [list(i) for i in skips.items]),
+    )
 
 
 def read_manifest(path: str | Path) -> list[dict[str, str]]:

@@ -28,7 +28,14 @@ from pathlib import Path
 
 from audiotaste._io import atomic_write_bytes
 from real.audiocheck import AUDIO_SUFFIXES, TRACKER_SUFFIXES, AudioProblem, blob_problem, probe
-from real.charts import CHART_SUFFIXES, ChartError, ChartSkip, constant_tempo, decode_chart, parse_chart
+from real.charts import (
+    CHART_SUFFIXES,
+    ChartError,
+    ChartSkip,
+    constant_tempo,
+    decode_chart,
+    parse_chart,
+)
 from real.gitrepo import Entry, GitRepo
 from real.manifest import SkipCounter
 
@@ -55,19 +62,35 @@ class Source:
 
 def read_sources(path: str | Path) -> list[Source]:
     with open(path, newline="", encoding="utf-8") as handle:
-        rows = [row for row in csv.DictReader(handle) if row["source"] and not row["source"].startswith("#")]
-    return [Source(**{k: (v or "").strip() for k, v in row.items() if k in Source.__dataclass_fields__}) for row in rows]
+        rows = [
+            row
+            for row in csv.DictReader(handle)
+            if row["source"] and not row["source"].startswith("#")
+        ]
+    return [
+        Source(**{k: (v or "").strip() for k, v in row.items() if k in Source.__dataclass_fields__})
+        for row in rows
+    ]
 
 
 def _safe_relpath(path: str) -> str:
     """A repository path as a relative file path: no absolute part, no ``..``, no odd characters."""
-    parts = [re.sub(r"[\x00-\x1f\\:*?\"<>|]", "_", p) for p in path.split("/") if p not in ("", ".", "..")]
+    parts = [
+        re.sub(r"[\x00-\x1f\\:*?\"<>|]", "_", p)
+        for p in path.split("/")
+        if p not in ("", ".", "..")
+    ]
     return "/".join(parts)
 
 
 def _extract(repo: GitRepo, entry: Entry, dest: Path) -> str | None:
     """Write a blob to ``dest`` unless it is already there; returns a blob-problem reason or None."""
-    if entry.size is not None and dest.is_file() and dest.stat().st_size == entry.size and entry.size > 0:
+    if (
+        entry.size is not None
+        and dest.is_file()
+        and dest.stat().st_size == entry.size
+        and entry.size > 0
+    ):
         return None
     data = repo.blob(entry.sha) if entry.size is not None else None
     problem = blob_problem(data)
@@ -85,14 +108,20 @@ def _clip_id(source: str, path: str) -> str:
 def _licence_for(repo: GitRepo, folder_files: dict[str, Entry], default: str) -> str:
     """A song folder's own licence line (OpenTaiko songs ship ``license.txt``), else the source's."""
     for name, entry in sorted(folder_files.items()):
-        if name.lower().startswith(("license", "licence", "credits")) and entry.size and entry.size < 20000:
+        if (
+            name.lower().startswith(("license", "licence", "credits"))
+            and entry.size
+            and entry.size < 20000
+        ):
             match = _LICENCE_LINE.search(decode_chart(repo.blob(entry.sha) or b""))
             if match:
                 return match.group(0).strip().rstrip(".")
     return default
 
 
-def build_charts(source: Source, git_dir: Path, out: Path, skips: SkipCounter) -> list[dict[str, object]]:
+def build_charts(
+    source: Source, git_dir: Path, out: Path, skips: SkipCounter
+) -> list[dict[str, object]]:
     """Rows for every constant-tempo chart of a snapshot whose audio can be extracted and decoded."""
     repo = GitRepo(git_dir)
     commit = source.version if source.version and repo.has_commit(source.version) else repo.head()
@@ -102,13 +131,17 @@ def build_charts(source: Source, git_dir: Path, out: Path, skips: SkipCounter) -
     history: dict[str, Entry] | None = None
     by_folder: dict[str, dict[str, Entry]] = {}
     for entry in head.values():
-        by_folder.setdefault(posixpath.dirname(entry.path), {})[posixpath.basename(entry.path)] = entry
+        by_folder.setdefault(posixpath.dirname(entry.path), {})[posixpath.basename(entry.path)] = (
+            entry
+        )
     charts = sorted(
         (e for e in head.values() if posixpath.splitext(e.path)[1].lower() in CHART_SUFFIXES),
         key=lambda e: (e.path.count("/"), e.path),
     )
     if source.include:
-        charts = [e for e in charts if any(fnmatch.fnmatch(e.path, p) for p in source.include.split("|"))]
+        charts = [
+            e for e in charts if any(fnmatch.fnmatch(e.path, p) for p in source.include.split("|"))
+        ]
     rows: dict[str, dict[str, object]] = {}
     for chart_entry in charts:
         fmt = posixpath.splitext(chart_entry.path)[1].lower().lstrip(".")
@@ -185,16 +218,22 @@ def _find_audio(music: str, folder: str, files: dict[str, Entry]) -> Entry | Non
         named = lower.get(posixpath.basename(music.replace("\\", "/")).lower())
         if named is not None:
             return named
-    audio = [e for name, e in sorted(files.items()) if posixpath.splitext(name)[1].lower() in AUDIO_SUFFIXES]
+    audio = [
+        e
+        for name, e in sorted(files.items())
+        if posixpath.splitext(name)[1].lower() in AUDIO_SUFFIXES
+    ]
     return audio[0] if len(audio) == 1 else None
 
 
-def build_fourq(source: Source, git_dir: Path, out: Path, listing: Path, skips: SkipCounter) -> list[dict[str, object]]:
+def build_fourq(
+    source: Source, git_dir: Path, out: Path, listing: Path, skips: SkipCounter
+) -> list[dict[str, object]]:
     """Rows for the 4Q dev clips: only ``mirror_path`` values of ``listing`` under ``Dataset/``."""
     repo = GitRepo(git_dir)
     commit = source.version if source.version and repo.has_commit(source.version) else repo.head()
     head = {e.path: e for e in repo.tree(commit)}
-    rows = []
+    rows: list[dict[str, object]] = []
     with open(listing, newline="", encoding="utf-8") as handle:
         listed = list(csv.DictReader(handle))
     for item in listed:
@@ -259,7 +298,9 @@ def _deb_members(deb: Path, pattern: str, dest: Path) -> None:
 
 def _unzip_audio(folder: Path, pattern: str) -> None:
     """Unpack audio members matching ``pattern`` from the zip/pk3 archives extracted into ``folder``."""
-    for archive_path in sorted(p for p in folder.rglob("*") if p.suffix.lower() in (".zip", ".pk3")):
+    for archive_path in sorted(
+        p for p in folder.rglob("*") if p.suffix.lower() in (".zip", ".pk3")
+    ):
         with zipfile.ZipFile(archive_path) as archive:
             for info in archive.infolist():
                 if info.is_dir() or not fnmatch.fnmatch(info.filename, pattern):
@@ -282,7 +323,9 @@ def build_deb(source: Source, debs: Path, out: Path, skips: SkipCounter) -> list
     """Unlabelled rows for a Debian package's music (``include`` globs, ``|``-separated)."""
     candidates = sorted(debs.glob(f"{source.origin}_*.deb"))
     if source.version:
-        candidates = [d for d in candidates if f"_{source.version.replace(':', '%3a')}_" in d.name] or candidates
+        candidates = [
+            d for d in candidates if f"_{source.version.replace(':', '%3a')}_" in d.name
+        ] or candidates
     if not candidates:
         skips.add(source.source, "package_not_downloaded", source.origin)
         return []
@@ -295,7 +338,7 @@ def build_deb(source: Source, debs: Path, out: Path, skips: SkipCounter) -> list
         if source.inner:
             _unzip_audio(folder, source.inner)
         atomic_write_bytes(marker, deb.name.encode())
-    rows = []
+    rows: list[dict[str, object]] = []
     seen: set[str] = set()
     for path in _deb_audio(folder):
         rel = path.relative_to(out).as_posix()

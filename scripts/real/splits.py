@@ -17,7 +17,10 @@ from collections.abc import Iterable, Sequence
 __all__ = ["SALT", "artist_names", "assign_splits", "hash_split"]
 
 SALT = "audiotaste-real-v1"
-_SEPARATORS = re.compile(r"\s*(?:&|\+|,|;|/|\bfeat\.?|\bft\.?|\bfeaturing\b|\bvs\.?|\bx\b|\band\b|\bwith\b)\s*", re.IGNORECASE)
+_SEPARATORS = re.compile(
+    r"\s*(?:&|\+|,|;|/|\bfeat\.?|\bft\.?|\bfeaturing\b|\bvs\.?|\bx\b|\band\b|\bwith\b)\s*",
+    re.IGNORECASE,
+)
 
 
 def _normal(name: str) -> str:
@@ -39,7 +42,10 @@ def hash_split(key: str, names: Sequence[str], *, salt: str = SALT) -> str:
 
 
 def assign_splits(
-    clips: Iterable[tuple[str, str, str]], names: Sequence[str] = ("dev", "test"), *, salt: str = SALT
+    clips: Iterable[tuple[str, str, str]],
+    names: Sequence[str] = ("dev", "test"),
+    *,
+    salt: str = SALT,
 ) -> dict[str, str]:
     """Split per clip id for ``(clip_id, artist, fallback)`` triples; ``fallback`` (e.g. the song's
     folder) stands in for an empty artist credit."""
@@ -61,4 +67,6 @@ def assign_splits(
             if a != b:
                 parent[max(a, b)] = min(a, b)
         find(keys[0])
-    return {clip_id: hash_split(find(keys[0]), names, salt=salt) for clip_id, keys in members.items()}
+    return {
+        clip_id: hash_split(find(keys[0]), names, salt=salt) for clip_id, keys in members.items()
+    }
