@@ -127,9 +127,10 @@ def main(argv: list[str] | None = None) -> int:
         fourq_listing=args.fourq_listing,
         skips=skips,
     )
-    name = "manifest.csv" if not args.only else "manifest.partial.csv"
+    suffix = ".partial" if args.only else ""  # a partial run never replaces the full corpus's files
+    name = f"manifest{suffix}.csv"
     write_manifest(args.out / name, rows)
-    write_skips(args.out, skips)
+    write_skips(args.out, skips, suffix=suffix)
     print(f"\n{args.out / name}: {len(rows)} rows, columns {','.join(COLUMNS)}\n")
     print(summary(rows))
     print("\nskipped, by reason:")

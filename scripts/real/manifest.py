@@ -63,13 +63,16 @@ def write_manifest(path: str | Path, rows: Iterable[Mapping[str, object]]) -> in
     return len(ordered)
 
 
-def write_skips(folder: str | Path, skips: SkipCounter) -> None:
-    """``skips.csv`` (counts by source and reason) and ``skipped.csv`` (every skipped item)."""
+def write_skips(folder: str | Path, skips: SkipCounter, *, suffix: str = "") -> None:
+    """``skips.csv`` (counts by source and reason) and ``skipped.csv`` (every skipped item); a
+    ``suffix`` (e.g. ``.partial``) goes before ``.csv``."""
     folder = Path(folder)
     counts = [[s, r, n] for (s, r), n in sorted(skips.counts.items())]
-    atomic_write_text(folder / "skips.csv", _csv_text(["source", "reason", "count"], counts))
     atomic_write_text(
-        folder / "skipped.csv",
+        folder / f"skips{suffix}.csv", _csv_text(["source", "reason", "count"], counts)
+    )
+    atomic_write_text(
+        folder / f"skipped{suffix}.csv",
         _csv_text(["source", "reason", "item"], [list(i) for i in skips.items]),
     )
 

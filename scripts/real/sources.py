@@ -166,6 +166,8 @@ def build_charts(
             if history is None:
                 history = repo.history()
             audio = _find_audio(chart.music, folder, _folder_files(history, folder)) or audio
+            if audio is None or audio.size is None:
+                audio = _moved_folder_audio(chart.music, folder, history) or audio
         if audio is None:
             skips.add(source.source, "audio_not_in_snapshot", chart_entry.path)
             continue
@@ -208,6 +210,23 @@ def _folder_files(history: dict[str, Entry], folder: str) -> dict[str, Entry]:
         for path, entry in history.items()
         if path.startswith(prefix) and "/" not in path[len(prefix) :]
     }
+
+
+def _moved_folder_audio(music: str, folder: str, history: dict[str, Entry]) -> Entry | None:
+    """The audio of a song folder that moved (``WIP/[date] Song`` became ``Finished/[date] Song``
+    and lost its audio on the way): the one older folder with the same name that holds it."""
+    name = posixpath.basename(folder)
+    if not name:
+        return None
+    folders = {
+        posixpath.dirname(p) for p in history if posixpath.basename(posixpath.dirname(p)) == name
+    }
+    found = {
+        audio.sha: audio
+        for other in sorted(folders - {folder})
+        if (audio := _find_audio(music, other, _folder_files(history, other))) is not None
+    }
+    return next(iter(found.values())) if len(found) == 1 else None
 
 
 def _find_audio(music: str, folder: str, files: dict[str, Entry]) -> Entry | None:

@@ -90,9 +90,19 @@ def world(tmp_path: Path) -> dict[str, Path]:
         "TITLE:Gone\nSUBTITLE:--Drummer\nBPM:140\nWAVE:gone.ogg\nOFFSET:0.1\n#START\n1,\n#END\n",
     )
     tone(songs / "pack/Gone/gone.ogg", 2.0, "OGG")
+    tone(write(songs, "wip/[2015] Moved/moved.wav", b""), 3.0)
     git(songs, "add", "-A")
     git(songs, "commit", "-qm", "songs")
     git(songs, "rm", "-q", "pack/Gone/gone.ogg")  # deleted later: the builder reads it from history
+    git(
+        songs, "rm", "-q", "wip/[2015] Moved/moved.wav"
+    )  # the song folder moved, its audio was lost
+    write(
+        songs,
+        "done/[2015] Moved/moved.sm",
+        sm("0=150", "moved.wav").replace("#TITLE:T", "#TITLE:Moved"),
+    )
+    git(songs, "add", "-A")
     git(songs, "commit", "-qm", "drop audio")
     drop_blob(songs, "pack/Big/big.wav")
 
@@ -145,7 +155,11 @@ def test_manifest_rows_labels_and_skip_counts(world):
     out = world["out"]
     assert (out / "manifest.csv").read_text().splitlines()[0] == ",".join(COLUMNS)
     rows = {r["title"]: r for r in read_manifest(out / "manifest.csv")}
-    assert set(rows) == {"T", "Gone", "Song A", "Song B"}
+    assert set(rows) == {"T", "Gone", "Moved", "Song A", "Song B"}
+    assert (
+        rows["Moved"]["tempo_bpm"] == "150"
+        and "wip/[2015] Moved/moved.wav" in rows["Moved"]["path"]
+    )
     good = rows["T"]
     assert (good["tempo_bpm"], good["first_beat_s"], good["source"], good["artist"]) == (
         "120",
