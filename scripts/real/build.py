@@ -67,8 +67,13 @@ def build_rows(
         rows.extend(got)
     charts = [r for r in rows if r.get("tempo_bpm")]
     fourq = [r for r in rows if r.get("quadrant")]
+    # 4Q clips join the charts' artist groups pinned to dev: an artist of theirs is never in test
     split = assign_splits(
-        (str(r["clip_id"]), str(r.get("artist", "")), str(r["_fallback"])) for r in charts
+        (
+            (str(r["clip_id"]), str(r.get("artist", "")), str(r["_fallback"]))
+            for r in charts + fourq
+        ),
+        forced={str(r["clip_id"]): "dev" for r in fourq},
     )
     subsplit = assign_splits(
         ((str(r["clip_id"]), str(r.get("artist", "")), str(r["_fallback"])) for r in fourq),
@@ -76,7 +81,7 @@ def build_rows(
     )
     for row in rows:
         clip = str(row["clip_id"])
-        row["split"] = split.get(clip) or ("dev" if clip in subsplit else "unlabelled")
+        row["split"] = split.get(clip, "unlabelled")
         row["subsplit"] = subsplit.get(clip, "")
         row.pop("_fallback", None)
     return rows

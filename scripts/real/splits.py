@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 __all__ = ["SALT", "artist_names", "assign_splits", "hash_split"]
 
@@ -46,9 +46,11 @@ def assign_splits(
     names: Sequence[str] = ("dev", "test"),
     *,
     salt: str = SALT,
+    forced: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """Split per clip id for ``(clip_id, artist, fallback)`` triples; ``fallback`` (e.g. the song's
-    folder) stands in for an empty artist credit."""
+    folder) stands in for an empty artist credit. A group holding a clip of ``forced`` (clip id ->
+    split) takes that split whole, so an artist of an all-dev source never lands in test."""
     parent: dict[str, str] = {}
 
     def find(x: str) -> str:
@@ -67,6 +69,10 @@ def assign_splits(
             if a != b:
                 parent[max(a, b)] = min(a, b)
         find(keys[0])
+    pinned = {
+        find(members[c][0]): split for c, split in sorted((forced or {}).items()) if c in members
+    }
     return {
-        clip_id: hash_split(find(keys[0]), names, salt=salt) for clip_id, keys in members.items()
+        clip_id: pinned.get(find(keys[0])) or hash_split(find(keys[0]), names, salt=salt)
+        for clip_id, keys in members.items()
     }

@@ -67,3 +67,10 @@ def test_no_artist_name_on_two_sides(clips):
     for clip_id, artist, _ in clips:
         for name in artist_names(artist):
             assert side.setdefault(name, split[clip_id]) == split[clip_id]
+
+
+def test_forced_clips_pin_their_whole_artist_group():
+    clips = [(f"c{i}", f"Artist {i}", "") for i in range(200)] + [("q", "Artist 7 & Artist 9", "")]
+    split = assign_splits(clips, forced={"q": "dev"})
+    assert split["q"] == split["c7"] == split["c9"] == "dev"
+    assert "test" in split.values()
