@@ -367,5 +367,7 @@ def constant_tempo(chart: Chart) -> ConstantTempo:
         if not 0 <= first < period + 1e-6:
             raise ChartSkip(NEGATIVE_FIRST_BEAT, f"{chart.first_beat_s:.3f} s")
     return ConstantTempo(
-        bpm=base.bpm, first_beat_s=first, meter="" if chart.meter_changes else chart.meter
+        bpm=base.bpm,
+        first_beat_s=first + 0.0,  # + 0.0 turns -0.0 into 0.0
+        meter="" if chart.meter_changes else chart.meter,
     )

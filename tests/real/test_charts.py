@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 
@@ -237,3 +238,8 @@ def test_sm_first_beat_is_on_the_grid_and_inside_the_audio(bpm, offset):
     assert 0 <= tempo.first_beat_s < period + 1e-6 or tempo.first_beat_s == pytest.approx(-offset)
     beats = (tempo.first_beat_s + offset) / period
     assert beats == pytest.approx(round(beats), abs=1e-6)
+
+
+def test_zero_offset_gives_a_positive_zero_first_beat():
+    first = constant_tempo(parse_chart("#OFFSET:0;\n#BPMS:0=120;", fmt="sm")).first_beat_s
+    assert first == 0.0 and math.copysign(1.0, first) == 1.0  # never written as "-0.0000"
