@@ -39,8 +39,11 @@ BPM_NOISE = 1e-4
 GRID_NOISE_S = 0.005
 #: Skip reasons, as counted by the manifest builder.
 TEMPO_CHANGES = "chart_tempo_changes"
-NEGATIVE_FIRST_BEAT = "chart_negative_first_beat"
 STOPS = "chart_stops_or_delays"
+OUT_OF_RANGE = "chart_tempo_out_of_range"
+#: A constant chart tempo outside this range (BPM) is a gimmick (a 2000-BPM sound-effect chart),
+#: not the beat of music.
+TEMPO_RANGE = (30.0, 400.0)
 
 
 class ChartError(ValueError):
@@ -341,7 +344,7 @@ def _same_bpm(a: float, b: float) -> bool:
 
 def constant_tempo(chart: Chart) -> ConstantTempo:
     """The chart's one tempo, first-beat time (s) and meter; raises :class:`ChartSkip` when its
-    grid has several tempos (beyond float noise) or stops/delays. A beat 0 before the audio's start
+    grid has several tempos (beyond float noise), stops/delays, or a tempo outside ``TEMPO_RANGE``. A beat 0 before the audio's start
     moves forward by whole beats to the first beat inside the audio (exact for one constant tempo)."""
     base = chart.sections[0]
     for section in chart.sections[1:]:
@@ -356,16 +359,15 @@ def constant_tempo(chart: Chart) -> ConstantTempo:
         raise ChartSkip(TEMPO_CHANGES, f"{base.bpm:g} BPM")
     if chart.has_stops:
         raise ChartSkip(STOPS)
+    if not TEMPO_RANGE[0] <= base.bpm <= TEMPO_RANGE[1]:
+        raise ChartSkip(OUT_OF_RANGE, f"{base.bpm:g} BPM")
     first = chart.first_beat_s
     if first < 0:
         # Beat 0 before the audio starts (most often a song cut in its middle): with one constant
         # tempo the grid goes on into the audio, so the first beat is the first grid beat >= 0.
         period = 60.0 / base.bpm
         first += math.ceil(-first / period - 1e-9) * period
-        if -1e-6 < first < 0:  # float rounding of a beat 0 a hair before the audio's start
-            first = 0.0
-        if not 0 <= first < period + 1e-6:
-            raise ChartSkip(NEGATIVE_FIRST_BEAT, f"{chart.first_beat_s:.3f} s")
+        first = max(first, 0.0)  # float rounding of a beat 0 a hair before the audio's start
     return ConstantTempo(
         bpm=base.bpm,
         first_beat_s=first + 0.0,  # + 0.0 turns -0.0 into 0.0
