@@ -341,13 +341,14 @@ def _deb_audio(folder: Path) -> Iterator[Path]:
 def build_deb(source: Source, debs: Path, out: Path, skips: SkipCounter) -> list[dict[str, object]]:
     """Unlabelled rows for a Debian package's music (``include`` globs, ``|``-separated)."""
     candidates = sorted(debs.glob(f"{source.origin}_*.deb"))
-    if source.version:
-        candidates = [
-            d for d in candidates if f"_{source.version.replace(':', '%3a')}_" in d.name
-        ] or candidates
     if not candidates:
         skips.add(source.source, "package_not_downloaded", source.origin)
         return []
+    if source.version:
+        wanted = [d for d in candidates if f"_{source.version.replace(':', '%3a')}_" in d.name]
+        if not wanted:  # another version: used, and said (source_commit names the one used)
+            skips.add(source.source, "recipe_version_absent_used_other", source.version)
+        candidates = wanted or candidates
     deb = candidates[-1]
     folder = out / "audio" / source.source
     marker = folder / ".extracted-from"

@@ -126,7 +126,7 @@ def world(tmp_path: Path) -> dict[str, Path]:
         "songs,charts,someone/songs,,CC0,,\n"
         "absent,charts,someone/absent,,CC0,,\n"
         "q,4q,someone/fourq,,preview,,\n"
-        "deb-music,deb,music-data,,GPL-2+,usr/share/games/m/music/*,\n"
+        "deb-music,deb,music-data,1.0-1,GPL-2+,usr/share/games/m/music/*,\n"
     )
     return {
         "mirror": mirror,
@@ -259,6 +259,15 @@ def test_debian_music_is_unlabelled_and_short_or_synthetic_files_are_skipped(wor
     assert counts[("deb-music", "tracker_module_synthetic")] == 1
     assert counts[("deb-music", "duplicate_file")] == 1
     assert not list(world["out"].rglob("click.wav"))
+    assert ("deb-music", "recipe_version_absent_used_other") not in counts
+    # the recipe names a version that is not downloaded: the one there is used, and counted
+    world["recipe"].write_text(world["recipe"].read_text().replace(",1.0-1,", ",2.0-1,"))
+    run(world)
+    assert skips(world["out"])[("deb-music", "recipe_version_absent_used_other")] == 1
+    assert (
+        len([r for r in read_manifest(world["out"] / "manifest.csv") if r["source"] == "deb-music"])
+        == 1
+    )
 
 
 def test_safe_relpath_never_leaves_the_corpus():
