@@ -35,7 +35,7 @@ import pandas as pd  # noqa: E402
 import scipy.sparse as sp  # noqa: E402
 
 from audiotaste.recommend import Recommender  # noqa: E402
-from audiotaste.recommend.collaborative import als, als_numpy, confidence  # noqa: E402
+from audiotaste.recommend.collaborative import als, confidence  # noqa: E402
 from audiotaste.recommend.evaluate import SliceResult, evaluate_slice, relevant_items, time_split  # noqa: E402
 from audiotaste.recommend.simulate import simulate  # noqa: E402
 
@@ -127,15 +127,6 @@ def quality(args: argparse.Namespace) -> None:
         random_state=0,
     )
     als_s = time.time() - t
-    t = time.time()
-    nu, ni = als_numpy(
-        confidence(rec.evidence_, rec.alpha),
-        factors=64,
-        regularization=0.05,
-        iterations=15,
-        random_state=0,
-    )
-    als_np_s = time.time() - t
 
     scorers = {
         "random": lambda u, i: rng.random((len(u), len(i))),
@@ -145,7 +136,6 @@ def quality(args: argparse.Namespace) -> None:
         ),
         "content (mean of full plays)": lambda u, i: mean_vec[u] @ rec.X_[i].T,
         "implicit ALS": lambda u, i: au[u] @ ai[i].T + jitter[i],
-        "numpy ALS (ours)": lambda u, i: nu[u] @ ni[i].T + jitter[i],
         "audiotaste hybrid": lambda u, i: rec._score(u, i),
     }
     lfm_s = None
@@ -190,7 +180,7 @@ def quality(args: argparse.Namespace) -> None:
         f"\ndebut-artist share: of cold relevant {rel_debut:.3f}; of the hybrid's cold top-10 {debut[top].mean():.3f}"
     )
     print(
-        f"fit: hybrid {fit_s:.1f}s, implicit ALS alone {als_s:.1f}s, numpy ALS alone {als_np_s:.1f}s"
+        f"fit: hybrid {fit_s:.1f}s, implicit ALS alone {als_s:.1f}s"
         + (f", LightFM {lfm_s:.1f}s" if lfm_s else "")
     )
 

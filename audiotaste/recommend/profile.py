@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from audiotaste.errors import InputError
 from audiotaste.recommend.content import ContentSpace
@@ -298,3 +299,29 @@ def _some(ids: Any) -> str:
     return (
         "listeners: " + ", ".join(ids[:5]) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
     )
+
+
+def evidence_matrices(
+    events: pd.DataFrame,
+    users: np.ndarray,
+    items: np.ndarray,
+    shape: tuple[int, int],
+    duration_s: np.ndarray,
+    *,
+    skip_s: float = SKIP_S,
+    half_life_days: float = HALF_LIFE_DAYS,
+    ref_time: pd.Timestamp | None = None,
+) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """Signed :func:`evidence` and play counts as ``shape`` (users x tracks) CSR matrices.
+
+    ``users`` and ``items`` are each event's row and column; ``duration_s`` each event's track
+    length (NaN unknown).
+    """
+    w = evidence(
+        events, duration_s, skip_s=skip_s, half_life_days=half_life_days, ref_time=ref_time
+    )
+    s = sp.csr_matrix((w.astype(np.float32), (users, items)), shape=shape)
+    p = sp.csr_matrix((np.ones(len(users), np.float32), (users, items)), shape=shape)
+    s.sum_duplicates()
+    p.sum_duplicates()
+    return s, p

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from audiotaste.errors import InputError, ModelError
 from audiotaste.recommend import Recommender
 from audiotaste.recommend.evaluate import evaluate_slice, relevant_items
+from audiotaste.recommend.explain import tag_phrases
 from audiotaste.recommend.recommender import readable_name
 
 
@@ -133,7 +134,10 @@ def test_reasons_use_another_taxonomy_when_the_frame_has_only_that() -> None:
     assert top.track_id == "j3" and "jazz, which you favour" in top.reason
     # beside ours, the other taxonomy is left out of the reasons (and out of memory)
     both = tracks.assign(**{"genre.jazz": tracks["tag.jazz"], "genre.rock": tracks["tag.rock"]})
-    assert list(Recommender(factors=4, iterations=3).fit(ev, both).tag_names_) == ["genre.jazz", "genre.rock"]
+    assert list(Recommender(factors=4, iterations=3).fit(ev, both).tag_names_) == [
+        "genre.jazz",
+        "genre.rock",
+    ]
 
 
 def test_reason_names_untagged_tracks_by_file_name(tmp_path: Path) -> None:
@@ -308,7 +312,8 @@ def test_similar(fitted: Recommender) -> None:
         fitted.artist_[pd.Index(fitted.track_ids_).get_indexer(out.track_id)] == fitted.artist_[10]
     )
     assert (out.reason.str.contains("same artist") == same).all()
-    phrases = fitted._tag_phrases(pd.Index(fitted.track_ids_).get_indexer([t, *out.track_id]), None)
+    idx = pd.Index(fitted.track_ids_).get_indexer([t, *out.track_id])
+    phrases = tag_phrases(fitted.tags_, fitted.tag_names_, idx, None)
     for phrase, reason in zip(phrases[1:], out.reason, strict=True):
         if ": both " in reason:
             shared = reason.split(": both ")[1].split(";")[0].split()
