@@ -110,3 +110,26 @@ def test_m3u8_names_untagged_files_artist_dash_title() -> None:
         }
     )
     assert m3u8_text(frame).splitlines()[1] == "#EXTINF:15,The Velvet Quartet - Blue Hour Walk"
+
+
+def test_top_artists_of_untagged_files_come_from_their_file_names() -> None:
+    from audiotaste.recommend import TasteProfile
+
+    tracks = pd.DataFrame(
+        {
+            "track_id": ["a", "b"],
+            "path": ["x/the_velvet_quartet-blue_hour_walk.ogg", "x/drift_atlas-slow_tide.ogg"],
+            "artist": [None, ""],
+            "tempo_bpm": [100.0, 70.0],
+        }
+    )
+    ev = pd.DataFrame(
+        {
+            "user_id": "u",
+            "track_id": ["a", "a", "b"],
+            "timestamp": pd.to_datetime(["2025-12-01", "2025-12-02", "2025-12-03"], utc=True),
+            "ms_played": [200_000, 200_000, 200_000],
+        }
+    )
+    top = TasteProfile.from_events(ev, tracks, user_id="u").to_dict()["top_artists"]
+    assert list(top) == ["The Velvet Quartet", "Drift Atlas"]
