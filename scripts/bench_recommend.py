@@ -1,5 +1,14 @@
 """Benchmark the recommender on the simulator, beside its anchors, in one run; prints tables.
 
+Worlds: ``python scripts/bench_recommend.py worlds [--set held-out|tuning|all]``
+  every model on every world of :mod:`audiotaste.recommend.worlds` (held-out by default: constants
+  were chosen on the tuning set only): random, popularity, content cosine (to the mean of a
+  listener's full plays), content + artist popularity (z-scored sum), LightFM hybrid and LightFM
+  hybrid + artist features (WARP, in /work/venvs/lightfm from scripts/make_lightfm_venv.sh),
+  implicit ALS, the oracle (the world's hidden utility), audiotaste with the old fixed blend, and
+  audiotaste. Cold NDCG@10 (all, debut artists), warm NDCG@10 (unplayed tracks), cold coverage and
+  novelty, the debut share of top-10 cold slots beside that of relevant cold plays, and the bars.
+
 Quality: ``python scripts/bench_recommend.py quality [--users 1000 --tracks 5000]``
   audiotaste's hybrid vs random, popularity, artist popularity, the plain content baseline (cosine to
   the mean content vector of a listener's full plays), implicit ALS, and LightFM's hybrid (WARP with
@@ -29,6 +38,7 @@ from pathlib import Path
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(1, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -253,12 +263,26 @@ def main() -> None:
     s.add_argument("--queries", type=int, default=300)
     s.add_argument("--query-ef", type=int, default=800)
     s.add_argument("--ann-min-tracks", type=int, default=200_000)
+    w = sub.add_parser("worlds")
+    w.add_argument("--set", choices=("tuning", "held-out", "all"), default="held-out")
+    w.add_argument(
+        "--lightfm-python",
+        default="/work/venvs/lightfm/bin/python" if Path("/work/venvs/lightfm/bin/python").exists() else "",
+        help="interpreter with lightfm 1.17 (scripts/make_lightfm_venv.sh); empty: no LightFM",
+    )
+    w.add_argument("--lightfm-epochs", type=int, default=30)
+    w.add_argument("--json", default="")
     a = sub.add_parser("ann")
     a.add_argument("--users", type=int, default=20_000)
     a.add_argument("--events", type=int, default=1_000_000)
     a.add_argument("--tracks", type=int, default=100_000)
     a.add_argument("--queries", type=int, default=200)
     args = ap.parse_args()
+    if args.cmd == "worlds":
+        from _bench_worlds import worlds  # beside this file
+
+        worlds(args)
+        return
     {"quality": quality, "scale": scale, "ann": ann}[args.cmd](args)
 
 

@@ -7,9 +7,10 @@ the CLI word things the same way.
 from __future__ import annotations
 
 import re
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 
 #: A tag must reach this probability to be named in a phrase.
@@ -250,3 +251,30 @@ def shelf_reasons(
             parts.append(f"{rec.listens_[j]} listeners here; a default: no listening history yet")
         out.append(f"{labels[k]}: " + "; ".join(parts) if parts else labels[k])
     return out
+
+
+def recommendation_frame(
+    rec: Any, u: int | None, idx: np.ndarray, sc: np.ndarray, reasons: list[str] | None = None
+) -> pd.DataFrame:
+    """``recommend``'s output for listener ``u`` (``None``: no history; ``reasons`` given)."""
+    if u is None:
+        collab = np.zeros(len(idx), np.float32)
+        content = np.zeros(len(idx), np.float32)
+    else:
+        collab = rec.item_factors_[idx] @ rec.user_factors_[u]
+        content = rec.X_[idx] @ rec.taste_[u]
+    if reasons is None:
+        assert u is not None
+        reasons = recommendation_reasons(rec, u, idx, np.asarray(sc), collab, content)
+    return pd.DataFrame(
+        {
+            "track_id": rec.track_ids_[idx],
+            "score": np.asarray(sc, np.float64),
+            "reason": reasons,
+            "collab_score": collab,
+            "content_score": content,
+            "listens": rec.listens_[idx],
+            "artist": rec.artist_[idx],
+            "title": rec.title_[idx],
+        }
+    )

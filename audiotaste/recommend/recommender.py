@@ -1,15 +1,14 @@
 """The hybrid recommender: content for cold tracks, ALS where listens exist, a blend between them.
 
-Every track gets a vector in the ALS factor space: its own factors, a prior from its sound and
-artist, or a blend of both (:mod:`audiotaste.recommend.cold`). A listener's score for a track is their ALS factors dotted with
-the track's blended factors, plus ``content_weight`` times the cosine between the track's content
-vector and the listener's taste vector (the recency-weighted mean of what they played, skips
-subtracted). The same score is an inner product of two concatenated vectors, so one approximate
-nearest-neighbour index (IVF, or voyager's HNSW) serves large catalogues.
+A score is ``user_factors @ item_factors + taste @ content + bias``, with the blend's weights learned
+on the catalogue's own events (:mod:`~audiotaste.recommend.blend`) or fixed
+(:mod:`~audiotaste.recommend.cold`); being one inner product, one approximate nearest-neighbour
+index (IVF, or voyager's HNSW) serves large catalogues.
 """
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -19,47 +18,30 @@ import pandas as pd
 import scipy.sparse as sp
 
 from audiotaste.errors import InputError, ModelError
-from audiotaste.recommend.cold import blended_factors
+from audiotaste.recommend.blend import (
+    Blend,
+    item_model,
+    kinds_of,
+    learn_blend_for,
+    offset_and_shares,
+)
 from audiotaste.recommend.collaborative import als, confidence, fold_in
 from audiotaste.recommend.content import ContentSpace
 from audiotaste.recommend.events import (
     MatchReport,
 )
 from audiotaste.recommend.explain import (
-    name_of,
     readable_name,
-    recommendation_reasons,
+    recommendation_frame,
     similar_tracks,
 )
-from audiotaste.recommend.profile import HALF_LIFE_DAYS, SKIP_S, evidence_matrices
+from audiotaste.recommend.profile import HALF_LIFE_DAYS, SKIP_S, evidence, evidence_matrices
 from audiotaste.recommend.retrieval import build_index as build_ann_index
-from audiotaste.recommend.retrieval import default_picks, index_nbytes, search
+from audiotaste.recommend.retrieval import default_picks, fair_top, index_nbytes, search
 from audiotaste.recommend.store import load_model, save_model
 from audiotaste.recommend.tracks import catalogue_events, lookup, pad_rows, track_arrays
 
 __all__ = ["Recommender", "check_fitted", "readable_name"]
-
-#: Constructor arguments, as ``get_params`` returns them and ``save`` keeps them.
-_PARAMS = tuple(
-    [
-        "factors",
-        "regularization",
-        "iterations",
-        "alpha",
-        "half_life_days",
-        "skip_s",
-        "blend_listens",
-        "artist_listens",
-        "content_weight",
-        "ridge",
-        "ann_min_tracks",
-        "ann",
-        "n_lists",
-        "n_probe",
-        "query_ef",
-        "random_state",
-    ]
-)
 
 
 class Recommender:
@@ -88,6 +70,10 @@ class Recommender:
         Weight of the cosine between a track's sound and the listener's taste vector.
     ridge
         L2 penalty of the content-to-factors regression.
+    blend
+        ``"learned"``: weights fitted on the last week of the training events (falls back to
+        ``"fixed"``, noted in ``blend_report_``, when the history is too short); ``"fixed"``: the
+        constants ``blend_listens``, ``artist_listens`` and ``content_weight``.
     ann_min_tracks
         Catalogues at least this large are searched approximately instead of exactly.
     ann
@@ -118,6 +104,7 @@ class Recommender:
         artist_listens: float = 10.0,
         content_weight: float = 0.5,
         ridge: float = 1.0,
+        blend: str = "learned",
         ann_min_tracks: int = 200_000,
         ann: str = "ivf",
         n_lists: int = 0,
@@ -135,6 +122,7 @@ class Recommender:
         self.artist_listens = artist_listens
         self.content_weight = content_weight
         self.ridge = ridge
+        self.blend = blend
         self.ann_min_tracks = ann_min_tracks
         self.ann = ann
         self.n_lists = n_lists
@@ -146,7 +134,9 @@ class Recommender:
         self.match_report_: MatchReport | None = None
 
     def get_params(self) -> dict[str, Any]:
-        return {p: getattr(self, p) for p in _PARAMS}
+        """Constructor arguments, as ``save`` keeps them."""
+        names = list(inspect.signature(type(self).__init__).parameters)[1:]
+        return {p: getattr(self, p) for p in names}
 
     # ------------------------------------------------------------------------------------------
     def fit(self, events: pd.DataFrame, tracks: pd.DataFrame) -> Recommender:
@@ -174,8 +164,33 @@ class Recommender:
         self.user_ids_ = np.asarray(uniques, dtype=str)
         self.ref_time_ = ev["timestamp"].max() if len(ev) else pd.Timestamp.now(tz="UTC")
         self.evidence_, self.plays_ = self._matrices(ev, users, items, len(self.user_ids_))
+        self.blend_, self.blend_report_ = self._learn_blend(ev, users, items)
         self._refit()
         return self
+
+    def _learn_blend(
+        self, ev: pd.DataFrame, users: np.ndarray, items: np.ndarray
+    ) -> tuple[Blend | None, dict[str, Any]]:
+        if self.blend not in ("learned", "fixed"):
+            raise InputError(None, f"unknown blend {self.blend!r}: use 'learned' or 'fixed'")
+        if self.blend == "fixed":
+            return None, {"blend": "fixed"}
+        w = evidence(
+            ev,
+            self.duration_s_[items],
+            skip_s=self.skip_s,
+            half_life_days=self.half_life_days,
+            ref_time=self.ref_time_,
+        ).astype(np.float32)
+        return learn_blend_for(self, users, items, ev["timestamp"], w)
+
+    def _als_params(self) -> dict[str, Any]:
+        return {
+            "factors": self.factors,
+            "regularization": self.regularization,
+            "iterations": self.iterations,
+            "random_state": self.random_state,
+        }
 
     def _known_events(
         self, events: pd.DataFrame, tracks: pd.DataFrame | None = None
@@ -213,33 +228,39 @@ class Recommender:
         conf = confidence(self.evidence_, self.alpha)
         n_users, n_items = conf.shape
         if conf.nnz:
-            self.user_factors_, self.item_cf_ = als(
-                conf,
-                factors=self.factors,
-                regularization=self.regularization,
-                iterations=self.iterations,
-                random_state=self.random_state,
-            )
+            self.user_factors_, self.item_cf_ = als(conf, **self._als_params())
         else:
             self.user_factors_ = np.zeros((n_users, self.factors), np.float32)
             self.item_cf_ = np.zeros((n_items, self.factors), np.float32)
         self._update_items()
         self.taste_ = self._taste(np.arange(n_users))
+        self._center()
+
+    def _center(self) -> None:
+        """Centre a learned blend's log-odds and share the list between kinds (see blend)."""
+        self.score_offset_, self.kind_share_ = offset_and_shares(self)
+        self.bias_ -= np.float32(self.score_offset_)
 
     def _update_items(self) -> None:
         """Recompute listener counts, the content regression, artist priors and blended factors."""
         pos = self.evidence_.copy()
         pos.data = (pos.data > 0).astype(np.float32)
         self.listens_ = np.asarray(pos.sum(0)).ravel().astype(np.int64)
-        self.item_factors_, self.projection_, self.artist_listens_ = blended_factors(
-            self.X_,
-            self.item_cf_,
-            self.listens_,
-            self.artist_code_,
-            ridge=self.ridge,
-            artist_listens=self.artist_listens,
-            blend_listens=self.blend_listens,
+        self.item_factors_, self.Xw_, self.bias_, self.projection_, self.artist_listens_ = (
+            item_model(
+                self.blend_,
+                x=self.X_,
+                dim_groups=self.content_.groups,
+                item_cf=self.item_cf_,
+                listens=self.listens_,
+                artist_code=self.artist_code_,
+                ridge=self.ridge,
+                artist_listens=self.artist_listens,
+                blend_listens=self.blend_listens,
+                content_weight=self.content_weight,
+            )
         )
+        self.kind_ = kinds_of(self.listens_, self.artist_code_, self.artist_listens_)
         self._index = None
 
     def _taste(self, users: np.ndarray) -> np.ndarray:
@@ -280,6 +301,7 @@ class Recommender:
         )
         self._update_items()
         self.taste_[users] = self._taste(users)
+        self._center()
         return self
 
     # ------------------------------------------------------------------------------------------
@@ -296,10 +318,10 @@ class Recommender:
         """Scores ``[len(u), n_items]``; ``items=None`` scores the whole catalogue without
         copying its factors (the discovery re-ranker calls this for every track)."""
         f = self.item_factors_ if items is None else self.item_factors_[items]
-        x = self.X_ if items is None else self.X_[items]
+        x = self.Xw_ if items is None else self.Xw_[items]
         out = self.user_factors_[u] @ f.T
-        if self.content_weight:
-            out += self.content_weight * (self.taste_[u] @ x.T)
+        out += self.taste_[u] @ x.T
+        out += self.bias_ if items is None else self.bias_[items]
         return out
 
     def recommend(
@@ -339,16 +361,16 @@ class Recommender:
         u = int(self._user_index([user])[0])
         seen = _row(self.plays_, u)[0] if exclude_seen else np.zeros(0, np.int64)
         if items is None and len(self.track_ids_) >= self.ann_min_tracks:
-            idx, sc = self._ann(u, n, seen)
+            # a learned blend shares the list out between kinds of track: retrieve more to share
+            pool, sc_all = self._ann(u, n if self.blend_ is None else 10 * n, seen)
         else:
             pool = np.arange(len(self.track_ids_)) if items is None else items
             sc_all = self._score(np.array([u]), pool)[0]
-            k = min(n + len(seen), len(pool))
-            top = np.argpartition(-sc_all, k - 1)[:k] if k else np.zeros(0, np.int64)
-            idx, sc = pool[top], sc_all[top]
-        keep = ~np.isin(idx, seen)
-        idx, sc = idx[keep], sc[keep]
-        order = np.argsort(-sc, kind="stable")[:n]
+        sc_all[np.isin(pool, seen)] = -np.inf
+        kind = None if self.blend_ is None else self.kind_[pool]
+        top = fair_top(sc_all, kind, n, self.kind_share_)
+        idx, sc = pool[top], sc_all[top]
+        order = np.argsort(-sc, kind="stable")
         return self._frame(u, idx[order], sc[order])
 
     def recommend_many(
@@ -360,15 +382,16 @@ class Recommender:
     ) -> pd.DataFrame:
         """``recommend`` for several listeners: ``user_id``, ``rank`` (1-based) and its columns."""
         cands = None if candidates is None else list(candidates)
-        frames = []
-        for user in users:
-            f = self.recommend(user, n, cands, exclude_seen)
-            f.insert(0, "rank", np.arange(1, len(f) + 1))
-            f.insert(0, "user_id", user)
-            frames.append(f)
+        frames = [
+            self.recommend(u, n, cands, exclude_seen).pipe(
+                lambda f, u=u: f.assign(user_id=u, rank=np.arange(1, len(f) + 1))
+            )
+            for u in users
+        ]
         if not frames:
             return pd.DataFrame(columns=["user_id", "rank", "track_id", "score", "reason"])
-        return pd.concat(frames, ignore_index=True)
+        out = pd.concat(frames, ignore_index=True)
+        return out[["user_id", "rank", *[c for c in out.columns if c not in ("user_id", "rank")]]]
 
     def similar(self, track_id: str, n: int = 10) -> pd.DataFrame:
         """Tracks closest to ``track_id`` in listening pattern and sound: ``track_id``, ``score``
@@ -380,7 +403,7 @@ class Recommender:
     # ------------------------------------------------------------------------------------------
     def _ann(self, u: int, n: int, seen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Top-``n`` unseen tracks by score through the ANN index, with their exact scores."""
-        q = np.concatenate([self.user_factors_[u], self.content_weight * self.taste_[u]])
+        q = np.concatenate([self.user_factors_[u], self.taste_[u], [1.0]])
         ids = search(
             self.build_index(),
             q,
@@ -401,11 +424,10 @@ class Recommender:
             # IVF lists split along what listeners' queries weigh (see IVFIndex.build).
             rng = np.random.default_rng(self.random_state)
             users = rng.choice(len(self.user_ids_), min(len(self.user_ids_), 20_000), replace=False)
-            queries = np.hstack(
-                [self.user_factors_[users], self.content_weight * self.taste_[users]]
-            )
+            ones = np.ones((len(users), 1), np.float32)
+            queries = np.hstack([self.user_factors_[users], self.taste_[users], ones])
             self._index = build_ann_index(
-                np.hstack([self.item_factors_, self.X_]).astype(np.float32),
+                np.hstack([self.item_factors_, self.Xw_, self.bias_[:, None]]).astype(np.float32),
                 kind=self.ann,
                 queries=queries if len(users) else None,
                 n_lists=self.n_lists,
@@ -425,30 +447,7 @@ class Recommender:
     def _frame(
         self, u: int | None, idx: np.ndarray, sc: np.ndarray, reasons: list[str] | None = None
     ) -> pd.DataFrame:
-        if u is None:
-            collab = np.zeros(len(idx), np.float32)
-            content = np.zeros(len(idx), np.float32)
-        else:
-            collab = self.item_factors_[idx] @ self.user_factors_[u]
-            content = self.X_[idx] @ self.taste_[u]
-        if reasons is None:
-            assert u is not None
-            reasons = recommendation_reasons(self, u, idx, np.asarray(sc), collab, content)
-        return pd.DataFrame(
-            {
-                "track_id": self.track_ids_[idx],
-                "score": np.asarray(sc, np.float64),
-                "reason": reasons,
-                "collab_score": collab,
-                "content_score": content,
-                "listens": self.listens_[idx],
-                "artist": self.artist_[idx],
-                "title": self.title_[idx],
-            }
-        )
-
-    def _name(self, j: int) -> str:
-        return name_of(self, j)
+        return recommendation_frame(self, u, idx, sc, reasons)
 
     def _positions(self, name: str) -> pd.Index:
         """A hashed index of ``user_ids_`` or ``track_ids_``, rebuilt only when the array changes:

@@ -18,6 +18,7 @@ import scipy.sparse as sp
 from audiotaste._io import atomic_path, atomic_write_text
 from audiotaste.errors import ModelError
 from audiotaste.recommend.ann import IVFIndex
+from audiotaste.recommend.blend import Blend
 from audiotaste.recommend.content import ContentSpace
 from audiotaste.recommend.events import EventReport
 
@@ -46,10 +47,19 @@ ARRAYS = (
     "listens_",
     "artist_listens_",
     "taste_",
+    "Xw_",
+    "bias_",
+    "kind_",
 )
 
 #: Arrays added after the first saved format, with what a model saved before them gets.
-OPTIONAL_ARRAYS = {"path_": lambda n: np.full(n, "", dtype=str)}
+OPTIONAL_ARRAYS = {
+    "path_": lambda n: np.full(n, "", dtype=str),
+    # models saved before the learned blend: the fixed blend's content weight and no bias
+    "Xw_": lambda n: None,
+    "bias_": lambda n: np.zeros(n, np.float32),
+    "kind_": lambda n: np.zeros(n, np.int8),
+}
 
 
 def write_model(
@@ -125,6 +135,10 @@ def save_model(rec: Any, path: str | os.PathLike[str]) -> None:
         "content": rec.content_.to_dict(),
         "ref_time": rec.ref_time_.isoformat(),
         "fit_report": rec.fit_report_.to_dict(),
+        "blend": None if rec.blend_ is None else rec.blend_.to_dict(),
+        "blend_report": rec.blend_report_,
+        "score_offset": rec.score_offset_,
+        "kind_share": rec.kind_share_.tolist(),
     }
     arrays = {name: getattr(rec, name) for name in (*ARRAYS, *SPARSE)}
     write_model(path, meta, arrays, rec._index)
@@ -139,6 +153,10 @@ def load_model(cls: type[T], path: str | os.PathLike[str]) -> T:
             "content_": ContentSpace.from_dict(meta["content"]),
             "ref_time_": pd.Timestamp(meta["ref_time"]),
             "fit_report_": EventReport(**meta["fit_report"]),
+            "blend_": None if meta.get("blend") is None else Blend.from_dict(meta["blend"]),
+            "blend_report_": meta.get("blend_report", {"blend": "fixed"}),
+            "score_offset_": float(meta.get("score_offset", 0.0)),
+            "kind_share_": np.asarray(meta.get("kind_share", [1.0, 1.0, 1.0]), float),
         }
     except (KeyError, ValueError, TypeError) as exc:
         raise ModelError(
@@ -146,5 +164,7 @@ def load_model(cls: type[T], path: str | os.PathLike[str]) -> T:
         ) from None
     for name, value in (state | arrays).items():
         setattr(rec, name, value)
+    if arrays["Xw_"] is None:
+        rec.Xw_ = (rec.content_weight * rec.X_).astype(np.float32)  # type: ignore[attr-defined]
     rec._index = index  # type: ignore[attr-defined]
     return rec

@@ -268,7 +268,7 @@ def test_partial_fit_adds_listener_and_warms_a_cold_track(split) -> None:
     assert not set(cold) & set(out.track_id)
     # The new listener's nearest tracks follow what they played.
     sims = rec.X_[pd.Index(rec.track_ids_).get_indexer(out.track_id)] @ rec.taste_[-1]
-    assert sims.mean() > 0.3
+    assert sims.mean() > (rec.X_ @ rec.taste_[-1]).mean() + 0.2
 
 
 @pytest.mark.parametrize(("kind", "saved_as"), [("ivf", "index.npz"), ("voyager", "index.voyager")])
@@ -276,7 +276,9 @@ def test_ann_matches_exact_search_and_is_saved(
     fitted: Recommender, tmp_path: Path, kind: str, saved_as: str
 ) -> None:
     exact = {u: set(fitted.recommend(u, 20).track_id) for u in fitted.user_ids_[:20]}
-    ann = Recommender(**fitted.get_params() | {"ann": kind, "n_lists": 30, "n_probe": 8})
+    # 12 of 30 lists: a learned blend shares each list out between kinds of track, so the index
+    # must also find the best of the less likely kinds (8 lists reached 0.92)
+    ann = Recommender(**fitted.get_params() | {"ann": kind, "n_lists": 30, "n_probe": 12})
     ann.__dict__.update({k: v for k, v in fitted.__dict__.items() if k.endswith("_")})
     ann.ann_min_tracks = 1
     ann._index = None
