@@ -159,7 +159,10 @@ def recommendation_reasons(
     taste_tags = None
     if len(liked) and len(rec.tag_names_):
         taste_tags = (weights @ rec.tags_[liked]) / weights.sum() - rec.tag_mean_
-    heads = tag_phrases(rec.tags_, rec.tag_names_, idx, taste_tags)
+    # Without a liked play there is no taste to favour anything (a listener who only skipped).
+    heads = (
+        tag_phrases(rec.tags_, rec.tag_names_, idx, taste_tags) if len(liked) else [""] * len(idx)
+    )
     codes, counts = np.unique(rec.artist_code_[liked], return_counts=True)
     liked_artists = {int(c): int(k) for c, k in zip(codes, counts, strict=True) if c >= 0}
     sims = rec.X_[liked] @ rec.X_[idx].T  # [n_liked, n_idx]
