@@ -122,38 +122,42 @@ def default_picks(
 
 
 def fair_top(score: np.ndarray, kind: np.ndarray | None, n: int, share: np.ndarray) -> np.ndarray:
-    """Positions of ``n`` tracks to show, in order, exposure shared out by expected relevance.
+    """Positions of ``n`` tracks to show, in order, the new tracks' slots shared out by merit.
 
-    Without ``kind`` (or with one kind present) the ``n`` best scores. With kinds (warm / new by a
-    known artist / debut), every prefix of the list gives each kind present slots in proportion to
-    its ``share`` (the share of the catalogue's expected relevant tracks it holds, renormalised
-    over the kinds present), each filled by its own best scores: a kind whose model is less sure
-    of itself (debut artists, known only by their sound) is not crowded out by a sharper one
-    (known artists, with their listeners' factors) when it holds as much that is liked --
-    exposure in proportion to merit (Singh & Joachims 2018). ``-inf`` scores are never chosen.
+    The ``n`` best scores decide which slots go to tracks with listens (kind 0) and which to
+    tracks without (kinds 1, new by a known artist, and 2, by a debut artist). The slots without
+    listens are then given, prefix by prefix, to each such kind in proportion to its ``share``
+    (its share of the catalogue's expected liked tracks), each filled by its own best scores: a
+    kind whose model is less sure of itself (debut artists, known only by their sound) is not
+    crowded out by a sharper one (known artists, with their listeners' factors) when it holds as
+    much that is liked -- exposure in proportion to merit (Singh & Joachims 2018). Without
+    ``kind``, the ``n`` best scores. ``-inf`` scores are never chosen.
     """
     ok = np.isfinite(score)
     n = min(n, int(ok.sum()))
     if n <= 0:
         return np.zeros(0, np.int64)
-    kinds = np.unique(kind[ok]) if kind is not None else np.zeros(1, np.int64)
-    if kind is None or len(kinds) < 2:
-        top = np.argpartition(-score, n - 1)[:n]
-        return top[np.argsort(-score[top], kind="stable")]
+    top = np.argpartition(-score, n - 1)[:n]
+    top = top[np.argsort(-score[top], kind="stable")]
+    if kind is None:
+        return top
+    slots = np.flatnonzero(kind[top] != 0)
+    kinds = np.unique(kind[ok & (kind != 0)])
+    if len(slots) == 0 or len(kinds) < 2:
+        return top
     queues = []
     for k in kinds:
         pos = np.flatnonzero((kind == k) & ok)
-        m = min(n, len(pos))
+        m = min(len(slots), len(pos))
         best = pos[np.argpartition(-score[pos], m - 1)[:m]]
         queues.append(best[np.argsort(-score[best], kind="stable")])
     want = np.asarray(share, float)[kinds]
     want = want / want.sum() if want.sum() > 0 else np.full(len(kinds), 1 / len(kinds))
     taken = np.zeros(len(kinds), int)
     sizes = np.array([len(q) for q in queues])
-    out = []
-    for t in range(n):
+    for t, slot in enumerate(slots):
         deficit = np.where(taken < sizes, want * (t + 1) - taken, -np.inf)
         j = int(np.argmax(deficit))
-        out.append(queues[j][taken[j]])
+        top[slot] = queues[j][taken[j]]
         taken[j] += 1
-    return np.asarray(out, np.int64)
+    return top

@@ -82,14 +82,15 @@ def test_debut_tracks_are_scored_by_sound_alone_and_found(world) -> None:
     assert ours > 1.5 * chance
 
 
-def test_fair_top_shares_every_prefix_by_expected_relevance() -> None:
-    score = np.array([5, 4, 3, 2, 1, 0.5, 0.4, 0.3, -np.inf])
-    kind = np.array([0, 0, 0, 0, 0, 2, 2, 2, 2])
-    share = np.array([0.72, 1.0, 0.28])  # kind 1 is absent: shares over kinds 0 and 2
-    # kind 2 enters at the second slot (0.56 owed against 0.44), again at the sixth
-    assert fair_top(score, kind, 6, share).tolist() == [0, 5, 1, 2, 3, 6]
+def test_fair_top_shares_the_new_tracks_slots_by_expected_relevance() -> None:
+    score = np.array([9, 8, 5, 4, 3, 2, 1, 0.5, 0.4, 0.3, -np.inf])
+    kind = np.array([0, 0, 1, 1, 1, 1, 1, 2, 2, 2, 2])
+    share = np.array([5.0, 0.72, 0.28])
+    # the two warm tracks keep their places; the new tracks' slots go 0.72 / 0.28 prefix by prefix:
+    # the debut kind takes the second of them (0.56 owed against 0.44) and again the sixth
+    assert fair_top(score, kind, 8, share).tolist() == [0, 1, 2, 7, 3, 4, 5, 8]
     assert fair_top(score, None, 3, share).tolist() == [0, 1, 2]
-    assert 8 not in fair_top(score, kind, 9, share).tolist()  # -inf is never shown
+    assert 10 not in fair_top(score, kind, 11, share).tolist()  # -inf is never shown
 
 
 def test_a_short_history_falls_back_to_the_fixed_blend_and_says_so() -> None:
