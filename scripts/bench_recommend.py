@@ -413,8 +413,9 @@ def ann(args: argparse.Namespace) -> None:
     rec = Recommender(ann_min_tracks=10**12).fit(events, tracks)
     del events
     users = np.random.default_rng(1).choice(len(rec.user_ids_), args.queries, replace=False)
-    z = np.hstack([rec.item_factors_, rec.X_]).astype(np.float32)
-    q = np.hstack([rec.user_factors_[users], rec.content_weight * rec.taste_[users]])
+    # the score's two inner-product halves: [item factors, weighted content, bias] . [user, taste, 1]
+    z = np.hstack([rec.item_factors_, rec.Xw_, rec.bias_[:, None]]).astype(np.float32)
+    q = np.hstack([rec.user_factors_[users], rec.taste_[users], np.ones((len(users), 1))])
     exact = np.argpartition(-(q @ z.T), 50, axis=1)[:, :50]
     norms = np.linalg.norm(z, axis=1)
     data = np.hstack([z, np.sqrt(norms.max() ** 2 - norms**2)[:, None]]).astype(np.float32)
