@@ -43,9 +43,6 @@ KNOWN_CYCLES: set[tuple[str, ...]] = {
 #: the merge).
 KNOWN_LARGE: set[str] = {
     "audiotaste/features/rhythm.py",  # features engineer's branch
-    "audiotaste/recommend/explore.py",  # recommend engineer's branch
-    "audiotaste/recommend/recommender.py",
-    "audiotaste/recommend/playlist.py",
 }
 
 
