@@ -87,7 +87,7 @@ def _write_corrupt(path) -> None:
 
 def _write_onset_only_model(path) -> None:
     from audiotaste.features import _models
-    from audiotaste.features.rhythm import N_LOW_BINS, N_TEMPO_BINS
+    from audiotaste.features.tempogram import N_LOW_BINS, N_TEMPO_BINS
 
     old = _models.TempoNet(12, N_TEMPO_BINS, n_low=N_LOW_BINS, width=8)  # onset tempograms only
     meta = {"n_channels": "12", "n_bins": str(N_TEMPO_BINS), "n_low": str(N_LOW_BINS), "width": "8"}
@@ -164,7 +164,7 @@ def test_tempo_ensemble_file_loads_and_reads_a_click(tmp_path, monkeypatch) -> N
 
 
 def test_repetition_features_hear_a_pattern_that_onsets_do_not() -> None:
-    from audiotaste.features.rhythm import (
+    from audiotaste.features.tempogram import (
         feature_grid,
         repetition_features,
         spectral_levels,
@@ -188,7 +188,7 @@ def test_repetition_features_hear_a_pattern_that_onsets_do_not() -> None:
     assert rep.shape == (2, grid.size)
     assert rep[0, at[50.0]] > 0.5 and rep[0, at[50.0]] > rep[0, at[75.0]] + 0.3
     # the onset autocorrelation of the same notes barely tells the two apart
-    from audiotaste.features.rhythm import onset_bands
+    from audiotaste.features.tempogram import onset_bands
 
     onsets = tempogram_features(onset_bands(mel), fps)[0][4]  # the whole-spectrum flux's ACF
     assert abs(onsets[at[50.0]] - onsets[at[75.0]]) < rep[0, at[50.0]] - rep[0, at[75.0]]
@@ -196,7 +196,7 @@ def test_repetition_features_hear_a_pattern_that_onsets_do_not() -> None:
 
 
 def test_harmonic_change_peaks_where_the_chord_changes() -> None:
-    from audiotaste.features.rhythm import harmonic_change
+    from audiotaste.features.tempogram import harmonic_change
     from tests.features._signals import cadence
 
     # I-IV-V-I, one chord a second: the change is largest at 2 s (F -> G) and 3 s (G -> C), small
@@ -212,14 +212,14 @@ def test_harmonic_change_peaks_where_the_chord_changes() -> None:
 
 @pytest.mark.parametrize(("n", "expected"), [(1, 1), (7, 8), (11, 12), (49, 50), (10336, 10368), (1025, 1080)])
 def test_smooth_length_known_values(n: int, expected: int) -> None:
-    from audiotaste.features.rhythm import _smooth_length
+    from audiotaste.features.tempogram import _smooth_length
 
     assert _smooth_length(n) == expected
 
 
 @given(st.integers(min_value=1, max_value=200_000))
 def test_smooth_length_is_the_next_5_smooth_integer(n: int) -> None:
-    from audiotaste.features.rhythm import _smooth_length
+    from audiotaste.features.tempogram import _smooth_length
 
     def smooth(k: int) -> bool:
         for p in (2, 3, 5):
@@ -234,7 +234,7 @@ def test_smooth_length_is_the_next_5_smooth_integer(n: int) -> None:
 
 
 def test_raw_autocorrelation_is_linear_not_circular() -> None:
-    from audiotaste.features.rhythm import _raw_autocorrelation
+    from audiotaste.features.tempogram import _raw_autocorrelation
 
     rng = np.random.default_rng(0)
     rows = rng.standard_normal((3, 517)).astype(np.float32)

@@ -31,8 +31,8 @@ def test_detuned_cadence_still_reads_its_key(cents: float) -> None:
 def test_tuning_estimate_recovers_the_detuning() -> None:
     import soxr
 
+    from audiotaste.features.pitch import estimate_tuning
     from audiotaste.features.spectrum import Spectrum
-    from audiotaste.features.tonal import estimate_tuning
 
     low = soxr.resample(cadence(2, minor=False, detune_cents=-25.0), SR, 5512.5)
     spec = stft_power(low, sr=5512, n_fft=2048, hop_length=1024)
@@ -118,7 +118,7 @@ def test_key_ensemble_file_averages_members_that_read_different_rows(tmp_path, m
     import torch
 
     from audiotaste.features import _models
-    from audiotaste.features.tonal import KEY_ROWS, N_KEY_BLOCKS, N_KEY_MATRICES, key_features
+    from audiotaste.features.pitch import KEY_ROWS, N_KEY_BLOCKS, N_KEY_MATRICES, key_features
 
     torch.manual_seed(0)
     nets = [_models.KeyNet(N_KEY_BLOCKS, hidden=8, n_matrices=N_KEY_MATRICES, rows=KEY_ROWS[reading])
@@ -152,7 +152,7 @@ def test_key_ensemble_file_averages_members_that_read_different_rows(tmp_path, m
 def test_key_model_for_another_feature_layout_is_refused(tmp_path, monkeypatch) -> None:
     from audiotaste.errors import ModelError
     from audiotaste.features import _models
-    from audiotaste.features.tonal import N_KEY_ROWS
+    from audiotaste.features.pitch import N_KEY_ROWS
 
     too_far = tuple(range(N_KEY_ROWS - 20, N_KEY_ROWS + 4))  # 24 rows, the last 4 beyond the features
     _write_key_model(tmp_path / "features", [_models.KeyNet(12, hidden=8, n_matrices=1, rows=too_far)])
@@ -166,7 +166,7 @@ def test_key_model_for_another_feature_layout_is_refused(tmp_path, monkeypatch) 
 
 
 def test_bass_transitions_count_moves_between_held_notes() -> None:
-    from audiotaste.features.tonal import bass_transitions
+    from audiotaste.features.pitch import bass_transitions
 
     # G held 3 frames, a one-frame passing A, C held 2 frames, silence, then G again: G->C, C->G
     notes = [7, 7, 7, 9, 0, 0, -1, -1, 7, 7]
@@ -180,7 +180,7 @@ def test_bass_transitions_count_moves_between_held_notes() -> None:
 
 
 def test_key_features_matrices_rotate_with_transposition() -> None:
-    from audiotaste.features.tonal import N_KEY_ROWS, key_features
+    from audiotaste.features.pitch import N_KEY_ROWS, key_features
 
     a, b = key_features(cadence(0, minor=False), SR), key_features(cadence(5, minor=False), SR)
     assert a is not None and b is not None and a.shape == (N_KEY_ROWS, 12)
@@ -199,7 +199,7 @@ def test_key_features_matrices_rotate_with_transposition() -> None:
 
 
 def test_lowest_notes_finds_a_bass_above_the_bass_register() -> None:
-    from audiotaste.features.tonal import lowest_notes
+    from audiotaste.features.pitch import lowest_notes
 
     # MIDI 28 upwards: a bass note at MIDI 57 (A3, above the E1-D#3 register) under a louder chord,
     # its skirt leaking into the semitone below, and a weak rumble at MIDI 30
