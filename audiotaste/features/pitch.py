@@ -19,7 +19,11 @@ from audiotaste.features.spectrum import Spectrum, stft_power
 _MIDI_LO, _MIDI_HI = 28, 100
 _KEY_SR = 5512.5  # Hz; 2.7 kHz of bandwidth is all the pitch range needs
 _KEY_N_FFT, _KEY_HOP = 2048, 1024  # 2.7 Hz bins (a semitone at 55 Hz is 3.3 Hz), 0.19 s hop
-_EDGE_FRACTION = 0.15  # share of the frames that count as the opening and the ending
+#: The opening and the ending: 15 % of the frames (as in training: corpus clips average 17 s), but
+#: at most 2 s, so that a piece of 13 s or more and the same piece looped give the same features. A
+#: share alone made the key of a looped piece drift (issue 17): its "opening" took in the whole piece.
+_EDGE_FRACTION = 0.15
+_EDGE_S = 2.0
 #: Rows of ``key_features``: 10 pitch-class blocks, then six 12 x 12 matrices.
 N_KEY_ROWS = 10 + 6 * 12
 #: What one key model reads (8 blocks and 3 matrices), under each of the two readings of the bass:
@@ -126,7 +130,19 @@ def fold_pitch_classes(semis: np.ndarray, midi_lo: int) -> np.ndarray:
 
 
 def key_features(y: np.ndarray | None, sr: float, *, spectrum: Spectrum | None = None) -> np.ndarray | None:
-    """Pitch-class summaries a key is read from, or ``None`` for silence.
+    """Pitch-class summaries a key is read from, or ``None`` for silence (``key_inputs`` without the
+    tonal share)."""
+    inputs = key_inputs(y, sr, spectrum=spectrum)
+    return None if inputs is None else inputs[0]
+
+
+def key_inputs(
+    y: np.ndarray | None, sr: float, *, spectrum: Spectrum | None = None
+) -> tuple[np.ndarray, float] | None:
+    """Pitch-class summaries a key is read from, and the tonal share; ``None`` for silence.
+
+    Every summary is a mean over frames or a matrix normalised to sum 1, and the opening and ending
+    last at most 2 s: a piece looped gives the same summaries as the piece (up to the framing).
 
     The bass is read two ways: the strongest note of the bass register (E1-D#3; robust to pads and
     melodies above a quiet bass) and the lowest prominent note wherever it lies (``lowest_notes``;
@@ -146,9 +162,14 @@ def key_features(y: np.ndarray | None, sr: float, *, spectrum: Spectrum | None =
     held note to the next (cadences: 5 -> 1); the pitch classes sounding about a second after each
     bass note (V, then I).
 
+    The tonal share is the part of the log-compressed semitone spectrum that stands above its
+    broadband floor: tones give 0.1-0.7, noise, clicks and drums under 0.06.
+
     Returns
     -------
-    np.ndarray [N_KEY_ROWS, 12], float32, or None
+    features : np.ndarray [N_KEY_ROWS, 12], float32
+    tonal_share : float
+        0-1.
     """
     if y is not None:
         y = np.asarray(y, dtype=np.float32)
@@ -156,13 +177,14 @@ def key_features(y: np.ndarray | None, sr: float, *, spectrum: Spectrum | None =
         spectrum = stft_power(low, sr=int(_KEY_SR), n_fft=_KEY_N_FFT, hop_length=_KEY_HOP)
         spectrum = Spectrum(spectrum.power, _KEY_SR, _KEY_N_FFT, _KEY_HOP)  # type: ignore[arg-type]
     if spectrum is None:
-        raise TypeError("key_features needs y or spectrum")
+        raise TypeError("key_inputs needs y or spectrum")
     semis = semitone_spectrogram(spectrum, tuning=estimate_tuning(spectrum))
     peak = float(semis.max()) if semis.size else 0.0
     if not np.isfinite(peak) or peak < 1e-4:  # ~ -80 dB re a full-scale sine: nothing pitched
         return None
     # log compression: quiet inner voices count, one loud note does not dominate
     semis = np.log1p(100.0 * semis / peak)
+    total = float(semis.sum())
     # keep what stands above its neighbourhood (+-6 semitones): tones, not the broadband floor of
     # drums and noise
     padded = np.pad(semis, ((7, 6), (0, 0)), mode="edge")
@@ -170,8 +192,9 @@ def key_features(y: np.ndarray | None, sr: float, *, spectrum: Spectrum | None =
     cumulative = np.cumsum(padded, axis=0)
     local = (cumulative[13:] - cumulative[:-13]) / 13.0  # 13-semitone moving average
     semis = np.maximum(semis - local, 0.0)
+    tonal_share = float(semis.sum()) / total if total > 0 else 0.0
     n = semis.shape[1]
-    edge = max(1, int(round(_EDGE_FRACTION * n)))
+    edge = max(1, int(round(min(_EDGE_FRACTION * n, _EDGE_S * spectrum.sr / spectrum.hop_length))))
     regs = [fold_pitch_classes(semis[i : i + 24], _MIDI_LO + i) for i in (0, 24, 48)]
     full = regs[0] + regs[1] + regs[2]
     frame_max = full.max(axis=0, keepdims=True)
@@ -193,7 +216,7 @@ def key_features(y: np.ndarray | None, sr: float, *, spectrum: Spectrum | None =
     for bass, held in ((strongest, regs[0]), (lowest, lowest)):
         later = bass[:, :-_LAG_FRAMES] @ shares[:, _LAG_FRAMES:].T if n > _LAG_FRAMES else np.zeros((12, 12))
         matrices += [bass @ shares.T, bass_transitions(held), later]
-    return np.concatenate([feats] + [_unit_sum(m) for m in matrices])
+    return np.concatenate([feats] + [_unit_sum(m) for m in matrices]), tonal_share
 
 
 def lowest_notes(semis: np.ndarray, midi_lo: int, *, share: float = 0.5) -> np.ndarray:

@@ -19,6 +19,10 @@ Classical methods pick the strongest periodicity and then err by octaves; here a
 gives the exact period. Without the model file the strongest periodicity under a flat 60-200 BPM
 prior is used. Beats are a comb at that period, phase-aligned to the onsets and snapped to nearby
 peaks.
+
+No invented tempo: a signal shorter than ``MIN_TEMPO_S``, silent, or without a pulse (a steady
+sound, whose only onset is its start; noise, whose onsets are everywhere alike) gets ``bpm=None``
+and a ``reason``.
 """
 
 from __future__ import annotations
@@ -54,28 +58,51 @@ class TempoEstimate:
 
     Attributes
     ----------
-    bpm : float
-        Tapped-beat tempo, beats per minute (0.0 when no periodicity was found).
+    bpm : float or None
+        Tapped-beat tempo, beats per minute; ``None`` when there is no pulse to tap (``reason``).
     confidence : float
-        0-1, how clearly one periodicity dominates.
+        0-1, how clearly one periodicity dominates (0 without a tempo).
     beat_times : tuple of float
-        Beat positions, seconds.
-    time_signature : int
-        Tapped beats per bar, 3 or 4 (6/8 and 12/8 report 4, see the module docstring).
+        Beat positions, seconds (empty without a tempo).
+    time_signature : int or None
+        Tapped beats per bar, 3 or 4 (6/8 and 12/8 report 4, see the module docstring); ``None``
+        without a tempo.
     onset_rate : float
         Onsets per second.
+    reason : str or None
+        Why there is no tempo (``None`` when there is one).
     """
 
-    bpm: float
+    bpm: float | None
     confidence: float
     beat_times: tuple[float, ...]
-    time_signature: int
+    time_signature: int | None
     onset_rate: float
+    reason: str | None = None
+
+    @classmethod
+    def none(cls, reason: str, *, onset_rate: float = 0.0) -> TempoEstimate:
+        """No tempo, for ``reason``."""
+        return cls(None, 0.0, (), None, onset_rate, reason)
 
     def to_dict(self) -> dict:
         out = asdict(self)
         out["beat_times"] = list(self.beat_times)
         return out
+
+
+#: Shortest signal a tempo is read from, seconds: a few beats at any tempo the model knows.
+MIN_TEMPO_S = 3.0
+#: Mel level (dB, ``spectrum.power_to_db``) under which a signal is silent: a full-scale sine peaks
+#: near +39 dB, so this is about -80 dB re full scale.
+SILENT_MEL_DB = -40.0
+#: Smallest onset periodicity (normalised autocorrelation of the onset novelty, 40-250 BPM) that is
+#: a pulse. A steady tone or DC has ~0 (its only onset is its start); music measured 0.2-0.9.
+MIN_PULSE = 0.05
+#: Smallest spread (std / mean) of the onset strength that is not noise: the dB flux of white or
+#: pink noise is nearly the same in every frame (0.21-0.22); music measured 0.54 (distorted rock)
+#: to 4.
+MIN_ONSET_SPREAD = 0.35
 
 
 def onset_envelope(mel_db: np.ndarray, *, sr: int = ANALYSIS_SR, hop_length: int = HOP_LENGTH) -> np.ndarray:
@@ -140,6 +167,8 @@ def tempo(
         mel_db = melspectrogram(spectrum=spectrum)
     fps = sr / hop
     env = onset_envelope(mel_db, sr=sr, hop_length=hop)
+    if mel_db.size == 0 or float(mel_db.max()) < SILENT_MEL_DB:
+        return TempoEstimate.none("silent")
     bands, levels = tempo_inputs(mel_db, spectrum)
     return _estimate(env, fps, bands, levels)
 
@@ -150,9 +179,15 @@ def _estimate(
     """The tempo from the onset envelope; with ``bands`` and ``levels`` (and the model installed)
     through the tempo model."""
     rate = _onset_rate(env, fps)
+    duration = env.size / fps
+    if duration < MIN_TEMPO_S:
+        return TempoEstimate.none(
+            f"too short ({duration:.2f} s; a tempo needs at least {MIN_TEMPO_S:.0f} s)", onset_rate=rate)
     novelty = _novelty(env, fps)
-    if novelty.size < 4 or not np.any(novelty > 0):
-        return TempoEstimate(0.0, 0.0, (), 4, rate)
+    if pulse_strength(novelty, fps) < MIN_PULSE:
+        return TempoEstimate.none("no pulse: no repeating onsets (a steady sound or none)", onset_rate=rate)
+    if float(env.std()) < MIN_ONSET_SPREAD * float(env.mean()):
+        return TempoEstimate.none("no pulse: the onsets are as even as noise", onset_rate=rate)
     loaded = load_tempo_net() if bands is not None and levels is not None else None
     if loaded is not None and bands is not None and levels is not None:
         period, confidence, meter = _learned_period(bands, levels, fps, loaded[0])
@@ -160,7 +195,7 @@ def _estimate(
         period, confidence = _pick_period(_autocorrelation(novelty), fps)
         meter = 0
     if period <= 0:
-        return TempoEstimate(0.0, 0.0, (), 4, rate)
+        return TempoEstimate.none("no pulse: no periodicity in the tempo range", onset_rate=rate)
     beats = _track_beats(novelty, period)
     if meter == 0:
         meter = _meter(novelty, beats, period)
@@ -176,6 +211,17 @@ def _estimate(
         time_signature=meter,
         onset_rate=rate,
     )
+
+
+def pulse_strength(novelty: np.ndarray, fps: float) -> float:
+    """How periodic the onsets are: the largest normalised autocorrelation of the onset novelty
+    (``tempogram._novelty``) at a beat period of 40-250 BPM, 0-1 (0 for fewer than 4 frames)."""
+    if novelty.size < 4:
+        return 0.0
+    acf = _autocorrelation(novelty)
+    lo = max(1, int(np.floor(60.0 * fps / 250.0)))
+    hi = min(acf.size - 1, int(np.ceil(60.0 * fps / 40.0)))
+    return float(max(0.0, acf[lo : hi + 1].max())) if hi >= lo else 0.0
 
 
 #: Smallest autocorrelation peak (share of the lag-0 value, summed over the onset bands) trusted to

@@ -1,7 +1,10 @@
 """Chroma and musical key.
 
 The key is the tonic pitch class (C = 0, spelled with sharps) and the mode (1 major, 0 minor), as in the
-Spotify audio-features API. Silence (no pitched energy) gives ``key == -1`` and confidence 0.
+Spotify audio-features API. Where there is no key to hear (shorter than ``MIN_KEY_S``, silence,
+noise, percussion, speech) the key, its name and the mode are ``None`` and ``reason`` says why: the
+*key strength* (the model's confidence times how much of the spectrum is tonal) is below
+``MIN_KEY_STRENGTH``.
 
 Method: the signal is resampled to 5.5 kHz for a 2.7 Hz-resolution STFT, folded onto a
 tuning-corrected semitone axis (41 Hz-2.5 kHz), log-compressed and stripped of its broadband floor
@@ -22,7 +25,7 @@ from audiotaste.features.pitch import (
     _MIDI_HI,
     _MIDI_LO,
     fold_pitch_classes,
-    key_features,
+    key_inputs,
     semitone_spectrogram,
 )
 from audiotaste.features.spectrum import ANALYSIS_SR, Spectrum
@@ -40,23 +43,50 @@ class KeyEstimate:
 
     Attributes
     ----------
-    key : int
-        Tonic pitch class 0-11 (C = 0), -1 when there is no pitched content.
-    key_name : str
-        Tonic spelled with sharps (``"F#"``), ``""`` when ``key == -1``.
-    mode : int
-        1 major, 0 minor.
+    key : int or None
+        Tonic pitch class 0-11 (C = 0); ``None`` when there is no key (``reason`` says why).
+    key_name : str or None
+        Tonic spelled with sharps (``"F#"``); ``None`` with ``key``.
+    mode : int or None
+        1 major, 0 minor; ``None`` with ``key``.
     confidence : float
-        0-1 strength of the estimate.
+        0-1, the model's probability of this key (0 when there is none).
+    strength : float
+        0-1 key strength: ``confidence`` times the tonal share of the spectrum (``pitch.key_inputs``)
+        relative to that of clearly pitched music; under ``MIN_KEY_STRENGTH`` there is no key.
+    reason : str or None
+        Why there is no key (``None`` when there is one).
     """
 
-    key: int
-    key_name: str
-    mode: int
+    key: int | None
+    key_name: str | None
+    mode: int | None
     confidence: float
+    strength: float = 0.0
+    reason: str | None = None
+
+    @classmethod
+    def none(cls, reason: str, *, strength: float = 0.0) -> KeyEstimate:
+        """No key, for ``reason``."""
+        return cls(None, None, None, 0.0, strength, reason)
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+#: Shortest signal a key is read from, seconds: a few chords.
+MIN_KEY_S = 3.0
+#: Key strength under which there is no key. Measured (this model): music 0.3-1.0 (distorted rock
+#: 0.32), speech-like glides 0.15, drums 0.10, clicks 0.08, white noise 0.04.
+MIN_KEY_STRENGTH = 0.2
+#: Tonal share (``pitch.key_inputs``) that counts as clearly pitched: rendered pop and rock 0.1-0.3,
+#: a chord progression 0.29; noise, clicks and drums under 0.05.
+_FULL_TONAL_SHARE = 0.15
+#: Tonal share under which the sound is called unpitched in the reason for a missing key.
+_PITCHED_SHARE = 0.06
+#: ``pitch.key_inputs`` row with the share of frames in which each pitch class is prominent: a key
+#: needs at least three pitch classes that are (a drone or a lone interval has no key).
+_PROMINENCE_ROW = 6
 
 
 def chromagram(spectrum: Spectrum, *, midi_lo: int = _MIDI_LO, midi_hi: int = _MIDI_HI) -> np.ndarray:
@@ -82,7 +112,7 @@ def key(y: np.ndarray | None = None, sr: int = ANALYSIS_SR, *, spectrum: Spectru
     """Estimate the key (tonic and mode).
 
     A small transposition-equivariant classifier (``models/features/key.safetensors``) reads
-    ``key_features``; without it, the mean chroma is matched to Temperley's key profiles.
+    ``pitch.key_inputs``; without it, the mean chroma is matched to Temperley's key profiles.
 
     Parameters
     ----------
@@ -96,13 +126,18 @@ def key(y: np.ndarray | None = None, sr: int = ANALYSIS_SR, *, spectrum: Spectru
     Returns
     -------
     KeyEstimate
-        ``key == -1`` and confidence 0 when there is no pitched content.
+        ``key``, ``key_name`` and ``mode`` are ``None`` with a ``reason`` when there is no key.
     """
     if y is None and spectrum is None:
         raise TypeError("key needs y or spectrum")
-    feats = key_features(y, sr, spectrum=spectrum)
-    if feats is None:
-        return KeyEstimate(-1, "", 1, 0.0)
+    duration = (np.asarray(y).shape[-1] / sr if y is not None
+                else spectrum.n_frames * spectrum.hop_length / spectrum.sr)  # type: ignore[union-attr]
+    if duration < MIN_KEY_S:
+        return KeyEstimate.none(f"too short ({duration:.2f} s; a key needs at least {MIN_KEY_S:.0f} s)")
+    inputs = key_inputs(y, sr, spectrum=spectrum)
+    if inputs is None:
+        return KeyEstimate.none("silent (nothing pitched)")
+    feats, tonal_share = inputs
     loaded = load_key_net()
     if loaded is not None:
         with torch.inference_mode():
@@ -114,8 +149,15 @@ def key(y: np.ndarray | None = None, sr: int = ANALYSIS_SR, *, spectrum: Spectru
         best = int(np.argmax(scores))
         ranked = np.sort(scores)[::-1]
         confidence = float(np.clip((ranked[0] - ranked[1]) * 5.0 + max(ranked[0], 0.0) * 0.5, 0.0, 1.0))
+    strength = confidence * min(1.0, tonal_share / _FULL_TONAL_SHARE)
+    if strength < MIN_KEY_STRENGTH:
+        reason = ("little pitched content (noise or percussion)" if tonal_share < _PITCHED_SHARE
+                  else "the pitches fit no key (speech-like or atonal)")
+        return KeyEstimate.none(f"no key: {reason}", strength=strength)
+    if int((feats[_PROMINENCE_ROW] >= 0.05).sum()) < 3:
+        return KeyEstimate.none("no key: a single note or interval", strength=strength)
     tonic, mode = best % 12, 1 - best // 12
-    return KeyEstimate(tonic, KEY_NAMES[tonic], mode, confidence)
+    return KeyEstimate(tonic, KEY_NAMES[tonic], mode, confidence, strength)
 
 
 def _template_scores(profile: np.ndarray) -> np.ndarray:
