@@ -66,7 +66,7 @@ def list_command() -> None:
     """Show installed tagger models (shipped, then the user cache)."""
     import json
 
-    from audiotaste.tagger.infer import find_models
+    from audiotaste.tagger import find_models
 
     rows = find_models()
     if not rows:

@@ -42,6 +42,12 @@ class AudioNotFoundError(AudioError):
     kind = "not_found"
 
 
+class SymlinkLoopError(AudioNotFoundError):
+    """A symbolic link that leads back to itself: the path names no file, and never will."""
+
+    kind = "symlink_loop"
+
+
 class AudioPermissionError(AudioError):
     kind = "permission"
 

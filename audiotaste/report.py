@@ -126,7 +126,7 @@ def track_figure(row: pd.Series, tagger: Any) -> str:
         bar_ax.set_title(prefix.rstrip("."), fontsize=9)
         bar_ax.tick_params(labelsize=7)
     if has_time:
-        out = tagger.predict_spectrum(spectrum)
+        out = tagger.predict_segment(y, spectrum, mel)
         probs = np.asarray(out.patch_probs)
         names = [f"{tax}.{label}" for tax, labels in tagger.labels.items() for label in labels]
         time_ax = fig.add_subplot(grid[1, 1:])

@@ -70,8 +70,9 @@ def run(args: argparse.Namespace) -> None:
     """Print the accuracy and speed tables for ``args`` (see :func:`add_arguments`)."""
     torch.set_num_threads(1)
 
+    from audiotaste.tagger import load_model
+    from audiotaste.tagger.base import load_mono
     from audiotaste.tagger.distill import cached_teacher, distill_metrics, teacher_patch_index
-    from audiotaste.tagger.infer import _load_audio, load_model
     from audiotaste.tagger.musicnn import SR as T_SR
     from audiotaste.tagger.musicnn import (
         MusicnnTagger,
@@ -95,8 +96,8 @@ def run(args: argparse.Namespace) -> None:
             labels.append(got[tname])
     s_track, t_track, s_emb, t_emb, s_patch, t_patch = [], [], [], [], [], []
     for path, lab in zip(paths, labels, strict=True):
-        mel = musicnn_logmel(_load_audio(path, T_SR))
-        probs, emb = student._run(musicnn_patches(mel)[teacher_patch_index(lab["start_s"])])
+        mel = musicnn_logmel(load_mono(path, T_SR))
+        probs, emb = student.predict_and_embed_patches(musicnn_patches(mel)[teacher_patch_index(lab["start_s"])])
         s_track.append(probs.mean(0))
         t_track.append(lab["probs"].mean(0))
         s_emb.append(emb.mean(0))
@@ -149,7 +150,7 @@ def run(args: argparse.Namespace) -> None:
     # --- speed -------------------------------------------------------------------------------------
     rows = []
     for p in paths[: args.speed_files]:
-        y16 = _load_audio(p, T_SR)
+        y16 = load_mono(p, T_SR)
         dur = len(y16) / T_SR
         st = _cpu(lambda: student.predict_audio(y16), args.repeats)  # noqa: B023
         tt = _cpu(lambda: teacher.predict_audio(y16), args.repeats)  # noqa: B023

@@ -29,9 +29,10 @@ sys.path.insert(0, str(ROOT))
 
 from audiotaste.errors import AudiotasteError  # noqa: E402
 from audiotaste.tagger import load_model  # noqa: E402
+from audiotaste.tagger.base import load_mono  # noqa: E402
 from audiotaste.tagger.calibration import expected_calibration_error  # noqa: E402
 from audiotaste.tagger.data import cached_mels, read_labelled  # noqa: E402
-from audiotaste.tagger.infer import _load_audio, log_mel  # noqa: E402
+from audiotaste.tagger.infer import log_mel  # noqa: E402
 from audiotaste.tagger.train import evaluate  # noqa: E402
 
 
@@ -46,9 +47,9 @@ def _track_tags(tagger, mel, path) -> dict:
     if not getattr(tagger, "track_heads", None):
         return tags
     from audiotaste.features import tonal
-    from audiotaste.tagger.infer import _load_audio
+    from audiotaste.tagger.base import load_mono
 
-    k = tonal.key(_load_audio(path, tagger.frontend.sr), tagger.frontend.sr)
+    k = tonal.key(load_mono(path, tagger.frontend.sr), tagger.frontend.sr)
     return tagger.apply_track_head(tags, mode=k.mode, key_confidence=k.confidence, key=k.key)
 
 
@@ -147,7 +148,7 @@ def robustness(tagger, paths: list[Path]) -> dict:
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as tmp:
         for path in paths:
-            y = _load_audio(path, 22050)
+            y = load_mono(path, 22050)
             ref = _probs(tagger, tagger.predict_audio(y).tags)
             mp3 = Path(tmp) / "x.mp3"
             subprocess.run(
@@ -158,7 +159,7 @@ def robustness(tagger, paths: list[Path]) -> dict:
             variants = {
                 "gain +6 dB": y * 10 ** (6 / 20),
                 "gain -6 dB": y * 10 ** (-6 / 20),
-                "MP3 128k": _load_audio(mp3, 22050),
+                "MP3 128k": load_mono(mp3, 22050),
                 "noise 20 dB SNR": y + noise,
             }
             for name, v in variants.items():

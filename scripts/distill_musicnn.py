@@ -146,14 +146,14 @@ def cmd_teacher(args: argparse.Namespace) -> None:
 
 def _musicnn_mel(path: str, mel_cache: Path) -> np.ndarray:
     """musicnn's whole-file log-mel [n_frames, 96], cached as ``<mel_cache>/<key>.npy``."""
+    from audiotaste.tagger.base import load_mono
     from audiotaste.tagger.distill import _key
-    from audiotaste.tagger.infer import _load_audio
     from audiotaste.tagger.musicnn import SR, musicnn_logmel
 
     f = mel_cache / f"{_key(Path(path))}.npy"
     if f.is_file():
         return np.load(f)
-    mel = musicnn_logmel(_load_audio(Path(path), SR)).astype(np.float32)
+    mel = musicnn_logmel(load_mono(Path(path), SR)).astype(np.float32)
     mel_cache.mkdir(parents=True, exist_ok=True)
     tmp = mel_cache / f".{f.stem}.tmp.npy"
     np.save(tmp, mel)

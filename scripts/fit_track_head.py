@@ -46,7 +46,9 @@ def main() -> None:
     from sklearn.model_selection import StratifiedKFold
 
     from audiotaste.features import tonal
-    from audiotaste.tagger.infer import _load_audio, load_model, log_mel
+    from audiotaste.tagger import load_model
+    from audiotaste.tagger.base import load_mono
+    from audiotaste.tagger.infer import log_mel
     from audiotaste.tagger.track_head import fit_track_head, key_mode_strength
 
     torch.set_num_threads(1)
@@ -56,7 +58,7 @@ def main() -> None:
         rows = [r for r in csv.DictReader(f) if r["split"] == args.split]
     probs, strength = [], []
     for i, r in enumerate(rows):
-        y = _load_audio(args.manifest.parent / r["path"], tagger.frontend.sr)
+        y = load_mono(args.manifest.parent / r["path"], tagger.frontend.sr)
         out = tagger.predict_mel(log_mel(y, tagger.frontend))
         probs.append([out.tags[args.taxonomy][lab] for lab in labels])
         k = tonal.key(y, tagger.frontend.sr)

@@ -82,9 +82,9 @@ def test_nan_samples_are_a_clear_error() -> None:
 
 
 def test_long_signal_is_analysed_in_segments(monkeypatch: pytest.MonkeyPatch) -> None:
-    from audiotaste import analysis
+    from audiotaste.analysis import run
 
-    monkeypatch.setattr(analysis, "SEGMENT_S", 5.0)
+    monkeypatch.setattr(run, "SEGMENT_S", 5.0)
     result = audiotaste.analyze((click_track(128, 17.0), SR), tags=False)
     assert result.tempo_bpm == pytest.approx(128, abs=1.0)
     assert result.beat_times[-1] > 15.0  # beats from every segment, on one time axis
@@ -150,16 +150,16 @@ def _musicnn_like(folder: Path, name: str, labels: list[str], seed: int) -> None
 @pytest.fixture
 def fake_musicnn(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A private model cache holding musicnn-msd and musicnn-mtt look-alikes (so CI needs no PyPI)."""
-    from audiotaste.analysis import _load_tagger
+    from audiotaste.analysis import load_tagger
     from audiotaste.tagger.musicnn import MSD_LABELS, MTT_LABELS
 
     cache = tmp_path / "cache"
     _musicnn_like(cache, "musicnn-msd", MSD_LABELS, 0)
     _musicnn_like(cache, "musicnn-mtt", MTT_LABELS, 1)
     monkeypatch.setenv("AUDIOTASTE_CACHE_DIR", str(cache))
-    _load_tagger.cache_clear()  # analyze caches loaded models by name
+    load_tagger.cache_clear()  # analyze caches loaded models by name
     yield cache
-    _load_tagger.cache_clear()
+    load_tagger.cache_clear()
 
 
 def _stereo_file(tmp_path: Path, seconds: float = 7.3) -> Path:
@@ -228,18 +228,18 @@ def test_two_models_for_one_taxonomy_are_refused_and_repeats_are_dropped(fake_mu
 def test_without_the_fetch_analyze_works_and_asking_for_musicnn_says_how_to_get_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from audiotaste.analysis import _load_tagger
+    from audiotaste.analysis import load_tagger
     from audiotaste.errors import ModelError
 
     monkeypatch.setenv("AUDIOTASTE_CACHE_DIR", str(tmp_path / "empty"))
-    _load_tagger.cache_clear()
+    load_tagger.cache_clear()
     try:
         y = (click_track(100, 4.0), SR)
         assert set(audiotaste.analyze(y).tags) == {"genre", "mood"}
         with pytest.raises(ModelError, match="audiotaste models fetch musicnn"):
             audiotaste.analyze(y, extra_models=("musicnn-msd",))
     finally:
-        _load_tagger.cache_clear()
+        load_tagger.cache_clear()
 
 
 def test_real_musicnn_weights_when_fetched() -> None:
@@ -255,3 +255,37 @@ def test_real_musicnn_weights_when_fetched() -> None:
     own = load_model("musicnn-msd").predict_file(path)["tag"]
     assert result.tags["tag"] == pytest.approx(own, abs=1e-6)
     assert max(own, key=own.__getitem__) == "ambient"
+
+
+@pytest.mark.parametrize("damage", ["missing", "truncated_weights", "garbled_card"])
+def test_a_missing_or_corrupt_default_model_is_a_loud_model_error(
+    damage: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Never a catalogue that silently lacks tags: the default model must load, or say why not."""
+    import shutil
+
+    from audiotaste._paths import models_dir
+    from audiotaste.analysis import load_tagger
+    from audiotaste.catalogue import AnalyzerSpec
+    from audiotaste.errors import ModelError
+
+    root = tmp_path / "models"
+    root.mkdir()
+    if damage != "missing":
+        shutil.copytree(models_dir() / "default", root / "default")
+    if damage == "truncated_weights":
+        weights = root / "default" / "model.safetensors"
+        weights.write_bytes(weights.read_bytes()[:1000])
+    elif damage == "garbled_card":
+        (root / "default" / "card.json").write_text("{not json")
+    monkeypatch.setenv("AUDIOTASTE_MODELS_DIR", str(root))
+    monkeypatch.setenv("AUDIOTASTE_CACHE_DIR", str(tmp_path / "cache"))
+    load_tagger.cache_clear()
+    try:
+        with pytest.raises(ModelError):
+            audiotaste.analyze((click_track(120, 3.0), SR))
+        with pytest.raises(ModelError):
+            AnalyzerSpec().build()  # `audiotaste tag` stops before its first file
+        assert audiotaste.analyze((click_track(120, 3.0), SR), tags=False).tags == {}  # asked for none
+    finally:
+        load_tagger.cache_clear()

@@ -7,11 +7,13 @@ they arrive, so memory stays proportional to the *output*, never to the decoded 
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import stat
 import subprocess
 from collections.abc import Iterator
+from contextlib import AbstractContextManager, closing, nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -26,8 +28,11 @@ from audiotaste.errors import (
     EmptyAudioError,
     InvalidSamplesError,
     MissingDecoderError,
+    SymlinkLoopError,
     UnsupportedFormatError,
 )
+
+from ._quiet import NativeStderr
 
 #: Extensions libsndfile cannot read but ffmpeg can.
 FFMPEG_EXTENSIONS = frozenset({".m4a", ".mp4", ".aac", ".wma", ".webm", ".mka", ".ac3", ".aiff_ffmpeg"})
@@ -84,6 +89,8 @@ def check_readable(path: str | os.PathLike[str]) -> Path:
     except PermissionError:
         raise AudioPermissionError(p, "permission denied") from None
     except OSError as exc:  # symlink loops, name too long, …
+        if exc.errno == errno.ELOOP:
+            raise SymlinkLoopError(p, "symbolic link loop") from None
         raise AudioNotFoundError(p, f"cannot be opened ({exc.strerror or exc})") from None
     if stat.S_ISDIR(st.st_mode):
         raise AudioNotFoundError(p, "is a directory, not an audio file")
@@ -178,37 +185,59 @@ def stream(
         raise ValueError("offset and duration must be non-negative")
     if p.suffix.lower() in FFMPEG_EXTENSIONS:
         return _ffmpeg_stream(p, sr=sr, offset=offset, duration=duration, block_frames=block_frames)
-    f = _open_sndfile(p)
+    # MP3 goes through libmpg123, whose notes would land on the terminal (see audio._quiet)
+    quiet = NativeStderr() if p.suffix.lower() == ".mp3" else None
+    try:
+        with quiet.captured() if quiet else nullcontext():
+            f = _open_sndfile(p)
+    except Exception:
+        if quiet:
+            quiet.close()
+        raise
     try:
         meta = _sndfile_info(p, f)
     except Exception:
         f.close()
+        if quiet:
+            quiet.close()
         raise
-    return meta, _sndfile_blocks(p, f, meta, sr=sr, offset=offset, duration=duration, block_frames=block_frames)
+    if quiet is None and meta.format == "MP3":
+        quiet = NativeStderr()
+    return meta, _sndfile_blocks(p, f, meta, sr=sr, offset=offset, duration=duration,
+                                 block_frames=block_frames, quiet=quiet)
 
 
 def _sndfile_blocks(
     p: Path, f: sf.SoundFile, meta: AudioInfo, *, sr: int | None, offset: float,
-    duration: float | None, block_frames: int,
+    duration: float | None, block_frames: int, quiet: NativeStderr | None = None,
 ) -> Iterator[np.ndarray]:
-    with f:
+    def native() -> AbstractContextManager[None]:
+        return quiet.captured() if quiet else nullcontext()
+
+    def reason(exc: Exception) -> str:
+        notes = quiet.decoder_notes() if quiet else ""
+        return f"{str(exc).strip()}; {notes}" if notes else str(exc).strip()
+
+    with f, closing(quiet) if quiet else nullcontext():
         start = int(round(offset * meta.sample_rate))
         wanted = None if duration is None else int(round(duration * meta.sample_rate))
         if start:
             if start >= meta.frames > 0:
                 return
             try:
-                f.seek(start)
+                with native():
+                    f.seek(start)
             except (sf.LibsndfileError, RuntimeError) as exc:
-                raise DecodeError(p, f"cannot seek to {offset:.3f} s ({exc})") from None
+                raise DecodeError(p, f"cannot seek to {offset:.3f} s ({reason(exc)})") from None
         resampler = _resampler(meta.sample_rate, sr, meta.channels)
         decoded = 0
         while wanted is None or decoded < wanted:
             n = block_frames if wanted is None else min(block_frames, wanted - decoded)
             try:
-                block = f.read(n, dtype="float32", always_2d=True)
+                with native():
+                    block = f.read(n, dtype="float32", always_2d=True)
             except (sf.LibsndfileError, RuntimeError) as exc:
-                raise DecodeError(p, f"corrupt or truncated audio data ({str(exc).strip()})") from None
+                raise DecodeError(p, f"corrupt or truncated audio data ({reason(exc)})") from None
             if len(block) == 0:
                 break
             decoded += len(block)

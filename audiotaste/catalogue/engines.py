@@ -25,7 +25,7 @@ from typing import Any, cast
 
 import numpy as np
 
-from audiotaste.catalogue.batch import (
+from audiotaste.catalogue.work import (
     AnalyzerSpec,
     Lookup,
     TagLookup,

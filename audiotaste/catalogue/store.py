@@ -1,7 +1,7 @@
 """The SQLite catalogue: one row per track (content), one per file path, one per failing path.
 
 A *record* is the plain JSON-able dict a worker returns for one file (see
-``audiotaste.catalogue.batch.process_file``); ``Catalogue.write`` stores a group of records in one
+``audiotaste.catalogue.work.process_file``); ``Catalogue.write`` stores a group of records in one
 transaction, so a killed writer leaves every finished file committed and nothing half-written.
 """
 

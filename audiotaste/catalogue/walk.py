@@ -22,6 +22,7 @@ from audiotaste.errors import (
     AudioPermissionError,
     AudiotasteError,
     EmptyAudioError,
+    SymlinkLoopError,
     UnsupportedFormatError,
 )
 
@@ -82,7 +83,7 @@ def os_error(path: str, exc: OSError) -> AudiotasteError:
     """Turn an ``OSError`` about ``path`` into the matching ``AudiotasteError``."""
     code = exc.errno
     if code == errno.ELOOP:
-        return AudioNotFoundError(path, "symbolic link loop")
+        return SymlinkLoopError(path, "symbolic link loop")
     if code == errno.ENOENT:
         if os.path.islink(path):
             return AudioNotFoundError(path, "broken symbolic link (its target does not exist)")

@@ -28,7 +28,8 @@ import pandas as pd
 
 from audiotaste.errors import AudiotasteError, InputError
 
-from .infer import _load_audio, log_mel
+from .base import load_mono
+from .infer import log_mel
 from .model import FrontEnd
 
 __all__ = ["LabelledData", "read_labelled", "cached_mels", "AUDIO_SUFFIXES"]
@@ -202,7 +203,7 @@ def cached_mels(
             if file.is_file():
                 mel = np.load(file, allow_pickle=False)
             else:
-                mel = log_mel(_load_audio(path, frontend.sr), frontend).astype(np.float16)
+                mel = log_mel(load_mono(path, frontend.sr), frontend).astype(np.float16)
                 tmp = cache / f".{key}.{os.getpid()}.npy"
                 np.save(tmp, mel, allow_pickle=False)
                 os.replace(tmp, file)

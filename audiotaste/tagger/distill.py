@@ -18,10 +18,11 @@ import numpy as np
 
 from audiotaste.errors import InputError
 
-from .musicnn import HOP_LENGTH as T_HOP
-from .musicnn import PATCH_FRAMES as T_PATCH
-from .musicnn import SR as T_SR
-from .musicnn import musicnn_logmel, musicnn_patches
+from .base import load_mono
+from .musicnn_net import HOP_LENGTH as T_HOP
+from .musicnn_net import PATCH_FRAMES as T_PATCH
+from .musicnn_net import SR as T_SR
+from .musicnn_net import musicnn_logmel, musicnn_patches
 
 __all__ = [
     "TEACHER_PATCH_S",
@@ -64,7 +65,7 @@ def teacher_labels(
     """
     patches = musicnn_patches(musicnn_logmel(y16k))
     idx = select_patches(len(patches), max_patches)
-    probs, emb = teacher._run(patches[idx])
+    probs, emb = teacher.predict_and_embed_patches(patches[idx])
     return {
         "start_s": (idx * TEACHER_PATCH_S).astype(np.float32),
         "probs": probs.astype(np.float32),
@@ -103,8 +104,6 @@ def cached_teacher(
     dict
         Teacher name -> labels, for the teachers that have them.
     """
-    from .infer import _load_audio
-
     path = Path(path)
     key = _key(path)
     found: dict[str, dict[str, np.ndarray]] = {}
@@ -119,7 +118,7 @@ def cached_teacher(
         if not compute or isinstance(teacher, str):
             continue
         if y is None:
-            y = _load_audio(path, T_SR)
+            y = load_mono(path, T_SR)
         lab = teacher_labels(y, teacher, max_patches=max_patches)
         file.parent.mkdir(parents=True, exist_ok=True)
         tmp = file.parent / f".{file.stem}.{os.getpid()}.npz"

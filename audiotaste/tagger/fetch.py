@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 from audiotaste.errors import ModelError
-from audiotaste.tagger.musicnn import FRONT_END, MODEL_NAMES, MusicnnNet, state_dict_from_tf
+from audiotaste.tagger.musicnn_net import FRONT_END, MODEL_NAMES, MusicnnNet, state_dict_from_tf
 from audiotaste.tagger.tfcheckpoint import read_checkpoint
 
 __all__ = ["MUSICNN_VERSION", "MUSICNN_WHEEL_SHA256", "convert_musicnn_wheel", "fetch_musicnn"]

@@ -15,72 +15,38 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, replace
-from functools import lru_cache
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from audiotaste._paths import cache_dir, models_dir
+from audiotaste.constants import ANALYSIS_SR
 from audiotaste.errors import InputError, ModelError
 from audiotaste.features.spectrum import (
+    HOP_LENGTH,
+    N_FFT,
+    N_MELS,
     Spectrum,
     melspectrogram,
     stft_power,
 )
 
+from .base import CollectingStream, TaggerOutput, TagStream, load_mono
 from .calibration import sigmoid
-from .card import CARD_NAME, WEIGHTS_NAME, build_net, load_tensors, read_card
 from .model import FrontEnd, TaggerNet, cut_patches, normalize_patches, patch_starts
 from .track_head import key_mode_strength, track_heads_from_card
 
-__all__ = ["Tagger", "TaggerOutput", "load_model", "find_models", "log_mel"]
-
-MUSICNN_MODELS = ("musicnn-msd", "musicnn-mtt")
+__all__ = ["CnnTagger", "TaggerOutput", "log_mel"]
 _BATCH = 64  # patches per forward pass: bounds memory on long files, still amortises overhead
 _CHUNK_FRAMES = 8192  # STFT frames per block when computing a file's log-mel (~190 s, ~34 MB)
 
 
-@dataclass(frozen=True)
-class TaggerOutput:
-    """What a tagger says about one track.
+class CnnTagger:
+    """Our CNN tagger: its network, model card and calibration; a :class:`~audiotaste.tagger.Tagger`.
 
-    Attributes
-    ----------
-    tags : dict
-        ``{"genre": {"rock": 0.91, ...}, "mood": {...}}``, calibrated whole-track probabilities.
-    embedding : np.ndarray [emb_dim]
-        Mean of the patch embeddings.
-    patch_probs : np.ndarray [n_patches, n_labels]
-        Calibrated probability of each label in each patch, columns in :attr:`Tagger.label_names` order.
-    patch_times : np.ndarray [n_patches]
-        Start of each patch, seconds.
-    label_names : tuple of str
-        ``"genre.rock"``-style names of ``patch_probs``' columns.
-    """
-
-    tags: dict[str, dict[str, float]]
-    embedding: np.ndarray
-    patch_probs: np.ndarray
-    patch_times: np.ndarray
-    label_names: tuple[str, ...]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "tags": self.tags,
-            "embedding": self.embedding.tolist(),
-            "patch_probs": self.patch_probs.tolist(),
-            "patch_times": self.patch_times.tolist(),
-            "label_names": list(self.label_names),
-        }
-
-
-class Tagger:
-    """A trained tagger: its network, model card and calibration.
-
-    Build one with :func:`load_model`. ``name`` and ``version`` come from the card; ``labels`` maps each
+    Build one with :func:`audiotaste.tagger.load_model`. ``name`` and ``version`` come from the card; ``labels`` maps each
     taxonomy to its label names in output order.
     """
 
@@ -109,7 +75,12 @@ class Tagger:
 
     def __repr__(self) -> str:
         sizes = ", ".join(f"{k}: {len(v)}" for k, v in self.labels.items())
-        return f"Tagger({self.name}@{self.version}; {sizes})"
+        return f"CnnTagger({self.name}@{self.version}; {sizes})"
+
+    @property
+    def sr(self) -> int:
+        """Sample rate of the front end, Hz."""
+        return int(self.frontend.sr)
 
     # --- core -----------------------------------------------------------------------------------
     def _run(self, batches: Iterable[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -160,6 +131,12 @@ class Tagger:
         logits, _ = self._run(batches)
         return sigmoid(logits / self._temperature).astype(np.float32)
 
+    def patch_logits(self, mel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Uncalibrated logits [n_patches, n_labels] and embeddings [n_patches, emb_dim] of a track's
+        log-mel [n_mels, n_frames] (dB), cut into patches as :meth:`predict_mel` does (training and
+        calibration read these)."""
+        return self._run(self._patches(np.asarray(mel, dtype=np.float32))[1])
+
     def predict_mel(self, mel: np.ndarray) -> TaggerOutput:
         """Tags, embedding and per-patch tags of a track's log-mel [n_mels, n_frames] (dB)."""
         mel = np.asarray(mel, dtype=np.float32)
@@ -205,22 +182,51 @@ class Tagger:
             for tax, probs in tags.items()
         }
 
-    def predict_audio(self, y: np.ndarray) -> TaggerOutput:
-        """Tag a mono signal already at the tagger's sample rate (22.05 kHz), track head included."""
+    def predict_segment(self, y: np.ndarray, spectrum: Spectrum, mel_db: np.ndarray) -> TaggerOutput:
+        """Tags of one analysis segment (see :meth:`audiotaste.tagger.Tagger.predict_segment`): the
+        shared log-mel when this front end is the analysis one, else the shared STFT, else the signal."""
+        if self._uses_analysis_mel():
+            return self.predict_mel(mel_db)
+        fe = self.frontend
+        if (spectrum.sr, spectrum.n_fft, spectrum.hop_length) == (fe.sr, fe.n_fft, fe.hop_length):
+            return self.predict_spectrum(spectrum)
+        return self.predict_mel(log_mel(_resample(y, spectrum.sr, fe.sr), fe))
+
+    def _uses_analysis_mel(self) -> bool:
+        fe = self.frontend
+        return (
+            (fe.sr, fe.n_fft, fe.hop_length, fe.n_mels) == (ANALYSIS_SR, N_FFT, HOP_LENGTH, N_MELS)
+            and fe.fmin == 0.0 and fe.fmax in (None, ANALYSIS_SR / 2) and fe.top_db == 80.0
+        )
+
+    def predict_audio(self, y: np.ndarray, *, sr: int | None = None) -> TaggerOutput:
+        """Tag a mono signal ``y`` [n] at ``sr`` Hz (default: the tagger's 22.05 kHz; resampled with
+        soxr when different), track head included."""
+        y = _resample(np.asarray(y, np.float32), sr or self.frontend.sr, self.frontend.sr)
         out = self.predict_mel(log_mel(y, self.frontend))
         if not self.track_heads:
             return out
-        from dataclasses import replace
-
         from audiotaste.features import tonal
 
-        k = tonal.key(np.asarray(y, np.float32), self.frontend.sr)
+        k = tonal.key(y, self.frontend.sr)
         tags = self.apply_track_head(out.tags, mode=k.mode, key_confidence=k.confidence, key=k.key)
         return replace(out, tags=tags)
 
     def predict_file(self, path: str | os.PathLike[str]) -> dict[str, dict[str, float]]:
         """Whole-track tags of an audio file: ``{"genre": {"rock": 0.91, ...}, "mood": {...}}``."""
-        return self.predict_audio(_load_audio(path, self.frontend.sr)).tags
+        return self.predict_audio(load_mono(path, self.frontend.sr)).tags
+
+    def stream(self) -> TagStream:
+        """Keeps the signal and tags it whole at the end (the track head reads the whole key)."""
+        return CollectingStream(self)
+
+
+def _resample(y: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
+    if sr_in == sr_out:
+        return y
+    import soxr
+
+    return np.asarray(soxr.resample(y, sr_in, sr_out), dtype=np.float32)
 
 
 def log_mel(y: np.ndarray, frontend: FrontEnd, *, chunk_frames: int = _CHUNK_FRAMES) -> np.ndarray:
@@ -254,95 +260,3 @@ def log_mel(y: np.ndarray, frontend: FrontEnd, *, chunk_frames: int = _CHUNK_FRA
     db = np.concatenate(blocks, axis=1)
     np.maximum(db, db.max() - fe.top_db, out=db)  # the floor is relative to the whole track's peak
     return db
-
-
-def _load_audio(path: str | os.PathLike[str], sr: int) -> np.ndarray:
-    """Mono samples at ``sr`` through audiotaste's loader (which names the file in every error)."""
-    from audiotaste.audio import load
-
-    y, _ = load(path, sr=sr, mono=True)
-    return np.asarray(y, dtype=np.float32).reshape(-1)
-
-
-# --- finding and loading models -------------------------------------------------------------------
-def find_models() -> list[Path]:
-    """Model folders installed: shipped ones first, then the user cache."""
-    found = []
-    for root in (models_dir(), cache_dir()):
-        if root.is_dir():
-            found += sorted(p for p in root.iterdir() if (p / CARD_NAME).is_file())
-    return found
-
-
-def _resolve(name_or_path: str | os.PathLike[str]) -> Path:
-    given = Path(name_or_path)
-    if (given / CARD_NAME).is_file():
-        return given
-    if not given.is_absolute() and len(given.parts) == 1:
-        for root in (models_dir(), cache_dir()):
-            if (root / given / CARD_NAME).is_file():
-                return root / given
-    names = ", ".join(p.name for p in find_models()) or "none"
-    raise ModelError(name_or_path, f"no such tagger model (installed: {names})")
-
-
-def load_model(name_or_path: str | os.PathLike[str] = "default") -> Any:
-    """Load a tagger by name (``"default"``, a folder name under ``models/`` or the user cache,
-    ``"musicnn-msd"``, ``"musicnn-mtt"``) or by the path of a model folder.
-
-    Returns
-    -------
-    Tagger
-        Or, for the musicnn names, the musicnn port's object with the same interface.
-
-    Raises
-    ------
-    ModelError
-        Missing, corrupt, or trained for another front end.
-    """
-    if str(name_or_path) in MUSICNN_MODELS and not Path(name_or_path).exists():
-        try:
-            from audiotaste.tagger.musicnn import load_musicnn  # type: ignore[import-not-found,unused-ignore]
-        except ImportError:
-            raise ModelError(
-                str(name_or_path),
-                "the musicnn port is not available; run `audiotaste models fetch musicnn`",
-            ) from None
-        return load_musicnn(str(name_or_path))
-    folder = _resolve(name_or_path).resolve()
-    if _is_musicnn(folder):  # a musicnn folder given by path (a copy, or a cache elsewhere)
-        from audiotaste.tagger.musicnn import MusicnnTagger
-
-        return MusicnnTagger.load(folder)
-    return _load_folder(
-        folder, (folder / CARD_NAME).stat().st_mtime_ns, _mtime(folder / WEIGHTS_NAME)
-    )
-
-
-def _is_musicnn(folder: Path) -> bool:
-    import json
-
-    try:
-        return bool(json.loads((folder / CARD_NAME).read_text()).get("architecture") == "musicnn")
-    except (OSError, ValueError, AttributeError):
-        return False  # read_card reports what is wrong with it
-
-
-def _mtime(path: Path) -> int:
-    return path.stat().st_mtime_ns if path.exists() else -1
-
-
-@lru_cache(maxsize=8)
-def _load_folder(folder: Path, _card_mtime: int, _weights_mtime: int) -> Tagger:
-    # cached on the files' mtimes: analysing a folder loads each model once, a retrained one reloads
-    card = read_card(folder)
-    net = build_net(card)
-    state = load_tensors(folder / WEIGHTS_NAME)
-    try:
-        net.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        detail = " ".join(line.strip() for line in str(exc).splitlines()[1:3])
-        raise ModelError(
-            folder / WEIGHTS_NAME, f"weights do not match the model card ({detail})"
-        ) from None
-    return Tagger(net, card, path=folder)

@@ -39,7 +39,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .musicnn import MusicnnNet
+from .musicnn_net import MusicnnNet
 
 __all__ = ["PrunedConfig", "channel_importance", "prune_musicnn", "fine_tune_pruned"]
 

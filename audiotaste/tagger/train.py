@@ -32,7 +32,7 @@ from audiotaste.errors import InputError, ModelError
 from .calibration import expected_calibration_error, fit_temperature, sigmoid
 from .card import WEIGHTS_NAME, load_tensors, read_card, save_tensors, write_model
 from .data import LabelledData, cached_mels, read_labelled
-from .infer import Tagger
+from .infer import CnnTagger
 from .model import FrontEnd, TaggerNet, normalize_patches
 
 __all__ = ["TrainConfig", "RunState", "train", "evaluate", "save_checkpoint", "load_checkpoint", "CHECKPOINT_NAME"]
@@ -162,12 +162,11 @@ def _crop(mel: np.ndarray, start: int, patch: int) -> np.ndarray:
     return mel[:, start : start + patch]
 
 
-def _track_logits(tagger: Tagger, mels: list[np.ndarray]) -> np.ndarray:
+def _track_logits(tagger: CnnTagger, mels: list[np.ndarray]) -> np.ndarray:
     """Uncalibrated track logits [n_tracks, n_labels]: mean of patch logits, as at inference."""
     out = []
     for mel in mels:
-        _, batches = tagger._patches(np.asarray(mel, dtype=np.float32))
-        out.append(tagger._run(batches)[0].mean(axis=0))
+        out.append(tagger.patch_logits(mel)[0].mean(axis=0))
     return np.stack(out) if out else np.zeros((0, len(tagger.label_names)), dtype=np.float32)
 
 
@@ -340,7 +339,7 @@ def train(
                 losses.append(loss.item())
             record: dict[str, float] = {"epoch": epoch + 1, "loss": float(np.mean(losses))}
             if len(val_idx):
-                vlog = _track_logits(Tagger(net, card_stub), val_mels)
+                vlog = _track_logits(CnnTagger(net, card_stub), val_mels)
                 vt = ds.targets[val_idx]
                 record["val_loss"] = float(lossf(torch.from_numpy(vlog), torch.from_numpy(vt)))
                 metrics = evaluate(sigmoid(vlog), vt, ds.labels)
@@ -357,7 +356,7 @@ def train(
             bar.console.print(f"epoch {state.epoch}: {shown}", highlight=False)
 
     net.load_state_dict(best)
-    tagger = Tagger(net, card_stub)
+    tagger = CnnTagger(net, card_stub)
     temps: dict[str, float] = {}
     vlog = _track_logits(tagger, val_mels)
     col = 0

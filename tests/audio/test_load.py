@@ -184,3 +184,26 @@ def test_downmix_of_eight_channels_is_their_mean() -> None:
 
     y = np.random.default_rng(1).uniform(-1, 1, (8, 1000)).astype(np.float32)
     np.testing.assert_allclose(downmix(y), y.mean(axis=0), rtol=0, atol=1e-6)
+
+
+def test_mpg123_resync_notes_stay_off_the_terminal(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    """libmpg123 writes "Note: Trying to resync..." to descriptor 2 from C; a user tagging a folder
+    must see one clear error per bad file instead, with the decoder's reason inside it."""
+    t = np.arange(44100 * 5) / 44100
+    good = tmp_path / "good.mp3"
+    try:
+        sf.write(good, (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), 44100, format="MP3")
+    except (sf.LibsndfileError, TypeError, ValueError):
+        pytest.skip("this libsndfile cannot write MP3")
+    data = bytearray(good.read_bytes())
+    data[len(data) // 2 : len(data) // 2 + 3000] = np.random.default_rng(0).bytes(3000)
+    bad = tmp_path / "bad.mp3"
+    bad.write_bytes(bytes(data))
+    capfd.readouterr()
+    with pytest.raises(DecodeError) as err:
+        load(bad)
+    assert str(bad) in str(err.value) and "resync" in str(err.value)  # the reason is in the error
+    y, _ = load(good, sr=22050)
+    assert y.shape[-1] == pytest.approx(5 * 22050, rel=0.01)
+    printed = capfd.readouterr()
+    assert "Note:" not in printed.err and "resync" not in printed.err and printed.out == ""

@@ -80,7 +80,7 @@ def build(root: Path, *, long_hours: float = 2.0) -> dict[str, str | None]:
     out["broken_link.wav"] = "not_found"
     os.symlink("loop_b.wav", root / "loop_a.wav")
     os.symlink("loop_a.wav", root / "loop_b.wav")
-    out["loop_a.wav"] = out["loop_b.wav"] = "not_found"
+    out["loop_a.wav"] = out["loop_b.wav"] = "symlink_loop"
     os.symlink(".", root / "folder_loop")  # a folder loop must not hang the walk
     nan = _tone(1.0)
     nan[100:200] = np.nan

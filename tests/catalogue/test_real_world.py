@@ -40,16 +40,16 @@ def _musicnn_like(cache: Path, name: str, labels: list[str], *, seed: int, versi
 
 @pytest.fixture
 def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    from audiotaste.analysis import _load_tagger
+    from audiotaste.analysis import load_tagger
     from audiotaste.tagger.musicnn import MSD_LABELS, MTT_LABELS
 
     folder = tmp_path / "models"
     _musicnn_like(folder, "musicnn-msd", MSD_LABELS, seed=0, version="0.0-test")
     _musicnn_like(folder, "musicnn-mtt", MTT_LABELS, seed=1, version="0.0-test")
     monkeypatch.setenv("AUDIOTASTE_CACHE_DIR", str(folder))
-    _load_tagger.cache_clear()  # analyze caches models by name
+    load_tagger.cache_clear()  # analyze caches models by name
     yield folder
-    _load_tagger.cache_clear()
+    load_tagger.cache_clear()
 
 
 @pytest.fixture
@@ -135,9 +135,9 @@ def test_real_world_tags_are_added_to_a_catalogue_without_redoing_the_rest(
 
         # a new version of the same model: kept unless --retag, which redoes only the tag.* family
         _musicnn_like(cache, "musicnn-msd", MSD_LABELS, seed=2, version="0.0-test2")
-        from audiotaste.analysis import _load_tagger
+        from audiotaste.analysis import load_tagger
 
-        _load_tagger.cache_clear()
+        load_tagger.cache_clear()
         assert run_batch([str(music)], cat, workers=0, spec=REAL_WORLD).skipped == 3
         retag = run_batch([str(music)], cat, workers=0, spec=REAL_WORLD, retag=True)
         assert (retag.done, retag.tags_added) == (0, 3)
@@ -257,12 +257,12 @@ def test_cli_tag_real_world_then_without_the_fetch(cache: Path, music: Path, tmp
     with Catalogue.open(db) as cat:
         assert len(_tag_cols(cat.to_pandas(), "tag.")) == 50
 
-    from audiotaste.analysis import _load_tagger
+    from audiotaste.analysis import load_tagger
 
     def tag_real_world(target: Path, cache_dir: Path, *more: str) -> set[str]:
         """``tag --real-world`` with this model cache; the catalogue's tag_model values after it."""
         monkeypatch.setenv("AUDIOTASTE_CACHE_DIR", str(cache_dir))
-        _load_tagger.cache_clear()
+        load_tagger.cache_clear()
         run = CliRunner().invoke(app, ["tag", str(music), "--db", str(target), "-j", "0", "-q",
                                        "--real-world", *more])
         assert run.exit_code == 0, run.output
@@ -280,7 +280,7 @@ def test_cli_tag_real_world_then_without_the_fetch(cache: Path, music: Path, tmp
     assert tag_real_world(fresh, cache) == {"musicnn-msd@0.0-test"}
     # asking for the teacher by name without the fetch says how to get it
     monkeypatch.setenv("AUDIOTASTE_CACHE_DIR", str(empty))
-    _load_tagger.cache_clear()
+    load_tagger.cache_clear()
     missing = CliRunner().invoke(app, ["tag", str(music), "--db", str(db), "-j", "0", "-q",
                                        "--extra-model", "musicnn-msd"])
     assert missing.exit_code == 1 and "audiotaste models fetch musicnn" in missing.output

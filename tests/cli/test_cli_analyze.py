@@ -57,7 +57,7 @@ def musicnn_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[P
     """A model cache with a musicnn-msd look-alike (real architecture, random weights): no PyPI."""
     import torch
 
-    from audiotaste.analysis import _load_tagger
+    from audiotaste.analysis import load_tagger
     from audiotaste.tagger.musicnn import MSD_LABELS, MusicnnNet, MusicnnTagger
 
     torch.manual_seed(0)
@@ -66,9 +66,9 @@ def musicnn_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[P
     MusicnnTagger(MusicnnNet(), card).save(cache / "musicnn-msd")
     monkeypatch.setenv("AUDIOTASTE_CACHE_DIR", str(cache))
     monkeypatch.setattr(cli_module.console, "width", 200)  # one table row per line
-    _load_tagger.cache_clear()
+    load_tagger.cache_clear()
     yield cache
-    _load_tagger.cache_clear()
+    load_tagger.cache_clear()
 
 
 def test_real_world_shows_both_taxonomies_in_json_and_in_the_table(
@@ -104,11 +104,11 @@ def test_the_table_says_how_to_get_real_world_tags(tmp_path: Path, musicnn_cache
 def test_without_the_fetch_real_world_tags_come_from_the_student_and_the_cli_says_how_to_get_musicnn(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from audiotaste.analysis import _load_tagger
+    from audiotaste.analysis import load_tagger
 
     monkeypatch.setenv("AUDIOTASTE_CACHE_DIR", str(tmp_path / "empty"))
     monkeypatch.setattr(cli_module.console, "width", 200)
-    _load_tagger.cache_clear()
+    load_tagger.cache_clear()
     song = _song(tmp_path)
     plain = runner.invoke(app, ["analyze", str(song)])
     assert plain.exit_code == 0 and "audiotaste models fetch musicnn" in plain.stdout
@@ -125,7 +125,7 @@ def test_without_the_fetch_real_world_tags_come_from_the_student_and_the_cli_say
     teacher = runner.invoke(app, ["analyze", str(song), "--extra-model", "musicnn-msd"])
     assert teacher.exit_code == 1 and "Traceback" not in teacher.output
     assert "audiotaste models fetch musicnn" in teacher.stderr
-    _load_tagger.cache_clear()
+    load_tagger.cache_clear()
 
 
 def test_cli_start_up_loads_no_table_or_learning_library() -> None:

@@ -52,7 +52,7 @@ class _FakeTeacher:
     def __init__(self):
         self.calls = 0
 
-    def _run(self, patches):
+    def predict_and_embed_patches(self, patches):
         self.calls += 1
         level = patches.mean(axis=(1, 2))  # [n]
         return np.stack([level, -level], 1).astype(np.float32), np.repeat(level[:, None], 3, 1)

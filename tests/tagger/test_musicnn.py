@@ -133,7 +133,7 @@ def test_port_matches_tensorflow(
 ) -> None:
     tagger = load_musicnn(name, musicnn_cache)
     assert tagger.labels == {"tag": labels}
-    probs, emb = tagger._run(
+    probs, emb = tagger.predict_and_embed_patches(
         ref["patches"]
     )  # what predict_patches / embed_patches return, in one pass
     assert probs.shape == (6, 50)
