@@ -47,8 +47,9 @@ def plot_analysis(path: str | os.PathLike[str], result: Any, out: str | os.PathL
     step = max(1, len(y) // 20000)
     axes[0].plot(t[::step], y[::step], lw=0.5, color="#335")
     axes[0].set_ylabel("amplitude")
-    axes[0].set_title(f"{Path(path).name} — {result.tempo_bpm:.1f} BPM, "
-                      f"{result.key_name or '-'} {'major' if result.mode else 'minor'}, "
+    tempo_text = "no tempo" if result.tempo_bpm is None else f"{result.tempo_bpm:.1f} BPM"
+    key_text = "no key" if result.key is None else f"{result.key_name} {'major' if result.mode else 'minor'}"
+    axes[0].set_title(f"{Path(path).name} — {tempo_text}, {key_text}, "
                       f"{result.loudness_lufs:.1f} LUFS")
     extent = (0.0, mel.shape[1] * HOP_LENGTH / sr, 0.0, float(mel.shape[0]))
     axes[1].imshow(mel, origin="lower", aspect="auto", extent=extent, cmap="magma")
@@ -60,7 +61,7 @@ def plot_analysis(path: str | os.PathLike[str], result: Any, out: str | os.PathL
     axes[2].imshow(chroma, origin="lower", aspect="auto", cmap="viridis",
                    extent=(0.0, chroma.shape[1] * HOP_LENGTH / sr, -0.5, 11.5))
     axes[2].set_yticks(range(12), names, fontsize=7)
-    if result.key >= 0:
+    if result.key is not None:
         axes[2].axhline(result.key, color="white", lw=1.0, ls="--")
     axes[2].set_ylabel("chroma")
     axes[2].set_xlabel("time (s)")

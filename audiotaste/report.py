@@ -110,7 +110,8 @@ def track_figure(row: pd.Series, tagger: Any) -> str:
     ax.imshow(mel, origin="lower", aspect="auto", cmap="magma", extent=(0, seconds, 0, mel.shape[0]))
     ax.vlines([b for b in beats if b <= seconds], 0, 8, color="cyan", lw=0.8)
     mode = "major" if row.get("mode", 1) == 1 else "minor"
-    key_text = f"{row.get('key_name', '?')} {mode}" if row.get("key", -1) != -1 else "no key"
+    key = row.get("key")
+    key_text = f"{row.get('key_name', '?')} {mode}" if key is not None and key == key and key >= 0 else "no key"
     ax.set_title(f"{row.get('tempo_bpm', float('nan')):.0f} BPM · {key_text} · "
                  f"{row.get('loudness_lufs', float('nan')):.1f} LUFS", fontsize=9)
     ax.set_xlabel("s (first minute)")
@@ -263,7 +264,9 @@ def build_report(
     overview = pd.DataFrame({
         "track": [_display_name(r) for _, r in tracks.iterrows()],
         "tempo (BPM)": tracks.get("tempo_bpm", pd.Series(np.nan, index=tracks.index)).round(1),
-        "key": [f"{r.get('key_name', '')} {'maj' if r.get('mode', 1) == 1 else 'min'}" for _, r in tracks.iterrows()],
+        "key": [f"{r.get('key_name')} {'maj' if r.get('mode', 1) == 1 else 'min'}"
+                if isinstance(r.get("key_name"), str) and r.get("key_name") else "no key"
+                for _, r in tracks.iterrows()],
         "LUFS": tracks.get("loudness_lufs", pd.Series(np.nan, index=tracks.index)).round(1),
         "energy": tracks.get("energy", pd.Series(np.nan, index=tracks.index)),
         "top genre": _top_label(tracks, "genre."),

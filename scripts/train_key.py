@@ -29,7 +29,7 @@ def mirex(pred: np.ndarray, ref: np.ndarray) -> float:
     """MIREX weighted key score over class indices (major C..B = 0..11, minor C..B = 12..23).
 
     As ``mir_eval.key.weighted_score``: 1 correct, 0.5 a fifth above in the same mode, 0.3 the
-    relative, 0.2 the parallel, else 0.
+    relative, 0.2 the parallel, else 0; a negative prediction (no key) scores 0.
     """
     pt, pm = pred % 12, pred // 12
     rt, rm = ref % 12, ref // 12
@@ -39,7 +39,7 @@ def mirex(pred: np.ndarray, ref: np.ndarray) -> float:
     rel = np.where(rm == 0, (rt + 9) % 12, (rt + 3) % 12)  # relative of the reference
     score += np.where((pm != rm) & (pt == rel) & (score == 0), 0.3, 0.0)
     score += np.where((pm != rm) & (pt == rt) & (score == 0), 0.2, 0.0)  # parallel
-    return float(score.mean())
+    return float(np.where(pred < 0, 0.0, score).mean())
 
 
 def main() -> None:

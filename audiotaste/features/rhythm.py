@@ -182,7 +182,7 @@ def _estimate(
     duration = env.size / fps
     if duration < MIN_TEMPO_S:
         return TempoEstimate.none(
-            f"too short ({duration:.2f} s; a tempo needs at least {MIN_TEMPO_S:.0f} s)", onset_rate=rate)
+            f"too short ({duration:.2f} s, a tempo needs at least {MIN_TEMPO_S:.0f} s)", onset_rate=rate)
     novelty = _novelty(env, fps)
     if pulse_strength(novelty, fps) < MIN_PULSE:
         return TempoEstimate.none("no pulse: no repeating onsets (a steady sound or none)", onset_rate=rate)

@@ -85,7 +85,7 @@ _FULL_TONAL_SHARE = 0.15
 #: Tonal share under which the sound is called unpitched in the reason for a missing key.
 _PITCHED_SHARE = 0.06
 #: ``pitch.key_inputs`` row with the share of frames in which each pitch class is prominent: a key
-#: needs at least three pitch classes that are (a drone or a lone interval has no key).
+#: needs at least three pitch classes that are, not all adjacent (``_one_note``).
 _PROMINENCE_ROW = 6
 
 
@@ -133,7 +133,7 @@ def key(y: np.ndarray | None = None, sr: int = ANALYSIS_SR, *, spectrum: Spectru
     duration = (np.asarray(y).shape[-1] / sr if y is not None
                 else spectrum.n_frames * spectrum.hop_length / spectrum.sr)  # type: ignore[union-attr]
     if duration < MIN_KEY_S:
-        return KeyEstimate.none(f"too short ({duration:.2f} s; a key needs at least {MIN_KEY_S:.0f} s)")
+        return KeyEstimate.none(f"too short ({duration:.2f} s, a key needs at least {MIN_KEY_S:.0f} s)")
     inputs = key_inputs(y, sr, spectrum=spectrum)
     if inputs is None:
         return KeyEstimate.none("silent (nothing pitched)")
@@ -154,10 +154,22 @@ def key(y: np.ndarray | None = None, sr: int = ANALYSIS_SR, *, spectrum: Spectru
         reason = ("little pitched content (noise or percussion)" if tonal_share < _PITCHED_SHARE
                   else "the pitches fit no key (speech-like or atonal)")
         return KeyEstimate.none(f"no key: {reason}", strength=strength)
-    if int((feats[_PROMINENCE_ROW] >= 0.05).sum()) < 3:
+    if _one_note(feats[_PROMINENCE_ROW] >= 0.05):
         return KeyEstimate.none("no key: a single note or interval", strength=strength)
     tonic, mode = best % 12, 1 - best // 12
     return KeyEstimate(tonic, KEY_NAMES[tonic], mode, confidence, strength)
+
+
+def _one_note(prominent: np.ndarray) -> bool:
+    """True when the prominent pitch classes [12] (bool) cannot make a key: fewer than three, or one
+    unbroken run of semitones (a single note whose spectrum is smeared over its neighbours, as a
+    short beep's is; no scale has three semitones in a row)."""
+    if int(prominent.sum()) < 3:
+        return True
+    if prominent.all():
+        return False
+    rolled = np.roll(prominent, -int(np.argmin(prominent))).astype(int)  # starts in a gap
+    return int((np.diff(rolled) == 1).sum()) <= 1
 
 
 def _template_scores(profile: np.ndarray) -> np.ndarray:
