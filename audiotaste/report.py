@@ -112,7 +112,9 @@ def track_figure(row: pd.Series, tagger: Any) -> str:
     mode = "major" if row.get("mode", 1) == 1 else "minor"
     key = row.get("key")
     key_text = f"{row.get('key_name', '?')} {mode}" if key is not None and key == key and key >= 0 else "no key"
-    ax.set_title(f"{row.get('tempo_bpm', float('nan')):.0f} BPM · {key_text} · "
+    bpm = row.get("tempo_bpm")
+    tempo_text = f"{bpm:.0f} BPM" if isinstance(bpm, (int, float)) and bpm == bpm else "no tempo"
+    ax.set_title(f"{tempo_text} · {key_text} · "
                  f"{row.get('loudness_lufs', float('nan')):.1f} LUFS", fontsize=9)
     ax.set_xlabel("s (first minute)")
     ax.set_yticks([])
