@@ -1,6 +1,6 @@
 # Two commands for a new user (see README.md):
 #   make demo   - set everything up and run the whole pipeline on sample_audio/
-#   make test   - set everything up and run the test suite
+#   make test   - set everything up, lint (ruff, mypy) and run the test suite
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -23,7 +23,8 @@ install: $(STAMP)
 sysdeps:
 	@bash scripts/sysdeps.sh
 
-test: install sysdeps
+# CI runs `make test`: lint (ruff + mypy) first, so a lint finding fails the build like a test.
+test: install sysdeps lint
 	$(BIN)/python -m pytest -n 2 -q -p no:cacheprovider
 
 demo: install sysdeps

@@ -1,7 +1,8 @@
 """audiotaste: listen to music and know who will like it.
 
 ``audiotaste.analyze(path)`` measures one recording; the stages live in subpackages that data flows
-through one way: ``audio`` → ``features`` → ``tagger`` → ``catalogue`` → ``recommend``.
+through one way: ``audio`` → ``features`` → ``tagger`` → ``analysis`` → ``catalogue`` → ``recommend``,
+with ``cli`` and ``report`` on top (see docs/ARCHITECTURE.md).
 """
 
 from __future__ import annotations

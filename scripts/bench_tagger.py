@@ -44,7 +44,7 @@ def _track_tags(tagger, mel, path) -> dict:
     """Whole-track tags as ``analyze`` gives them: the CNN's, then the card's track head, which needs
     the key (read from the clip's audio, as ``analyze`` does)."""
     tags = tagger.predict_mel(np.asarray(mel, np.float32)).tags
-    if not getattr(tagger, "track_heads", None):
+    if not tagger.track_heads:  # a CnnTagger without a head: the key is not needed
         return tags
     from audiotaste.features import tonal
     from audiotaste.tagger.base import load_mono

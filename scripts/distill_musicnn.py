@@ -147,10 +147,10 @@ def cmd_teacher(args: argparse.Namespace) -> None:
 def _musicnn_mel(path: str, mel_cache: Path) -> np.ndarray:
     """musicnn's whole-file log-mel [n_frames, 96], cached as ``<mel_cache>/<key>.npy``."""
     from audiotaste.tagger.base import load_mono
-    from audiotaste.tagger.distill import _key
+    from audiotaste.tagger.distill import cache_key
     from audiotaste.tagger.musicnn import SR, musicnn_logmel
 
-    f = mel_cache / f"{_key(Path(path))}.npy"
+    f = mel_cache / f"{cache_key(Path(path))}.npy"
     if f.is_file():
         return np.load(f)
     mel = musicnn_logmel(load_mono(Path(path), SR)).astype(np.float32)
@@ -166,10 +166,10 @@ def _dense_labels(path: str, teacher, hop: int, mel_cache: Path, cache: Path):
     cached as ``<cache>/<key>.npz``: (patches, logits, emb)."""
     import torch
 
-    from audiotaste.tagger.distill import _key
+    from audiotaste.tagger.distill import cache_key
     from audiotaste.tagger.musicnn import musicnn_patches
 
-    f = cache / f"{_key(Path(path))}.npz"
+    f = cache / f"{cache_key(Path(path))}.npz"
     x = musicnn_patches(_musicnn_mel(path, mel_cache), hop=hop)
     starts = np.arange(len(x)) * hop
     if not f.is_file():

@@ -20,6 +20,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from audiotaste._io import atomic_path
 from audiotaste.analysis import DESCRIPTOR_FIELDS
 from audiotaste.catalogue.store import (
     FILE_TAGS,
@@ -129,9 +130,8 @@ class ParquetCatalogue:
             return
         table = pa.Table.from_pylist(self._buffer, schema=_SCHEMA)
         name = f"tracks-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.parquet"
-        tmp = Path(self.path) / f".{name}.tmp"
-        pq.write_table(table, tmp)
-        os.replace(tmp, Path(self.path) / name)
+        with atomic_path(Path(self.path) / name) as tmp:
+            pq.write_table(table, tmp)
         self._buffer = []
         self._state = None
 

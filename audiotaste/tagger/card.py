@@ -8,8 +8,6 @@ temperatures, how it was trained and what it scored.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +15,10 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from audiotaste._io import atomic_path, atomic_write_bytes, atomic_write_json
+from audiotaste.constants import ANALYSIS_SR
 from audiotaste.errors import ModelError
-from audiotaste.features.spectrum import ANALYSIS_SR, HOP_LENGTH, N_FFT
+from audiotaste.features.spectrum import HOP_LENGTH, N_FFT
 
 from .model import FrontEnd, TaggerNet
 
@@ -36,39 +36,14 @@ __all__ = [
 CARD_NAME = "card.json"
 WEIGHTS_NAME = "model.safetensors"
 CARD_FORMAT = 1
-_MODE = 0o644  # mkstemp makes 0600 files; a model is meant to be read by everyone
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, _MODE)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def save_tensors(
     path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None
 ) -> None:
     """``safetensors`` file written atomically (a killed run never leaves half a checkpoint)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file({k: v.detach().contiguous() for k, v in tensors.items()}, tmp, metadata=metadata)
-        os.chmod(tmp, _MODE)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        save_file({k: v.detach().contiguous() for k, v in tensors.items()}, str(tmp), metadata=metadata)
 
 
 def load_tensors(path: Path) -> dict[str, torch.Tensor]:
@@ -86,7 +61,7 @@ def write_model(folder: Path, net: TaggerNet, card: dict[str, Any]) -> None:
     folder = Path(folder)
     card = {"format": CARD_FORMAT, **card}
     save_tensors(folder / WEIGHTS_NAME, dict(net.state_dict()))
-    atomic_write_bytes(folder / CARD_NAME, (json.dumps(card, indent=2) + "\n").encode())
+    atomic_write_json(folder / CARD_NAME, card, indent=2)
 
 
 def read_card(folder: Path) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from audiotaste._io import atomic_path
 from audiotaste.errors import AudiotasteError, InputError
 
 from .base import load_mono
@@ -204,9 +205,8 @@ def cached_mels(
                 mel = np.load(file, allow_pickle=False)
             else:
                 mel = log_mel(load_mono(path, frontend.sr), frontend).astype(np.float16)
-                tmp = cache / f".{key}.{os.getpid()}.npy"
-                np.save(tmp, mel, allow_pickle=False)
-                os.replace(tmp, file)
+                with atomic_path(file) as tmp, open(tmp, "wb") as f:
+                    np.save(f, mel, allow_pickle=False)
             mels.append(mel)
         except FileNotFoundError:
             errors.append(InputError(path, "listed but not found"))

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from audiotaste._io import atomic_path
 from audiotaste.errors import InputError
 
 from .base import load_mono
@@ -26,6 +27,7 @@ from .musicnn_net import musicnn_logmel, musicnn_patches
 
 __all__ = [
     "TEACHER_PATCH_S",
+    "cache_key",
     "select_patches",
     "teacher_labels",
     "cached_teacher",
@@ -79,7 +81,8 @@ def teacher_patch_index(start_s: np.ndarray) -> np.ndarray:
     return np.round(np.asarray(start_s, np.float64) / TEACHER_PATCH_S).astype(np.int64)
 
 
-def _key(path: Path) -> str:
+def cache_key(path: Path) -> str:
+    """The name of a file's teacher labels (and mel) in a cache: a hash of its absolute path."""
     return hashlib.sha1(str(Path(path).resolve()).encode()).hexdigest()[:20]
 
 
@@ -105,7 +108,7 @@ def cached_teacher(
         Teacher name -> labels, for the teachers that have them.
     """
     path = Path(path)
-    key = _key(path)
+    key = cache_key(path)
     found: dict[str, dict[str, np.ndarray]] = {}
     y = None
     for teacher in teachers:
@@ -120,10 +123,8 @@ def cached_teacher(
         if y is None:
             y = load_mono(path, T_SR)
         lab = teacher_labels(y, teacher, max_patches=max_patches)
-        file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = file.parent / f".{file.stem}.{os.getpid()}.npz"
-        np.savez(tmp, start_s=lab["start_s"], probs=lab["probs"], emb=lab["emb"])
-        os.replace(tmp, file)
+        with atomic_path(file) as tmp, open(tmp, "wb") as f:
+            np.savez(f, start_s=lab["start_s"], probs=lab["probs"], emb=lab["emb"])
         found[name] = lab
     return found
 

@@ -16,7 +16,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from audiotaste.features.spectrum import ANALYSIS_SR, HOP_LENGTH, N_FFT
+from audiotaste.constants import ANALYSIS_SR
+from audiotaste.features.spectrum import HOP_LENGTH, N_FFT
 
 __all__ = ["FrontEnd", "TaggerNet", "patch_starts", "cut_patches", "normalize_patches"]
 

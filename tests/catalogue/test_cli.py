@@ -11,7 +11,7 @@ import typer
 from typer.testing import CliRunner
 
 from audiotaste.catalogue import Catalogue
-from audiotaste.cli_catalogue import register
+from audiotaste.cli.catalogue import register
 
 app = typer.Typer()
 register(app)

@@ -243,7 +243,7 @@ def test_cli_tag_real_world_then_without_the_fetch(cache: Path, music: Path, tmp
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     import typer
 
-    from audiotaste.cli_catalogue import register
+    from audiotaste.cli.catalogue import register
 
     app = typer.Typer()
     register(app)

@@ -38,6 +38,28 @@ def test_some_failed_exits_1_and_reports_each(tmp_path: Path) -> None:
     assert "missing.ogg" in result.stderr and "Traceback" not in result.output
 
 
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_verbose_works_before_or_after_the_sub_command(tmp_path: Path, where: str) -> None:
+    missing = str(tmp_path / "missing.ogg")
+    args = ["-v", "analyze", missing] if where == "before" else ["analyze", missing, "--verbose"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1, result.output  # a failed input, not "No such option" (2)
+    assert "missing.ogg" in result.stderr and "Traceback" in result.stderr
+    quiet = runner.invoke(app, ["analyze", missing])  # and the next run is quiet again
+    assert quiet.exit_code == 1 and "Traceback" not in quiet.stderr
+
+
+def test_failures_print_once_the_same_way_in_every_command(tmp_path: Path) -> None:
+    absent = str(tmp_path / "absent.sqlite")
+    for args in (["export", "--db", absent, str(tmp_path / "x.csv")],
+                 ["report", "--db", absent, "--out", str(tmp_path / "r")],
+                 ["recommend", "--events", absent, "--db", absent, "--user", "u"]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 1, (args, result.output)
+        lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+        assert len(lines) == 1 and lines[0].startswith("error: ") and "absent.sqlite" in lines[0]
+
+
 def test_usage_error_exits_2(tmp_path: Path) -> None:
     song = _song(tmp_path)
     result = runner.invoke(app, ["analyze", str(song), str(song), "--plot", str(tmp_path / "p.png")])

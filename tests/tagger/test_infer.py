@@ -178,7 +178,7 @@ def test_models_list_command(model_dir: Path, monkeypatch: pytest.MonkeyPatch, t
     import typer
     from typer.testing import CliRunner
 
-    from audiotaste.cli_tagger import register
+    from audiotaste.cli.tagger import register
 
     app = typer.Typer()
     register(app)

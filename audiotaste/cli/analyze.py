@@ -1,68 +1,20 @@
-"""The ``audiotaste`` command line.
-
-Exit codes (``../shared/API.md``): 0 all good, 1 some inputs failed (each one reported), 2 usage
-error. Expected failures (an ``AudiotasteError``) print one line naming the input and the reason, never
-a traceback; ``--verbose`` adds it.
-"""
+"""``audiotaste analyze``: one file (or a few) to every descriptor and tag, as a table or JSON."""
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import json
 import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from audiotaste.errors import AudiotasteError
 
-EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
+from .app import EXIT_OK, EXIT_SOME_FAILED, console, fail_usage, report_failure
 
-app = typer.Typer(
-    name="audiotaste",
-    help="Listen to music and know who will like it: analyse, tag, profile, recommend.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-console = Console()
-err_console = Console(stderr=True)
-
-#: Topic modules that add their commands with ``register(app)``; absent ones are simply skipped.
-COMMAND_MODULES = (
-    "audiotaste.cli_catalogue",
-    "audiotaste.cli_tagger",
-    "audiotaste.cli_recommend",
-    "audiotaste.cli_discover",
-    "audiotaste.cli_report",
-)
-
-_state = {"verbose": False}
-
-
-@app.callback()
-def _root(
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show tracebacks of failures.")] = False,
-) -> None:
-    _state["verbose"] = verbose
-
-
-def report_failure(error: BaseException) -> None:
-    """Print one expected failure on stderr (with its traceback under ``--verbose``)."""
-    if _state["verbose"]:
-        err_console.print_exception()
-    message = str(error) if isinstance(error, AudiotasteError) else f"{type(error).__name__}: {error}"
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-
-
-def fail_usage(message: str) -> typer.Exit:
-    """Print a usage error and return the exception that exits with code 2."""
-    err_console.print(f"[bold red]usage error:[/] {message}", highlight=False)
-    return typer.Exit(EXIT_USAGE)
+__all__ = ["register"]
 
 
 def _fmt(value: Any, digits: int = 2) -> str:
@@ -131,7 +83,6 @@ def _real_world_hint(tag_model: str | None) -> str | None:
             "`audiotaste models fetch musicnn` (once, from PyPI) gets the teacher itself")
 
 
-@app.command()
 def analyze(
     files: Annotated[list[Path], typer.Argument(help="Audio files (WAV, FLAC, OGG, MP3; M4A with ffmpeg).")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON (an object, or a list) and nothing else on stdout.")] = False,
@@ -154,7 +105,7 @@ def analyze(
         try:
             result = run_analysis(path, tags=not no_tags, model=model, extra_models=extras)
             if plot is not None:
-                from audiotaste.plots import plot_analysis
+                from audiotaste.report.figures import plot_analysis
 
                 plot_analysis(path, result, plot)
         except AudiotasteError as exc:
@@ -175,27 +126,6 @@ def analyze(
     raise typer.Exit(EXIT_SOME_FAILED if failed else EXIT_OK)
 
 
-def _register_topics() -> None:
-    for name in COMMAND_MODULES:
-        if importlib.util.find_spec(name) is None:
-            continue
-        importlib.import_module(name).register(app)
-
-
-_register_topics()
-
-
-def main() -> None:
-    """Console-script entry point."""
-    try:
-        app()
-    except AudiotasteError as exc:  # an expected failure that escaped a command
-        report_failure(exc)
-        sys.exit(EXIT_SOME_FAILED)
-    except KeyboardInterrupt:
-        err_console.print("interrupted")
-        sys.exit(130)
-
-
-if __name__ == "__main__":
-    main()
+def register(app: typer.Typer) -> None:
+    """Add ``analyze`` to the ``audiotaste`` app."""
+    app.command("analyze")(analyze)

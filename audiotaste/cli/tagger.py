@@ -9,14 +9,9 @@ from typing import Annotated
 
 import typer
 
-from audiotaste.errors import AudiotasteError
+from .app import EXIT_SOME_FAILED, err_console, fail_usage, handles_errors
 
 __all__ = ["register"]
-
-
-def _fail(exc: AudiotasteError) -> typer.Exit:
-    typer.echo(f"error: {exc}", err=True)
-    return typer.Exit(1)
 
 
 def train_command(
@@ -44,18 +39,14 @@ def train_command(
 
     torch.set_num_threads(threads)
     if norm not in ("patch", "band"):
-        typer.echo(f"error: --norm must be patch or band, not {norm!r}", err=True)
-        raise typer.Exit(2)
+        raise fail_usage(f"--norm must be patch or band, not {norm!r}")
     cfg = TrainConfig(
         epochs=epochs, patience=patience, batch_size=batch_size, crops_per_clip=crops, lr=lr, seed=seed, norm=norm
     )
-    try:
-        card = train(
-            data, out, config=cfg, resume=resume, cache=cache, name=name, version=version,
-            command=shlex.join(["audiotaste", *sys.argv[1:]]), progress=progress, init=init,
-        )
-    except AudiotasteError as exc:
-        raise _fail(exc) from None
+    card = train(
+        data, out, config=cfg, resume=resume, cache=cache, name=name, version=version,
+        command=shlex.join(["audiotaste", *sys.argv[1:]]), progress=progress, init=init,
+    )
     for split, m in card["metrics"].items():
         heads = ", ".join(f"{t} AUC {m[t]['macro_auc']:.3f} ECE {m[t]['ece']:.3f}" for t in card["labels"])
         typer.echo(f"{split} ({m['n']} clips): {heads}")
@@ -89,25 +80,21 @@ def fetch_command(name: Annotated[str, typer.Argument(help="musicnn (both), musi
     from audiotaste._paths import cache_dir
 
     if name not in ("musicnn", "musicnn-msd", "musicnn-mtt"):
-        typer.echo(f"error: unknown model {name!r}; known: musicnn", err=True)
-        raise typer.Exit(2)
+        raise fail_usage(f"unknown model {name!r}; known: musicnn")
     try:
-        from audiotaste.tagger.fetch import fetch_musicnn  # type: ignore[import-not-found,unused-ignore]
+        from audiotaste.tagger.fetch import fetch_musicnn
     except ImportError:
-        typer.echo("error: this installation has no musicnn fetcher", err=True)
-        raise typer.Exit(1) from None
-    try:
-        written = fetch_musicnn(cache_dir())
-    except AudiotasteError as exc:
-        raise _fail(exc) from None
+        err_console.print("[bold red]error:[/] this installation has no musicnn fetcher")
+        raise typer.Exit(EXIT_SOME_FAILED) from None
+    written = fetch_musicnn(cache_dir())
     for folder in written:
         typer.echo(f"wrote {folder}")
 
 
 def register(app: typer.Typer) -> None:
     """Add ``train`` and the ``models`` group to the main app."""
-    app.command("train")(train_command)
+    app.command("train")(handles_errors(train_command))
     models = typer.Typer(help="Tagger models: list what is installed, fetch third-party ones.", no_args_is_help=True)
     models.command("list")(list_command)
-    models.command("fetch")(fetch_command)
+    models.command("fetch")(handles_errors(fetch_command))
     app.add_typer(models, name="models")

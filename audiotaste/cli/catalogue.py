@@ -15,7 +15,6 @@ from types import FrameType
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
     BarColumn,
@@ -27,24 +26,17 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from audiotaste.errors import AudiotasteError
+from .app import EXIT_INTERRUPTED, EXIT_OK, EXIT_SOME_FAILED, fail_usage, handles_errors
+from .app import err_console as console
 
-EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+__all__ = ["register"]
+
 _MAX_LISTED = 50  # failures printed one per line; the rest are in the catalogue
-
-console = Console(stderr=True, highlight=False, soft_wrap=True)  # messages stay greppable
 
 
 class Engine(StrEnum):
     local = "local"
     ray = "ray"
-
-
-def _print_error(error: BaseException, verbose: bool) -> None:
-    if verbose:
-        console.print_exception()
-    text = str(error) if isinstance(error, AudiotasteError) else f"{type(error).__name__}: {error}"
-    console.print(f"[bold red]error:[/] {escape(text)}")
 
 
 def _sigterm_as_interrupt(signum: int, frame: FrameType | None) -> None:
@@ -88,7 +80,6 @@ def tag(
     wait: Annotated[float, typer.Option("--wait", min=0, help="Seconds to wait for another tag run on the same catalogue.")] = 0.0,
     timeout: Annotated[float, typer.Option("--timeout", min=0, help="Seconds one file may take before it is stopped and recorded as failed (0: no limit; local engine).")] = 3600.0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show tracebacks.")] = False,
     analyzer: Annotated[str | None, typer.Option("--analyzer", hidden=True, help="module:function building a custom analyser (see AnalyzerSpec.factory).")] = None,
 ) -> None:
     """Analyse and tag every audio file under DIR_OR_FILES into a catalogue, incrementally."""
@@ -97,11 +88,9 @@ def tag(
     from audiotaste.catalogue.export import ParquetCatalogue, display_path
 
     if (db is None) == (out is None):
-        console.print("[bold red]usage error:[/] give exactly one of --db FILE or --out DIR")
-        raise typer.Exit(EXIT_USAGE)
+        raise fail_usage("give exactly one of --db FILE or --out DIR")
     if address and engine is not Engine.ray:
-        console.print("[bold red]usage error:[/] --address needs --engine ray")
-        raise typer.Exit(EXIT_USAGE)
+        raise fail_usage("--address needs --engine ray")
     chosen = db if db is not None else out
     assert chosen is not None
     target = os.fspath(chosen)
@@ -148,9 +137,6 @@ def tag(
         console.print("[yellow]interrupted[/] before any file was finished. Run the same command "
                       "again to resume.")
         raise typer.Exit(EXIT_INTERRUPTED) from None
-    except AudiotasteError as exc:
-        _print_error(exc, verbose)
-        raise typer.Exit(EXIT_SOME_FAILED) from None
     finally:
         signal.signal(signal.SIGTERM, previous)
     for path, kind, message in summary.failures[:_MAX_LISTED]:
@@ -174,25 +160,18 @@ def tag(
 def export(
     output: Annotated[Path, typer.Argument(help="OUT.parquet, OUT.csv, OUT.jsonl (or OUT.sqlite from a Parquet catalogue).", show_default=False, metavar="OUT")],
     db: Annotated[Path, typer.Option("--db", help="SQLite catalogue or Parquet catalogue folder.")],
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show tracebacks.")] = False,
 ) -> None:
     """Convert a catalogue to Parquet, CSV or JSON lines (one row per track)."""
     from audiotaste.catalogue.export import EXPORT_FORMATS
     from audiotaste.catalogue.export import export as run_export
 
     if output.suffix.lower() not in EXPORT_FORMATS:
-        console.print(f"[bold red]usage error:[/] {output}: the output must end in one of "
-                      f"{', '.join(EXPORT_FORMATS)}")
-        raise typer.Exit(EXIT_USAGE)
-    try:
-        n = run_export(db, output)
-    except AudiotasteError as exc:
-        _print_error(exc, verbose)
-        raise typer.Exit(EXIT_SOME_FAILED) from None
+        raise fail_usage(f"{output}: the output must end in one of {', '.join(EXPORT_FORMATS)}")
+    n = run_export(db, output)
     console.print(f"{n} tracks written to {output}")
 
 
 def register(app: typer.Typer) -> None:
     """Add ``tag`` and ``export`` to the ``audiotaste`` command line."""
-    app.command("tag")(tag)
-    app.command("export")(export)
+    app.command("tag")(handles_errors(tag))
+    app.command("export")(handles_errors(export))

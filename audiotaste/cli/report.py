@@ -7,9 +7,16 @@ from typing import Annotated
 
 import typer
 
+from .app import EXIT_OK, console, handles_errors
+
+__all__ = ["register"]
+
 
 def register(app: typer.Typer) -> None:
+    """Add ``report`` to the ``audiotaste`` app."""
+
     @app.command()
+    @handles_errors
     def report(
         db: Annotated[Path, typer.Option("--db", help="Catalogue written by `audiotaste tag`.")],
         out: Annotated[Path, typer.Option("--out", help="Folder for index.html.")],
@@ -18,15 +25,9 @@ def register(app: typer.Typer) -> None:
         max_tracks: Annotated[int, typer.Option("--max-tracks", help="Tracks with a spectrogram panel.")] = 12,
     ) -> None:
         """Write a self-contained HTML report: tracks, tags, catalogue map, profiles, recommendations."""
-        from audiotaste.cli import EXIT_OK, EXIT_SOME_FAILED, console, report_failure
-        from audiotaste.errors import AudiotasteError
         from audiotaste.report import build_report
 
-        try:
-            result = build_report(db, out, events=events, users=user or None, max_tracks=max_tracks)
-        except AudiotasteError as exc:
-            report_failure(exc)
-            raise typer.Exit(EXIT_SOME_FAILED) from None
+        result = build_report(db, out, events=events, users=user or None, max_tracks=max_tracks)
         for warning in result.warnings:
             console.print(f"[yellow]note:[/] {warning}", highlight=False)
         console.print(f"report written to [bold]{result.path}[/] (sections: {', '.join(result.sections)})")
