@@ -25,7 +25,9 @@ STAGES: dict[str, int] = {
     "analysis": 4,
     "catalogue": 5,
     "recommend": 6,
-    "cli": 7, "report": 7, "cli_recommend": 7, "cli_discover": 7,
+    "cli": 7, "report": 7, "plots": 7,
+    # old names of the CLI's modules, kept as aliases of cli/*
+    "cli_recommend": 7, "cli_discover": 7, "cli_catalogue": 7, "cli_tagger": 7, "cli_report": 7,
 }
 #: ``audiotaste/__init__.py`` re-exports ``analyze`` lazily; it sits above nothing and below nothing.
 TOP = "audiotaste"

@@ -62,8 +62,8 @@ def analyze(
     source : path-like or (np.ndarray, int)
         An audio file, or ``(samples, sample_rate)`` with samples ``[n]`` or ``[channels, n]``.
     tags : bool
-        Run the main tagger. Without an installed model the result simply has no tags (unless
-        ``model`` names one explicitly, which then must load).
+        Run the main tagger, which must load (the shipped default included): a missing or
+        corrupt model is a ``ModelError``, never a result quietly without tags.
     model : str, optional
         Main tagger name or model folder (default: the shipped ``"default"``).
     extra_models : sequence of str
@@ -85,7 +85,8 @@ def analyze(
     AudioError
         The file cannot be decoded (the message names the file and the reason).
     ModelError
-        ``model`` or one of ``extra_models`` cannot be loaded, or two models produce one taxonomy.
+        The main model (``model``, else the default) or one of ``extra_models`` cannot be loaded,
+        or two models produce one taxonomy.
     """
     import soxr
 

@@ -222,6 +222,11 @@ class CnnTagger:
         return CollectingStream(self)
 
 
+#: The concrete class's name before the :class:`~audiotaste.tagger.Tagger` protocol took it; kept so that
+#: ``from audiotaste.tagger.infer import Tagger`` still builds a CNN tagger.
+Tagger = CnnTagger
+
+
 def _resample(y: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
     if sr_in == sr_out:
         return y
