@@ -136,7 +136,7 @@ def key(y: np.ndarray | None = None, sr: int = ANALYSIS_SR, *, spectrum: Spectru
         return KeyEstimate.none(f"too short ({duration:.2f} s, a key needs at least {MIN_KEY_S:.0f} s)")
     inputs = key_inputs(y, sr, spectrum=spectrum)
     if inputs is None:
-        return KeyEstimate.none("silent (nothing pitched)")
+        return KeyEstimate.none("silent")
     feats, tonal_share = inputs
     loaded = load_key_net()
     if loaded is not None:
