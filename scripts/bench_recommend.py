@@ -1,5 +1,14 @@
 """Benchmark the recommender on the simulator, beside its anchors, in one run; prints tables.
 
+Worlds: ``python scripts/bench_recommend.py worlds [--set held-out|tuning|all]``
+  every model on every world of :mod:`audiotaste.recommend.worlds` (held-out by default: constants
+  were chosen on the tuning set only): random, popularity, content cosine (to the mean of a
+  listener's full plays), content + artist popularity (z-scored sum), LightFM hybrid and LightFM
+  hybrid + artist features (WARP, in /work/venvs/lightfm from scripts/make_lightfm_venv.sh),
+  implicit ALS, the oracle (the world's hidden utility), audiotaste with the old fixed blend, and
+  audiotaste. Cold NDCG@10 (all, debut artists), warm NDCG@10 (unplayed tracks), cold coverage and
+  novelty, the debut share of top-10 cold slots beside that of relevant cold plays, and the bars.
+
 Quality: ``python scripts/bench_recommend.py quality [--users 1000 --tracks 5000]``
   audiotaste's hybrid vs random, popularity, artist popularity, the plain content baseline (cosine to
   the mean content vector of a listener's full plays), implicit ALS, and LightFM's hybrid (WARP with
@@ -29,13 +38,14 @@ from pathlib import Path
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(1, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import scipy.sparse as sp  # noqa: E402
 
 from audiotaste.recommend import Recommender  # noqa: E402
-from audiotaste.recommend.collaborative import als, als_numpy, confidence  # noqa: E402
+from audiotaste.recommend.collaborative import als, confidence  # noqa: E402
 from audiotaste.recommend.evaluate import SliceResult, evaluate_slice, relevant_items, time_split  # noqa: E402
 from audiotaste.recommend.simulate import simulate  # noqa: E402
 
@@ -127,15 +137,6 @@ def quality(args: argparse.Namespace) -> None:
         random_state=0,
     )
     als_s = time.time() - t
-    t = time.time()
-    nu, ni = als_numpy(
-        confidence(rec.evidence_, rec.alpha),
-        factors=64,
-        regularization=0.05,
-        iterations=15,
-        random_state=0,
-    )
-    als_np_s = time.time() - t
 
     scorers = {
         "random": lambda u, i: rng.random((len(u), len(i))),
@@ -145,7 +146,6 @@ def quality(args: argparse.Namespace) -> None:
         ),
         "content (mean of full plays)": lambda u, i: mean_vec[u] @ rec.X_[i].T,
         "implicit ALS": lambda u, i: au[u] @ ai[i].T + jitter[i],
-        "numpy ALS (ours)": lambda u, i: nu[u] @ ni[i].T + jitter[i],
         "audiotaste hybrid": lambda u, i: rec._score(u, i),
     }
     lfm_s = None
@@ -190,7 +190,7 @@ def quality(args: argparse.Namespace) -> None:
         f"\ndebut-artist share: of cold relevant {rel_debut:.3f}; of the hybrid's cold top-10 {debut[top].mean():.3f}"
     )
     print(
-        f"fit: hybrid {fit_s:.1f}s, implicit ALS alone {als_s:.1f}s, numpy ALS alone {als_np_s:.1f}s"
+        f"fit: hybrid {fit_s:.1f}s, implicit ALS alone {als_s:.1f}s"
         + (f", LightFM {lfm_s:.1f}s" if lfm_s else "")
     )
 
@@ -263,12 +263,26 @@ def main() -> None:
     s.add_argument("--queries", type=int, default=300)
     s.add_argument("--query-ef", type=int, default=800)
     s.add_argument("--ann-min-tracks", type=int, default=200_000)
+    w = sub.add_parser("worlds")
+    w.add_argument("--set", choices=("tuning", "held-out", "all"), default="held-out")
+    w.add_argument(
+        "--lightfm-python",
+        default="/work/venvs/lightfm/bin/python" if Path("/work/venvs/lightfm/bin/python").exists() else "",
+        help="interpreter with lightfm 1.17 (scripts/make_lightfm_venv.sh); empty: no LightFM",
+    )
+    w.add_argument("--lightfm-epochs", type=int, default=30)
+    w.add_argument("--json", default="")
     a = sub.add_parser("ann")
     a.add_argument("--users", type=int, default=20_000)
     a.add_argument("--events", type=int, default=1_000_000)
     a.add_argument("--tracks", type=int, default=100_000)
     a.add_argument("--queries", type=int, default=200)
     args = ap.parse_args()
+    if args.cmd == "worlds":
+        from _bench_worlds import worlds  # beside this file
+
+        worlds(args)
+        return
     {"quality": quality, "scale": scale, "ann": ann}[args.cmd](args)
 
 
@@ -399,8 +413,9 @@ def ann(args: argparse.Namespace) -> None:
     rec = Recommender(ann_min_tracks=10**12).fit(events, tracks)
     del events
     users = np.random.default_rng(1).choice(len(rec.user_ids_), args.queries, replace=False)
-    z = np.hstack([rec.item_factors_, rec.X_]).astype(np.float32)
-    q = np.hstack([rec.user_factors_[users], rec.content_weight * rec.taste_[users]])
+    # the score's two inner-product halves: [item factors, weighted content, bias] . [user, taste, 1]
+    z = np.hstack([rec.item_factors_, rec.Xw_, rec.bias_[:, None]]).astype(np.float32)
+    q = np.hstack([rec.user_factors_[users], rec.taste_[users], np.ones((len(users), 1))])
     exact = np.argpartition(-(q @ z.T), 50, axis=1)[:, :50]
     norms = np.linalg.norm(z, axis=1)
     data = np.hstack([z, np.sqrt(norms.max() ** 2 - norms**2)[:, None]]).astype(np.float32)

@@ -4,8 +4,8 @@ The shipped head (``models/affect``) reads the musicnn student's tags and embedd
 at most :data:`~audiotaste.tagger.affect.MAX_PATCHES` 3-s patches per analysis segment, and the
 analysis descriptors. :class:`AffectListener` takes each segment as the segment loop cuts it;
 :func:`with_affect` puts the answer into the result. Where the head cannot judge — silence, no
-affect model or student installed, ``tags=False`` — both values stay ``None`` and
-``Analysis.notes`` says why.
+affect model or student installed — both values stay ``None`` and ``Analysis.notes`` says why;
+with ``tags=False`` (no models asked for) they stay ``None`` without a note, as the tags do.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ class AffectListener:
     Parameters
     ----------
     enabled : bool
-        ``False`` (``analyze(tags=False)``) makes every call a no-op.
+        ``False`` (``analyze(tags=False)``) makes every call a no-op and adds no note.
     sr : int
         Sample rate of the segments, Hz.
     """
@@ -40,8 +40,8 @@ class AffectListener:
         self.seconds = 0.0
         self._probs: list[np.ndarray] = []
         self._embs: list[np.ndarray] = []
-        if not enabled:
-            self.note = "not computed (tags=False)"
+        self.enabled = enabled
+        if not enabled:  # no models asked for: no valence, and nothing to explain (as with tags)
             return
         from audiotaste.tagger.affect import load_affect_head, load_student
 
@@ -76,6 +76,8 @@ class AffectListener:
 
 def with_affect(result: Analysis, listener: AffectListener) -> Analysis:
     """``result`` with ``valence`` and ``arousal`` set, or ``None`` and a note saying why."""
+    if not listener.enabled:
+        return result
     if listener.note is not None:
         return _without(result, listener.note)
     feats = listener.features()
@@ -92,4 +94,5 @@ def with_affect(result: Analysis, listener: AffectListener) -> Analysis:
 
 
 def _without(result: Analysis, reason: str) -> Analysis:
-    return replace(result, valence=None, arousal=None, notes=(*result.notes, f"valence/arousal: {reason}"))
+    note = f"valence/arousal: {reason}"
+    return replace(result, valence=None, arousal=None, notes=f"{result.notes}; {note}" if result.notes else note)

@@ -27,13 +27,15 @@ def _analysis_table(result: Any, hint: str | None = None) -> Table:
     table = Table(title=str(result.path), title_justify="left", show_header=False, box=None)
     table.add_column("what", style="bold cyan")
     table.add_column("value")
+    notes = dict(n.split(": ", 1) for n in (result.notes or "").split("; ") if ": " in n)
     mode = "major" if result.mode == 1 else "minor"
-    key_text = f"{result.key_name} {mode}" if result.key >= 0 else "none (no pitched content)"
     rows = [
         ("duration", f"{result.duration_s:.2f} s  ({result.sample_rate} Hz, {result.channels} ch)"),
-        ("tempo", f"{result.tempo_bpm:.1f} BPM  (confidence {result.tempo_confidence:.2f})"),
-        ("time signature", f"{result.time_signature}/4"),
-        ("key", f"{key_text}  (confidence {result.key_confidence:.2f})"),
+        ("tempo", f"none ({notes.get('tempo', 'not measured')})" if result.tempo_bpm is None
+         else f"{result.tempo_bpm:.1f} BPM  (confidence {result.tempo_confidence:.2f})"),
+        ("time signature", "none" if result.time_signature is None else f"{result.time_signature}/4"),
+        ("key", f"none ({notes.get('key', 'not measured')})" if result.key is None
+         else f"{result.key_name} {mode}  (confidence {result.key_confidence:.2f})"),
         ("loudness", f"{result.loudness_lufs:.1f} LUFS  (range {result.loudness_range_lu:.1f} LU)"),
         ("energy", _fmt(result.energy)),
         ("danceability", _fmt(result.danceability)),
@@ -43,6 +45,8 @@ def _analysis_table(result: Any, hint: str | None = None) -> Table:
     ]
     for row in rows:
         table.add_row(*row)
+    if "tags" in notes:
+        table.add_row("tags", notes["tags"])
     for taxonomy, probs in result.tags.items():
         # 50 real-world tags need more than three to say something; genre/mood have a few dominant ones
         top = sorted(probs.items(), key=lambda kv: -kv[1])[: 5 if len(probs) > 20 else 3]
@@ -62,8 +66,8 @@ def _affect_rows(result: Any) -> list[tuple[str, str]]:
     valence, arousal = getattr(result, "valence", None), getattr(result, "arousal", None)
     if valence is not None and arousal is not None:
         return [("valence", f"{valence:.2f}  (0 sad/angry - 1 happy)"), ("arousal", f"{arousal:.2f}  (0 calm - 1 energetic)")]
-    why = [n.split(": ", 1)[-1] for n in getattr(result, "notes", ()) if n.startswith("valence/arousal")]
-    return [("valence/arousal", f"[dim]none: {why[0] if why else 'not measured'}[/]")]
+    notes = dict(n.split(": ", 1) for n in (result.notes or "").split("; ") if ": " in n)
+    return [("valence/arousal", f"none ({notes.get('valence/arousal', 'not measured')})")]
 
 
 #: How the table names a taxonomy (the JSON keeps the keys).

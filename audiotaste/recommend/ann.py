@@ -23,6 +23,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from audiotaste._io import atomic_path
+
 FORMAT = "audiotaste.ivf/1"
 
 
@@ -183,7 +185,7 @@ class IVFIndex:
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the arrays to one ``.npz`` file (no pickle)."""
-        with open(Path(path), "wb") as f:
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
             np.savez(
                 f,
                 format=np.array(FORMAT),

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,9 +20,37 @@ import numpy as np
 import pandas as pd
 
 from audiotaste.errors import InputError
+from audiotaste.recommend.matching import MatchReport, match_tracks, normalise_name
 
 REQUIRED = ("user_id", "track_id", "timestamp", "ms_played")
 OPTIONAL = ("skipped", "reason_end", "context", "artist_name", "track_name", "isrc")
+#: Event columns that name a track other than by our ``track_id``: matched by :func:`match_tracks`.
+MATCH_COLUMNS = ("uri", "isrc", "artist_name", "track_name")
+#: Other names of our columns in tables people export (Last.fm, scrobblers, spreadsheets).
+ALIASES = {
+    "user_id": ("user", "username", "user_name", "listener"),
+    "timestamp": (
+        "ts",
+        "time",
+        "date",
+        "datetime",
+        "played_at",
+        "listened_at",
+        "endTime",
+        "utc_time",
+    ),
+    "ms_played": ("msPlayed", "duration_ms", "played_ms"),
+    "artist_name": ("artist", "artistName", "artist name", "master_metadata_album_artist_name"),
+    "track_name": (
+        "title",
+        "track",
+        "song",
+        "trackName",
+        "track name",
+        "master_metadata_track_name",
+    ),
+    "uri": ("spotify_uri", "spotify_track_uri"),
+}
 #: ListenBrainz only records a listen after half the track or 4 minutes; used when it gives no length.
 LISTENBRAINZ_DEFAULT_MS = 240_000
 #: Clock skew tolerated before a timestamp counts as "in the future".
@@ -71,32 +97,6 @@ class EventReport:
         }
 
 
-@dataclass(frozen=True)
-class MatchReport:
-    """How imported plays were matched to catalogue tracks.
-
-    Attributes
-    ----------
-    matched : mapping of str to int
-        Rows matched, by method (``track_id``, ``uri``, ``isrc``, ``artist_title``).
-    unmatched : int
-        Rows no method matched (dropped from the returned events).
-    top_unmatched : list of (str, int)
-        The most frequent unmatched ``"artist - title"`` (or id), with counts.
-    """
-
-    matched: dict[str, int]
-    unmatched: int
-    top_unmatched: list[tuple[str, int]]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "matched": dict(self.matched),
-            "unmatched": self.unmatched,
-            "top_unmatched": [list(x) for x in self.top_unmatched],
-        }
-
-
 def read_events(
     path: str | os.PathLike[str],
     *,
@@ -140,6 +140,8 @@ def read_events(
             raw, fmt, bad = _read_json_export(p, user_id or p.stem)
     except (OSError, ValueError, AttributeError, TypeError) as exc:  # a JSON shape we do not know
         raise InputError(p, f"could not read events ({exc.__class__.__name__}: {exc})") from None
+    if fmt in ("csv", "parquet"):
+        raw = standard_columns(raw, default_user=user_id or p.stem)
     if user_id is not None:
         raw["user_id"] = user_id
     events, report = clean_events(raw, now=now, source=str(p), fmt=fmt)
@@ -148,6 +150,29 @@ def read_events(
         report = EventReport(str(p), fmt, report.rows_read + bad, report.rows_kept, dropped)
     events.attrs["report"] = report.to_dict()
     return events
+
+
+def standard_columns(table: pd.DataFrame, *, default_user: str) -> pd.DataFrame:
+    """Rename a table's columns to the events schema where they go by another common name.
+
+    A table with artist and title but no ``track_id`` (what scrobblers and spreadsheets export) is
+    kept: ``artist - title`` stands in as the id until :func:`match_tracks`. Without a listener
+    column every row is ``default_user``'s; without ``ms_played`` a row counts as a listen of
+    :data:`LISTENBRAINZ_DEFAULT_MS` (a scrobble is recorded only after half the track or 4 minutes).
+    """
+    df = table.copy()
+    lower = {str(c).strip().lower(): c for c in df.columns}
+    for name, others in ALIASES.items():
+        if name in df.columns:
+            continue
+        found = next((lower[o.lower()] for o in others if o.lower() in lower), None)
+        if found is not None and found not in REQUIRED:
+            df = df.rename(columns={found: name})
+    if "user_id" not in df.columns:
+        df["user_id"] = default_user
+    if "ms_played" not in df.columns and "track_id" not in df.columns:
+        df["ms_played"] = LISTENBRAINZ_DEFAULT_MS
+    return df
 
 
 def _read_json_export(p: Path, default_user: str) -> tuple[pd.DataFrame, str, int]:
@@ -206,15 +231,19 @@ def _from_spotify_extended(rows: list[dict[str, Any]], user: str) -> pd.DataFram
     )
 
 
+def _name_ids(artist: pd.Series, title: pd.Series) -> list[str | None]:
+    return [
+        f"{a} - {t}" if isinstance(a, str) and isinstance(t, str) and a and t else None
+        for a, t in zip(artist, title, strict=True)
+    ]
+
+
 def _from_spotify_account(rows: list[dict[str, Any]], user: str) -> pd.DataFrame:
     df = pd.DataFrame(rows)
     artist = df.get("artistName", pd.Series(None, index=df.index, dtype=object))
     title = df.get("trackName", pd.Series(None, index=df.index, dtype=object))
     # This export has no track ids: the normalised "artist - title" stands in until matching.
-    key = [
-        f"{a} - {t}" if isinstance(a, str) and isinstance(t, str) else None
-        for a, t in zip(artist, title, strict=True)
-    ]
+    key = _name_ids(artist, title)
     return pd.DataFrame(
         {
             "user_id": user,
@@ -281,6 +310,9 @@ def clean_events(
         Typed, de-duplicated, sorted by timestamp (when ``sort``), fresh index.
     report : EventReport
     """
+    if "track_id" not in events.columns and {"artist_name", "track_name"} <= set(events.columns):
+        # Named plays: the normalised "artist - title" stands in until match_tracks.
+        events = events.assign(track_id=_name_ids(events["artist_name"], events["track_name"]))
     missing = [c for c in REQUIRED if c not in events.columns]
     if missing:
         raise InputError(
@@ -391,91 +423,14 @@ def _as_bool(v: Any) -> bool | None:
     return None
 
 
-def normalise_name(s: Any) -> str:
-    """Lower-case, accent-free, punctuation-free text for matching artist and title names.
-
-    Drops bracketed suffixes such as ``(Remastered 2011)`` and ``- Live``-style tails are kept, since
-    a live take is a different recording.
-    """
-    if not isinstance(s, str):
-        return ""
-    s = unicodedata.normalize("NFKD", s).encode("ascii", "ignore").decode()
-    s = re.sub(r"[\(\[][^\)\]]*(remaster|version|mono|stereo|edit)[^\)\]]*[\)\]]", " ", s.lower())
-    s = " ".join(re.sub(r"[^a-z0-9]+", " ", s).split())
-    return s[4:] if s.startswith("the ") else s
-
-
-def _name_keys(tracks: pd.DataFrame) -> pd.Series:
-    """Normalised ``"artist title"`` per catalogue track; from the file name (``Artist - Title.ogg``,
-    ``artist_name-title_words.flac``) where the tags are missing."""
-    empty = pd.Series("", index=tracks.index)
-    artist = tracks["artist"].map(normalise_name) if "artist" in tracks else empty
-    title = tracks["title"].map(normalise_name) if "title" in tracks else empty
-    keys = (artist + " " + title).str.strip()
-    if "path" in tracks:
-        stem = tracks["path"].map(
-            lambda p: normalise_name(Path(p).stem) if isinstance(p, str) else ""
-        )
-        keys = keys.where((artist != "") & (title != ""), stem)
-    return keys
-
-
-def match_tracks(events: pd.DataFrame, tracks: pd.DataFrame) -> tuple[pd.DataFrame, MatchReport]:
-    """Map imported plays to catalogue ``track_id`` by id, Spotify URI, ISRC, or artist + title.
-
-    Tried in that order per row: the event's ``track_id`` is already a catalogue id; it (or the
-    event's ``uri``) equals a catalogue ``uri`` / ``spotify_uri`` column (``spotify:track:X`` and
-    the bare ``X`` both match); the event's ``isrc`` equals the catalogue's ``isrc``; normalised
-    ``artist_name`` + ``track_name`` equal the catalogue's ``artist`` + ``title`` (or, for tracks
-    without those tags, the file name).
-
-    Returns
-    -------
-    events : pandas.DataFrame
-        Matched rows only, ``track_id`` replaced by the catalogue id.
-    report : MatchReport
-    """
-    ids = tracks["track_id"].astype(str)
-    known = set(ids)
-    tid = events["track_id"].astype(str)
-    out = tid.where(tid.isin(known)).astype(object)
-    how = pd.Series("track_id", index=events.index, dtype=object).where(out.notna())
-
-    def fill(keys: pd.Series, lookup: dict[str, str], method: str) -> None:
-        todo = out.isna() & keys.notna()
-        hit = keys[todo].map(lookup)
-        hit = hit[hit.notna()]
-        out.loc[hit.index] = hit
-        how.loc[hit.index] = method
-
-    for col in ("uri", "spotify_uri"):
-        if col in tracks:
-            lookup = {}
-            for u, t in zip(tracks[col].astype(str), ids, strict=True):
-                lookup[u] = t
-                lookup[u.rsplit(":", 1)[-1]] = t
-            fill(tid, lookup, "uri")
-            if "uri" in events:
-                fill(events["uri"].astype(str), lookup, "uri")
-    if "isrc" in tracks and "isrc" in events:
-        lookup = dict(zip(tracks["isrc"].astype(str).str.upper(), ids, strict=True))
-        fill(events["isrc"].astype(str).str.upper(), lookup, "isrc")
-    if {"artist_name", "track_name"} <= set(events.columns):
-        ev_keys = (
-            events["artist_name"].map(normalise_name)
-            + " "
-            + events["track_name"].map(normalise_name)
-        )
-        fill(ev_keys, dict(zip(_name_keys(tracks), ids, strict=True)), "artist_title")
-    miss = out.isna()
-    if {"artist_name", "track_name"} <= set(events.columns):
-        label = events["artist_name"].astype(str) + " - " + events["track_name"].astype(str)
-    else:
-        label = tid
-    top = Counter(label[miss]).most_common(10)
-    matched = events.loc[~miss].copy()
-    matched["track_id"] = out[~miss].astype(str)
-    report = MatchReport(
-        {k: int(v) for k, v in how[~miss].value_counts().items()}, int(miss.sum()), top
-    )
-    return matched.reset_index(drop=True), report
+__all__ = [
+    "ALIASES",
+    "MATCH_COLUMNS",
+    "EventReport",
+    "MatchReport",
+    "clean_events",
+    "match_tracks",
+    "normalise_name",
+    "read_events",
+    "standard_columns",
+]

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+import string
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from audiotaste.errors import InputError
 from audiotaste.recommend.content import ContentSpace
 from audiotaste.recommend.events import clean_events
+from audiotaste.recommend.explain import file_artist_title
 
 KEY_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 #: Plays shorter than this are early skips: negative evidence.
@@ -186,10 +189,8 @@ class TasteProfile:
             ]
             s = pd.Series(wpos, index=names).groupby(level=0).sum().drop("", errors="ignore")
             keys = {str(a): round(float(b), 4) for a, b in s[s > 0].nlargest(5).items()}
-        artists: dict[str, float] = {}
-        if "artist" in t:
-            s = pd.Series(pos, index=t["artist"].astype(str).to_numpy()).groupby(level=0).sum()
-            artists = {str(a): round(float(b), 3) for a, b in s[s > 0].nlargest(10).items()}
+        s = pd.Series(pos, index=artist_names(t)).groupby(level=0).sum().drop("", errors="ignore")
+        artists = {str(a): round(float(b), 3) for a, b in s[s > 0].nlargest(10).items()}
         ms = ev["ms_played"].to_numpy(float)
         frac = ms / (dur * 1000.0) if dur is not None else np.full(len(ms), np.nan)
         frac = frac[np.isfinite(frac)]
@@ -275,6 +276,26 @@ def _drift(
     return out
 
 
+def artist_names(tracks: pd.DataFrame) -> np.ndarray:
+    """Each track's artist: the ``artist`` tag, else read from the file name (``Artist - Title``,
+    ``artist_name-title``), else ``""``; untagged files still have an artist worth naming."""
+    tagged = (
+        tracks["artist"].fillna("").astype(str).str.strip().to_numpy(dtype=object)
+        if "artist" in tracks
+        else np.full(len(tracks), "", dtype=object)
+    )
+    if "path" not in tracks:
+        return tagged
+    paths = tracks["path"].fillna("").astype(str).to_numpy()
+    return np.array(
+        [
+            a or (string.capwords(file_artist_title(p)[0]) if p else "")
+            for a, p in zip(tagged, paths, strict=True)
+        ],
+        dtype=object,
+    )
+
+
 def _label(
     genres: dict[str, float], moods: dict[str, float], tempo: tuple[float, float] | None
 ) -> str:
@@ -298,3 +319,29 @@ def _some(ids: Any) -> str:
     return (
         "listeners: " + ", ".join(ids[:5]) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
     )
+
+
+def evidence_matrices(
+    events: pd.DataFrame,
+    users: np.ndarray,
+    items: np.ndarray,
+    shape: tuple[int, int],
+    duration_s: np.ndarray,
+    *,
+    skip_s: float = SKIP_S,
+    half_life_days: float = HALF_LIFE_DAYS,
+    ref_time: pd.Timestamp | None = None,
+) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """Signed :func:`evidence` and play counts as ``shape`` (users x tracks) CSR matrices.
+
+    ``users`` and ``items`` are each event's row and column; ``duration_s`` each event's track
+    length (NaN unknown).
+    """
+    w = evidence(
+        events, duration_s, skip_s=skip_s, half_life_days=half_life_days, ref_time=ref_time
+    )
+    s = sp.csr_matrix((w.astype(np.float32), (users, items)), shape=shape)
+    p = sp.csr_matrix((np.ones(len(users), np.float32), (users, items)), shape=shape)
+    s.sum_duplicates()
+    p.sum_duplicates()
+    return s, p

@@ -1,23 +1,16 @@
 """The hybrid recommender: content for cold tracks, ALS where listens exist, a blend between them.
 
-Every track gets a vector in the ALS factor space. A track with listens has its own ALS factors; a
-track with none gets a *prior*: the factors predicted from its content (a ridge regression from
-content vectors to the ALS factors of played tracks) mixed with the mean factors of its artist's
-played tracks when the artist is known. The two are blended by ``n / (n + blend_listens)``, ``n``
-the track's number of listeners. A listener's score for a track is their ALS factors dotted with
-the track's blended factors, plus ``content_weight`` times the cosine between the track's content
-vector and the listener's taste vector (the recency-weighted mean of what they played, skips
-subtracted). The same score is an inner product of two concatenated vectors, so one approximate
-nearest-neighbour index (IVF, or voyager's HNSW) serves large catalogues.
+A score is ``user_factors @ item_factors + taste @ content + bias``, with the blend's weights learned
+on the catalogue's own events (:mod:`~audiotaste.recommend.blend`) or fixed
+(:mod:`~audiotaste.recommend.cold`); being one inner product, one approximate nearest-neighbour
+index (IVF, or voyager's HNSW) serves large catalogues.
 """
 
 from __future__ import annotations
 
-import json
+import inspect
 import os
-import re
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,30 +18,30 @@ import pandas as pd
 import scipy.sparse as sp
 
 from audiotaste.errors import InputError, ModelError
-from audiotaste.recommend.ann import IVFIndex
+from audiotaste.recommend.blend import (
+    Blend,
+    item_model,
+    kinds_of,
+    learn_blend_for,
+    offset_and_shares,
+)
 from audiotaste.recommend.collaborative import als, confidence, fold_in
 from audiotaste.recommend.content import ContentSpace
-from audiotaste.recommend.events import EventReport, clean_events
-from audiotaste.recommend.profile import HALF_LIFE_DAYS, SKIP_S, evidence
-
-_PARAMS = (
-    "factors",
-    "regularization",
-    "iterations",
-    "alpha",
-    "half_life_days",
-    "skip_s",
-    "blend_listens",
-    "artist_listens",
-    "content_weight",
-    "ridge",
-    "ann_min_tracks",
-    "ann",
-    "n_lists",
-    "n_probe",
-    "query_ef",
-    "random_state",
+from audiotaste.recommend.events import (
+    MatchReport,
 )
+from audiotaste.recommend.explain import (
+    readable_name,
+    recommendation_frame,
+    similar_tracks,
+)
+from audiotaste.recommend.profile import HALF_LIFE_DAYS, SKIP_S, evidence, evidence_matrices
+from audiotaste.recommend.retrieval import build_index as build_ann_index
+from audiotaste.recommend.retrieval import default_picks, fair_top, index_nbytes, search
+from audiotaste.recommend.store import load_model, save_model
+from audiotaste.recommend.tracks import catalogue_events, lookup, pad_rows, track_arrays
+
+__all__ = ["Recommender", "check_fitted", "readable_name"]
 
 
 class Recommender:
@@ -77,6 +70,10 @@ class Recommender:
         Weight of the cosine between a track's sound and the listener's taste vector.
     ridge
         L2 penalty of the content-to-factors regression.
+    blend
+        ``"learned"``: weights fitted on the last week of the training events (falls back to
+        ``"fixed"``, noted in ``blend_report_``, when the history is too short); ``"fixed"``: the
+        constants ``blend_listens``, ``artist_listens`` and ``content_weight``.
     ann_min_tracks
         Catalogues at least this large are searched approximately instead of exactly.
     ann
@@ -107,6 +104,7 @@ class Recommender:
         artist_listens: float = 10.0,
         content_weight: float = 0.5,
         ridge: float = 1.0,
+        blend: str = "learned",
         ann_min_tracks: int = 200_000,
         ann: str = "ivf",
         n_lists: int = 0,
@@ -124,6 +122,7 @@ class Recommender:
         self.artist_listens = artist_listens
         self.content_weight = content_weight
         self.ridge = ridge
+        self.blend = blend
         self.ann_min_tracks = ann_min_tracks
         self.ann = ann
         self.n_lists = n_lists
@@ -132,9 +131,12 @@ class Recommender:
         self.random_state = random_state
         self._index: Any = None
         self._lookup: dict[str, tuple[np.ndarray, pd.Index]] = {}
+        self.match_report_: MatchReport | None = None
 
     def get_params(self) -> dict[str, Any]:
-        return {p: getattr(self, p) for p in _PARAMS}
+        """Constructor arguments, as ``save`` keeps them."""
+        names = list(inspect.signature(type(self).__init__).parameters)[1:]
+        return {p: getattr(self, p) for p in names}
 
     # ------------------------------------------------------------------------------------------
     def fit(self, events: pd.DataFrame, tracks: pd.DataFrame) -> Recommender:
@@ -146,127 +148,119 @@ class Recommender:
             raise InputError(None, "the tracks frame has no track_id column")
         tracks = tracks.drop_duplicates("track_id").reset_index(drop=True)
         self.content_, self.X_ = ContentSpace.fit_transform(tracks)
-        self.track_ids_ = tracks["track_id"].astype(str).to_numpy(dtype=str)
-        self.duration_s_ = _column(tracks, "duration_s", np.nan)
-        self.artist_ = _text(tracks, "artist")
-        self.title_ = _text(tracks, "title")
-        self.path_ = _text(tracks, "path")
-        artist_key = tracks["artist_id"] if "artist_id" in tracks else tracks.get("artist")
-        self.artist_code_ = (
-            pd.factorize(artist_key.astype(str))[0]
-            if artist_key is not None
-            else np.full(len(tracks), -1)
-        ).astype(np.int64)
-        tags = [c for c in tracks.columns if str(c).startswith(("genre.", "mood."))]
-        if not tags:
-            # a frame tagged only by another taxonomy (musicnn's tag.*) still gets worded reasons;
-            # with ours present its 50 extra columns would add 200 MB at 1 M tracks and no new words
-            tags = [c for c in tracks.columns if str(c).startswith("tag.")]
-        self.tag_names_ = np.array(tags, dtype=str)
-        self.tags_ = (
-            tracks[tags].apply(pd.to_numeric, errors="coerce").fillna(0).to_numpy(np.float32)
-        )
-        # The catalogue's mean tag is in every reason; over a million tracks it is worth keeping.
-        self.tag_mean_ = self.tags_.mean(0) if len(self.tags_) else np.zeros(len(tags), np.float32)
-
-        ev, items = self._known_events(events)
+        (
+            self.track_ids_,
+            self.duration_s_,
+            self.artist_,
+            self.title_,
+            self.path_,
+            self.artist_code_,
+            self.tag_names_,
+            self.tags_,
+            self.tag_mean_,
+        ) = track_arrays(tracks).values()
+        ev, items = self._known_events(events, tracks)
         users, uniques = pd.factorize(ev["user_id"], sort=True)
         self.user_ids_ = np.asarray(uniques, dtype=str)
         self.ref_time_ = ev["timestamp"].max() if len(ev) else pd.Timestamp.now(tz="UTC")
         self.evidence_, self.plays_ = self._matrices(ev, users, items, len(self.user_ids_))
+        self.blend_, self.blend_report_ = self._learn_blend(ev, users, items)
         self._refit()
         return self
 
-    def _known_events(self, events: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
-        """Cleaned events of catalogue tracks and their track indices; sets ``fit_report_``."""
-        ev, report = clean_events(events, sort=False)
-        # Look up each distinct id once: 4x cheaper than get_indexer on 10M rows of ids.
-        codes, uniques = pd.factorize(ev["track_id"])
-        found = self._positions("track_ids_").get_indexer(uniques)
-        items = np.where(codes >= 0, found[np.maximum(codes, 0)], -1) if len(found) else codes
-        dropped = dict(report.dropped)
-        if (items < 0).any():
-            dropped["unknown_track"] = int((items < 0).sum())
-            ev, items = ev[items >= 0], items[items >= 0]
-        self.fit_report_ = EventReport("<frame>", "frame", report.rows_read, len(ev), dropped)
+    def _learn_blend(
+        self, ev: pd.DataFrame, users: np.ndarray, items: np.ndarray
+    ) -> tuple[Blend | None, dict[str, Any]]:
+        if self.blend not in ("learned", "fixed"):
+            raise InputError(None, f"unknown blend {self.blend!r}: use 'learned' or 'fixed'")
+        if self.blend == "fixed":
+            return None, {"blend": "fixed"}
+        w = evidence(
+            ev,
+            self.duration_s_[items],
+            skip_s=self.skip_s,
+            half_life_days=self.half_life_days,
+            ref_time=self.ref_time_,
+        ).astype(np.float32)
+        return learn_blend_for(self, users, items, ev["timestamp"], w)
+
+    def _als_params(self) -> dict[str, Any]:
+        return {
+            "factors": self.factors,
+            "regularization": self.regularization,
+            "iterations": self.iterations,
+            "random_state": self.random_state,
+        }
+
+    def _known_events(
+        self, events: pd.DataFrame, tracks: pd.DataFrame | None = None
+    ) -> tuple[pd.DataFrame, np.ndarray]:
+        """Cleaned events of catalogue tracks and their track indices; sets ``fit_report_``.
+
+        Imported plays that name their track by Spotify URI, ISRC or artist + title (columns
+        ``uri``, ``isrc``, ``artist_name`` / ``track_name``) are matched to the catalogue first
+        (:func:`~audiotaste.recommend.events.match_tracks`; ``match_report_`` says how).
+        """
+        if tracks is None:
+            names = ("track_id", "artist", "title", "path")
+            arrays = (self.track_ids_, self.artist_, self.title_, self.path_)
+            tracks = pd.DataFrame(dict(zip(names, arrays, strict=True)))
+        ev, items, self.fit_report_, self.match_report_ = catalogue_events(
+            events, tracks, self._positions("track_ids_")
+        )
         return ev, items
 
     def _matrices(
         self, ev: pd.DataFrame, u: np.ndarray, i: np.ndarray, n_users: int
     ) -> tuple[sp.csr_matrix, sp.csr_matrix]:
-        """Signed evidence and play counts, users x tracks."""
-        w = evidence(
+        return evidence_matrices(
             ev,
+            u,
+            i,
+            (n_users, len(self.track_ids_)),
             self.duration_s_[i],
             skip_s=self.skip_s,
             half_life_days=self.half_life_days,
             ref_time=self.ref_time_,
         )
-        shape = (n_users, len(self.track_ids_))
-        s = sp.csr_matrix((w.astype(np.float32), (u, i)), shape=shape)
-        p = sp.csr_matrix((np.ones(len(u), np.float32), (u, i)), shape=shape)
-        s.sum_duplicates()
-        p.sum_duplicates()
-        return s, p
 
     def _refit(self) -> None:
         conf = confidence(self.evidence_, self.alpha)
         n_users, n_items = conf.shape
         if conf.nnz:
-            self.user_factors_, self.item_cf_ = als(
-                conf,
-                factors=self.factors,
-                regularization=self.regularization,
-                iterations=self.iterations,
-                random_state=self.random_state,
-            )
+            self.user_factors_, self.item_cf_ = als(conf, **self._als_params())
         else:
             self.user_factors_ = np.zeros((n_users, self.factors), np.float32)
             self.item_cf_ = np.zeros((n_items, self.factors), np.float32)
         self._update_items()
         self.taste_ = self._taste(np.arange(n_users))
+        self._center()
+
+    def _center(self) -> None:
+        """Centre a learned blend's log-odds and share the list between kinds (see blend)."""
+        self.score_offset_, self.kind_share_ = offset_and_shares(self)
+        self.bias_ -= np.float32(self.score_offset_)
 
     def _update_items(self) -> None:
         """Recompute listener counts, the content regression, artist priors and blended factors."""
         pos = self.evidence_.copy()
         pos.data = (pos.data > 0).astype(np.float32)
         self.listens_ = np.asarray(pos.sum(0)).ravel().astype(np.int64)
-        n = self.listens_.astype(np.float32)
-        warm = n > 0
-        x = np.hstack([self.X_, np.ones((len(n), 1), np.float32)])
-        if warm.any():
-            xw = x[warm] * np.sqrt(n[warm])[:, None]
-            a = xw.T @ xw + self.ridge * np.eye(x.shape[1], dtype=np.float32)
-            self.projection_ = np.linalg.solve(
-                a, xw.T @ (self.item_cf_[warm] * np.sqrt(n[warm])[:, None])
+        self.item_factors_, self.Xw_, self.bias_, self.projection_, self.artist_listens_ = (
+            item_model(
+                self.blend_,
+                x=self.X_,
+                dim_groups=self.content_.groups,
+                item_cf=self.item_cf_,
+                listens=self.listens_,
+                artist_code=self.artist_code_,
+                ridge=self.ridge,
+                artist_listens=self.artist_listens,
+                blend_listens=self.blend_listens,
+                content_weight=self.content_weight,
             )
-        else:
-            self.projection_ = np.zeros((x.shape[1], self.factors), np.float32)
-        predicted = x @ self.projection_
-        codes = self.artist_code_
-        has = codes >= 0
-        n_art = max(int(codes.max()) + 1, 1) if has.any() else 1
-        a_n = np.bincount(codes[has], weights=n[has], minlength=n_art)
-        by_artist = sp.csr_matrix(
-            (n[has], (codes[has], np.flatnonzero(has))), shape=(n_art, len(n))
         )
-        a_sum = by_artist @ self.item_cf_
-        # float32 and in place: at a million tracks each [n_tracks, factors] temporary is 256 MB,
-        # and allocating them cost more than the arithmetic.
-        a_mean = (a_sum / np.maximum(a_n, 1e-9)[:, None]).astype(np.float32)
-        self.artist_listens_ = a_n
-        safe = np.where(has, codes, 0)
-        wa = np.where(has, a_n[safe] / (a_n[safe] + self.artist_listens), 0.0).astype(np.float32)
-        prior = a_mean[safe]
-        prior *= wa[:, None]
-        predicted = predicted.astype(np.float32, copy=False)
-        predicted *= (1 - wa)[:, None]
-        prior += predicted
-        wb = (n / (n + self.blend_listens)).astype(np.float32)[:, None]
-        blended = self.item_cf_ * wb
-        prior *= 1 - wb
-        blended += prior
-        self.item_factors_ = blended
+        self.kind_ = kinds_of(self.listens_, self.artist_code_, self.artist_listens_)
         self._index = None
 
     def _taste(self, users: np.ndarray) -> np.ndarray:
@@ -288,16 +282,11 @@ class Recommender:
         new_users = np.setdiff1d(ev["user_id"].unique().astype(str), self.user_ids_)
         if len(new_users):
             self.user_ids_ = np.concatenate([self.user_ids_, new_users])
-            grow = (len(new_users), self.evidence_.shape[1])
-            self.evidence_ = sp.vstack(
-                [self.evidence_, sp.csr_matrix(grow, dtype=np.float32)]
-            ).tocsr()
-            self.plays_ = sp.vstack([self.plays_, sp.csr_matrix(grow, dtype=np.float32)]).tocsr()
-            self.user_factors_ = np.vstack(
-                [self.user_factors_, np.zeros((len(new_users), self.factors), np.float32)]
+            self.evidence_, self.plays_ = (
+                pad_rows(m, len(new_users)) for m in (self.evidence_, self.plays_)
             )
-            self.taste_ = np.vstack(
-                [self.taste_, np.zeros((len(new_users), self.X_.shape[1]), np.float32)]
+            self.user_factors_, self.taste_ = (
+                pad_rows(m, len(new_users)) for m in (self.user_factors_, self.taste_)
             )
         users = self._positions("user_ids_").get_indexer(ev["user_id"])
         s, p = self._matrices(ev, users, items, len(self.user_ids_))
@@ -312,6 +301,7 @@ class Recommender:
         )
         self._update_items()
         self.taste_[users] = self._taste(users)
+        self._center()
         return self
 
     # ------------------------------------------------------------------------------------------
@@ -324,29 +314,15 @@ class Recommender:
         )
         return self._score(u, items)
 
-    def _score(self, u: np.ndarray, items: np.ndarray) -> np.ndarray:
-        out = self.user_factors_[u] @ self.item_factors_[items].T
-        if self.content_weight:
-            out += self.content_weight * (self.taste_[u] @ self.X_[items].T)
+    def _score(self, u: np.ndarray, items: np.ndarray | None = None) -> np.ndarray:
+        """Scores ``[len(u), n_items]``; ``items=None`` scores the whole catalogue without
+        copying its factors (the discovery re-ranker calls this for every track)."""
+        f = self.item_factors_ if items is None else self.item_factors_[items]
+        x = self.Xw_ if items is None else self.Xw_[items]
+        out = self.user_factors_[u] @ f.T
+        out += self.taste_[u] @ x.T
+        out += self.bias_ if items is None else self.bias_[items]
         return out
-
-    def score_components(self, user: str, track_ids: Sequence[str]) -> pd.DataFrame:
-        """Per track: ``collab_score`` (factors), ``content_score`` (cosine with the listener's
-        taste vector, -1..1), ``score`` (their weighted sum) and ``listens``; for re-ranking."""
-        check_fitted(self)
-        u = int(self._user_index([user])[0])
-        i = self._track_index(track_ids)
-        collab = self.item_factors_[i] @ self.user_factors_[u]
-        content = self.X_[i] @ self.taste_[u]
-        return pd.DataFrame(
-            {
-                "track_id": self.track_ids_[i],
-                "score": collab + self.content_weight * content,
-                "collab_score": collab,
-                "content_score": content,
-                "listens": self.listens_[i],
-            }
-        )
 
     def recommend(
         self,
@@ -385,16 +361,16 @@ class Recommender:
         u = int(self._user_index([user])[0])
         seen = _row(self.plays_, u)[0] if exclude_seen else np.zeros(0, np.int64)
         if items is None and len(self.track_ids_) >= self.ann_min_tracks:
-            idx, sc = self._ann(u, n, seen)
+            # a learned blend shares the list out between kinds of track: retrieve more to share
+            pool, sc_all = self._ann(u, n if self.blend_ is None else 10 * n, seen)
         else:
             pool = np.arange(len(self.track_ids_)) if items is None else items
             sc_all = self._score(np.array([u]), pool)[0]
-            k = min(n + len(seen), len(pool))
-            top = np.argpartition(-sc_all, k - 1)[:k] if k else np.zeros(0, np.int64)
-            idx, sc = pool[top], sc_all[top]
-        keep = ~np.isin(idx, seen)
-        idx, sc = idx[keep], sc[keep]
-        order = np.argsort(-sc, kind="stable")[:n]
+        sc_all[np.isin(pool, seen)] = -np.inf
+        kind = None if self.blend_ is None else self.kind_[pool]
+        top = fair_top(sc_all, kind, n, self.kind_share_)
+        idx, sc = pool[top], sc_all[top]
+        order = np.argsort(-sc, kind="stable")
         return self._frame(u, idx[order], sc[order])
 
     def recommend_many(
@@ -406,60 +382,37 @@ class Recommender:
     ) -> pd.DataFrame:
         """``recommend`` for several listeners: ``user_id``, ``rank`` (1-based) and its columns."""
         cands = None if candidates is None else list(candidates)
-        frames = []
-        for user in users:
-            f = self.recommend(user, n, cands, exclude_seen)
-            f.insert(0, "rank", np.arange(1, len(f) + 1))
-            f.insert(0, "user_id", user)
-            frames.append(f)
+        frames = [
+            self.recommend(u, n, cands, exclude_seen).pipe(
+                lambda f, u=u: f.assign(user_id=u, rank=np.arange(1, len(f) + 1))
+            )
+            for u in users
+        ]
         if not frames:
             return pd.DataFrame(columns=["user_id", "rank", "track_id", "score", "reason"])
-        return pd.concat(frames, ignore_index=True)
+        out = pd.concat(frames, ignore_index=True)
+        return out[["user_id", "rank", *[c for c in out.columns if c not in ("user_id", "rank")]]]
 
     def similar(self, track_id: str, n: int = 10) -> pd.DataFrame:
         """Tracks closest to ``track_id`` in listening pattern and sound: ``track_id``, ``score``
         (mean of the factor and content cosines), ``reason``."""
         check_fitted(self)
-        i = int(self._track_index([track_id])[0])
-        f = self.item_factors_ / np.maximum(
-            np.linalg.norm(self.item_factors_, axis=1, keepdims=True), 1e-9
-        )
-        by_listens = f @ f[i]
-        by_sound = self.X_ @ self.X_[i]
-        sc = 0.5 * (by_listens + by_sound)
-        sc[i] = -np.inf
-        k = min(n, len(sc) - 1)
-        top = np.argpartition(-sc, k - 1)[:k] if k > 0 else np.zeros(0, np.int64)
-        top = top[np.argsort(-sc[top], kind="stable")]
-        reasons = []
-        phrases = self._tag_phrases(np.concatenate([[i], top]), None)
-        for j, phrase in zip(top, phrases[1:], strict=True):
-            why = []
-            if self.artist_code_[j] >= 0 and self.artist_code_[j] == self.artist_code_[i]:
-                why.append("same artist")
-            if by_sound[j] >= 0.5:
-                shared = [w for w in phrase.split() if w in phrases[0].split()]
-                why.append("sounds alike" + (f": both {' '.join(shared)}" if shared else ""))
-            if self.listens_[i] and self.listens_[j] and by_listens[j] >= 0.5:
-                why.append("played by the same listeners")
-            if not why:
-                why.append("the closest match available in sound and listeners")
-            reasons.append("; ".join(why))
-        return pd.DataFrame({"track_id": self.track_ids_[top], "score": sc[top], "reason": reasons})
+        idx, sc, reasons = similar_tracks(self, int(self._track_index([track_id])[0]), n)
+        return pd.DataFrame({"track_id": self.track_ids_[idx], "score": sc, "reason": reasons})
 
     # ------------------------------------------------------------------------------------------
     def _ann(self, u: int, n: int, seen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Top-``n`` unseen tracks by score through the ANN index, with their exact scores."""
-        index = self.build_index()
-        q = np.concatenate([self.user_factors_[u], self.content_weight * self.taste_[u]])
-        if isinstance(index, IVFIndex):
-            ids, _ = index.search(q, n, self.n_probe, exclude=seen)
-        else:
-            k = min(n + len(seen), len(self.track_ids_))
-            found, _ = index.query(
-                np.append(q, 0.0).astype(np.float32), k=k, query_ef=max(self.query_ef, k)
-            )
-            ids = np.asarray(found, np.int64)
+        q = np.concatenate([self.user_factors_[u], self.taste_[u], [1.0]])
+        ids = search(
+            self.build_index(),
+            q,
+            n,
+            seen=seen,
+            n_tracks=len(self.track_ids_),
+            n_probe=self.n_probe,
+            query_ef=self.query_ef,
+        )
         # Scored again the way exact search scores, so both paths order ties alike.
         return ids, self._score(np.array([u]), ids)[0]
 
@@ -468,173 +421,33 @@ class Recommender:
         return it; kept by :meth:`save`."""
         check_fitted(self)
         if self._index is None:
-            self._index = self._build_index()
+            # IVF lists split along what listeners' queries weigh (see IVFIndex.build).
+            rng = np.random.default_rng(self.random_state)
+            users = rng.choice(len(self.user_ids_), min(len(self.user_ids_), 20_000), replace=False)
+            ones = np.ones((len(users), 1), np.float32)
+            queries = np.hstack([self.user_factors_[users], self.taste_[users], ones])
+            self._index = build_ann_index(
+                np.hstack([self.item_factors_, self.Xw_, self.bias_[:, None]]).astype(np.float32),
+                kind=self.ann,
+                queries=queries if len(users) else None,
+                n_lists=self.n_lists,
+                random_state=self.random_state,
+            )
         return self._index
 
     def index_bytes(self) -> int:
         """Memory of the ANN index once built, bytes (0 when there is none)."""
-        if self._index is None:
-            return 0
-        if isinstance(self._index, IVFIndex):
-            return self._index.nbytes
-        return len(self._index.as_bytes())
-
-    def _item_vectors(self) -> np.ndarray:
-        """``[item factors, content]``: a track's score is the inner product of this with
-        ``[user factors, content_weight * taste]``."""
-        return np.hstack([self.item_factors_, self.X_]).astype(np.float32)
-
-    def _build_index(self) -> Any:
-        if self.ann == "ivf":
-            # Lists split along what listeners' queries weigh (see IVFIndex.build).
-            rng = np.random.default_rng(self.random_state)
-            users = rng.choice(len(self.user_ids_), min(len(self.user_ids_), 20_000), replace=False)
-            queries = np.hstack(
-                [self.user_factors_[users], self.content_weight * self.taste_[users]]
-            )
-            return IVFIndex.build(
-                self._item_vectors(),
-                self.n_lists or None,
-                queries=queries if len(users) else None,
-                random_state=self.random_state,
-            )
-        if self.ann != "voyager":
-            raise InputError(None, f"unknown ann {self.ann!r}: use 'ivf' or 'voyager'")
-        from voyager import Index, Space
-
-        z = self._item_vectors()
-        norms = np.linalg.norm(z, axis=1)
-        max_norm = float(norms.max()) if len(norms) else 1.0
-        # Adding sqrt(M^2 - |z|^2) makes every item the same length, so nearest in Euclidean
-        # distance is largest inner product (Bachrach et al. 2014).
-        z = np.hstack([z, np.sqrt(np.clip(max_norm**2 - norms**2, 0, None))[:, None]]).astype(
-            np.float32
-        )
-        index = Index(
-            Space.Euclidean,
-            num_dimensions=z.shape[1],
-            # Denser than voyager's defaults: M 16 / ef_construction 100 reached recall@50 0.84 at
-            # best in bench_recommend.py ann, M 32 / 200 0.92 at query_ef 800.
-            M=32,
-            ef_construction=200,
-            random_seed=self.random_state,
-        )
-        index.add_items(z, ids=np.arange(len(z)), num_threads=-1)
-        return index
+        return index_nbytes(self._index)
 
     def _default(self, n: int, items: np.ndarray | None) -> pd.DataFrame:
         pool = np.arange(len(self.track_ids_)) if items is None else items
-        if self.listens_[pool].max(initial=0) > 0:
-            sc = np.log1p(self.listens_[pool]).astype(np.float64)
-            order = np.argsort(-sc, kind="stable")[:n]
-            reason = "popular here ({} listeners); a default: you have no listening history yet"
-            reasons = [reason.format(self.listens_[pool[j]]) for j in order]
-            return self._frame(None, pool[order], sc[order], reasons)
-        # Nobody has played anything: pick tracks that spread over the catalogue's sound.
-        chosen = [0]
-        dist = 1 - self.X_[pool] @ self.X_[pool[0]]
-        while len(chosen) < min(n, len(pool)):
-            j = int(np.argmax(dist))
-            chosen.append(j)
-            dist = np.minimum(dist, 1 - self.X_[pool] @ self.X_[pool[j]])
-        reasons = [
-            "a spread across the catalogue; a default: you have no listening history yet"
-        ] * len(chosen)
-        return self._frame(None, pool[chosen], np.zeros(len(chosen)), reasons)
+        idx, sc, reasons = default_picks(self.listens_, self.X_, pool, n)
+        return self._frame(None, idx, sc, reasons)
 
     def _frame(
         self, u: int | None, idx: np.ndarray, sc: np.ndarray, reasons: list[str] | None = None
     ) -> pd.DataFrame:
-        if u is None:
-            collab = np.zeros(len(idx), np.float32)
-            content = np.zeros(len(idx), np.float32)
-        else:
-            collab = self.item_factors_[idx] @ self.user_factors_[u]
-            content = self.X_[idx] @ self.taste_[u]
-        if reasons is None:
-            assert u is not None
-            reasons = self._reasons(u, idx, collab, content)
-        return pd.DataFrame(
-            {
-                "track_id": self.track_ids_[idx],
-                "score": np.asarray(sc, np.float64),
-                "reason": reasons,
-                "collab_score": collab,
-                "content_score": content,
-                "listens": self.listens_[idx],
-                "artist": self.artist_[idx],
-                "title": self.title_[idx],
-            }
-        )
-
-    # ------------------------------------------------------------------------------------------
-    def _reasons(
-        self, u: int, idx: np.ndarray, collab: np.ndarray, content: np.ndarray
-    ) -> list[str]:
-        """Reasons from the actual score parts: tags the listener favours, nearest liked tracks,
-        zero listens, artists they play, and whether listeners like them carried the score."""
-        cols, data = _row(self.evidence_, u)
-        liked, weights = cols[data > 0], data[data > 0]
-        taste_tags = None
-        if len(liked) and len(self.tag_names_):
-            taste_tags = (weights @ self.tags_[liked]) / weights.sum() - self.tag_mean_
-        heads = self._tag_phrases(idx, taste_tags)
-        codes, counts = np.unique(self.artist_code_[liked], return_counts=True)
-        liked_artists = {int(c): int(k) for c, k in zip(codes, counts, strict=True) if c >= 0}
-        sims = self.X_[liked] @ self.X_[idx].T  # [n_liked, n_idx]
-        nearest = sims.argmax(0) if len(liked) else np.zeros(len(idx), np.int64)
-        n = self.listens_[idx]
-        # Only when the track's own listening data (not its content or artist prior) carries
-        # most of the score.
-        own = n / (n + self.blend_listens) * (self.item_cf_[idx] @ self.user_factors_[u])
-        out = []
-        for r, j in enumerate(idx):
-            parts = []
-            if n[r] == 0:
-                parts.append("new: nobody has played it yet")
-            if heads[r]:
-                parts.append(f"{heads[r]}, which you favour")
-            k = liked_artists.get(self.artist_code_[j], 0)
-            if k:
-                name = self.artist_[j] or "an artist"
-                parts.append(f"by {name}, whom you play ({k} track{'s' * (k > 1)} you like)")
-            if len(liked) and sims[nearest[r], r] >= 0.5 and liked[nearest[r]] != j:
-                parts.append(f"sounds like {self._name(liked[nearest[r]])}, which you like")
-            if (
-                own[r] > 0
-                and own[r] >= 0.5 * collab[r]
-                and own[r] >= self.content_weight * content[r]
-            ):
-                parts.append(f"liked by listeners who share your taste ({n[r]} listeners)")
-            text = "; ".join(parts) or "the closest remaining match to your listening"
-            out.append(text[0].upper() + text[1:])
-        return out
-
-    def _tag_phrases(self, idx: np.ndarray, taste: np.ndarray | None) -> list[str]:
-        """``"calm jazz"`` per track: its strongest mood and genre, kept only if the listener plays
-        more of them than the catalogue average (or always, without a listener)."""
-        words: list[list[str]] = [[] for _ in idx]
-        for kind in ("mood.", "genre.", "tag."):
-            cols = np.flatnonzero(np.char.startswith(self.tag_names_, kind))
-            if not len(cols):
-                continue
-            best = cols[self.tags_[np.ix_(idx, cols)].argmax(1)]
-            keep = self.tags_[idx, best] >= 0.3
-            if taste is not None:
-                keep &= taste[best] > 0
-            for r in np.flatnonzero(keep):
-                words[r].append(self.tag_names_[best[r]][len(kind) :])
-        return [" ".join(w) for w in words]
-
-    def _name(self, j: int) -> str:
-        title, artist = self.title_[j], self.artist_[j]
-        if title and artist:
-            return f"“{title}” by {artist}"
-        if title:
-            return f"“{title}”"
-        # Untagged files (e.g. OGGs without comments) still have a file name, which people chose
-        # to be readable; a content hash is not.
-        return readable_name(self.path_[j]) if self.path_[j] else f"track {self.track_ids_[j]}"
+        return recommendation_frame(self, u, idx, sc, reasons)
 
     def _positions(self, name: str) -> pd.Index:
         """A hashed index of ``user_ids_`` or ``track_ids_``, rebuilt only when the array changes:
@@ -647,155 +460,31 @@ class Recommender:
         return cached[1]
 
     def _user_index(self, users: Sequence[str]) -> np.ndarray:
-        index = self._positions("user_ids_")
-        if len(users) == 1 and index.is_unique:
-            # get_loc is a hash lookup; get_indexer builds an Index of the query first (~1 ms).
-            try:
-                loc = index.get_loc(str(users[0]))
-            except KeyError:
-                loc = -1
-            if isinstance(loc, int) and loc >= 0:
-                return np.array([loc], np.int64)
-        idx = index.get_indexer([str(x) for x in users])
-        if (idx < 0).any():
-            bad = [str(x) for x, i in zip(users, idx, strict=True) if i < 0][:3]
-            raise InputError(
-                None,
-                f"unknown listener(s) {bad}: not in the events this model was fitted on "
-                f"({len(self.user_ids_)} listeners); use user=None for a new listener's default",
-            )
-        return idx
+        return lookup(
+            self._positions("user_ids_"),
+            users,
+            "unknown listener(s) {}: not in the events this model was fitted on "
+            f"({len(self.user_ids_)} listeners); use user=None for a new listener's default",
+        )
 
     def _track_index(self, track_ids: Sequence[str]) -> np.ndarray:
-        idx = self._positions("track_ids_").get_indexer([str(x) for x in track_ids])
-        if (idx < 0).any():
-            bad = [str(x) for x, i in zip(track_ids, idx, strict=True) if i < 0][:3]
-            raise InputError(
-                None, f"unknown track id(s) {bad}: not in the tracks this model was fitted on"
-            )
-        return idx
+        return lookup(
+            self._positions("track_ids_"),
+            track_ids,
+            "unknown track id(s) {}: not in the tracks this model was fitted on",
+        )
 
     # ------------------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write ``config.json``, ``arrays.npz`` (no pickle) and, once built, the ANN index
         (``index.npz`` for IVF, ``index.voyager``) to the directory ``path``."""
         check_fitted(self)
-        d = Path(path)
-        d.mkdir(parents=True, exist_ok=True)
-        meta = {
-            "format": "audiotaste.recommender/1",
-            "params": self.get_params(),
-            "content": self.content_.to_dict(),
-            "ref_time": self.ref_time_.isoformat(),
-            "fit_report": self.fit_report_.to_dict(),
-        }
-        (d / "config.json").write_text(json.dumps(meta, indent=1))
-        arrays = {name: getattr(self, name) for name in _ARRAYS}
-        for name in ("evidence_", "plays_"):
-            m = getattr(self, name)
-            arrays |= {
-                f"{name}data": m.data,
-                f"{name}indices": m.indices,
-                f"{name}indptr": m.indptr,
-            }
-        np.savez(d / "arrays.npz", **arrays)
-        # The ANN index of a large catalogue takes minutes to build: keep it when there is one.
-        (d / "index.voyager").unlink(missing_ok=True)
-        (d / "index.npz").unlink(missing_ok=True)
-        if isinstance(self._index, IVFIndex):
-            self._index.save(d / "index.npz")
-        elif self._index is not None:
-            self._index.save(str(d / "index.voyager"))
+        save_model(self, path)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Recommender:
         """Read a model written by :meth:`save`."""
-        d = Path(path)
-        try:
-            meta = json.loads((d / "config.json").read_text())
-            arrays = np.load(d / "arrays.npz", allow_pickle=False)
-            rec = cls(**meta["params"])
-            rec.content_ = ContentSpace.from_dict(meta["content"])
-            rec.ref_time_ = pd.Timestamp(meta["ref_time"])
-            r = meta["fit_report"]
-            rec.fit_report_ = EventReport(
-                r["source"], r["format"], r["rows_read"], r["rows_kept"], r["dropped"]
-            )
-            for name in _ARRAYS:
-                if name in _OPTIONAL_ARRAYS and name not in arrays:
-                    setattr(rec, name, _OPTIONAL_ARRAYS[name](len(arrays["track_ids_"])))
-                else:
-                    setattr(rec, name, arrays[name])
-            shape = (len(rec.user_ids_), len(rec.track_ids_))
-            for name in ("evidence_", "plays_"):
-                parts = (arrays[f"{name}data"], arrays[f"{name}indices"], arrays[f"{name}indptr"])
-                setattr(rec, name, sp.csr_matrix(parts, shape=shape))
-            if (d / "index.npz").is_file():
-                rec._index = IVFIndex.load(d / "index.npz")
-            elif (d / "index.voyager").is_file():
-                from voyager import Index
-
-                rec._index = Index.load(str(d / "index.voyager"))
-        except (OSError, KeyError, ValueError, TypeError) as exc:
-            raise ModelError(
-                d, f"not a saved Recommender ({exc.__class__.__name__}: {exc})"
-            ) from None
-        return rec
-
-
-_ARRAYS = (
-    "track_ids_",
-    "user_ids_",
-    "X_",
-    "duration_s_",
-    "artist_",
-    "title_",
-    "path_",
-    "artist_code_",
-    "tag_names_",
-    "tags_",
-    "tag_mean_",
-    "user_factors_",
-    "item_cf_",
-    "item_factors_",
-    "projection_",
-    "listens_",
-    "artist_listens_",
-    "taste_",
-)
-
-#: Arrays added after the first saved format, with what a model saved before them gets.
-_OPTIONAL_ARRAYS = {"path_": lambda n: np.full(n, "", dtype=str)}
-
-
-def readable_name(path: str) -> str:
-    """A track's name from its file name, for tracks without title tags.
-
-    ``Artist - Title.flac`` and ``artist_name-title_words.ogg`` (one hyphen) read as
-    ``“Title” by Artist``; a leading track number (``03 - Title``) is dropped; anything else is the
-    file name without extension, underscores as spaces.
-
-    Parameters
-    ----------
-    path
-        File path, POSIX or Windows separators.
-
-    Returns
-    -------
-    str
-        The name in curly quotes, e.g. ``“blue hour walk” by the velvet quartet``.
-    """
-    stem = re.split(r"[\\/]", path.strip())[-1]
-    stem = re.sub(r"\.[A-Za-z0-9]{1,5}$", "", stem)
-    stem = " ".join(stem.replace("_", " ").split())
-    parts = stem.split(" - ") if " - " in stem else stem.split("-")
-    parts = [p.strip() for p in parts]
-    if len(parts) == 2 and all(parts):
-        artist, title = parts
-        if artist.isdigit():
-            return f"“{title}”"
-        return f"“{title}” by {artist}"
-    return f"“{stem}”" if stem else "an unnamed file"
+        return load_model(cls, path)
 
 
 def _row(m: sp.csr_matrix, r: int) -> tuple[np.ndarray, np.ndarray]:
@@ -807,15 +496,3 @@ def _row(m: sp.csr_matrix, r: int) -> tuple[np.ndarray, np.ndarray]:
 def check_fitted(rec: Recommender) -> None:
     if not hasattr(rec, "item_factors_"):
         raise ModelError(None, "this Recommender is not fitted yet: call fit(events, tracks) first")
-
-
-def _column(tracks: pd.DataFrame, name: str, default: float) -> np.ndarray:
-    if name not in tracks:
-        return np.full(len(tracks), default)
-    return pd.to_numeric(tracks[name], errors="coerce").to_numpy(np.float64)
-
-
-def _text(tracks: pd.DataFrame, name: str) -> np.ndarray:
-    if name not in tracks:
-        return np.full(len(tracks), "", dtype=str)
-    return tracks[name].fillna("").astype(str).to_numpy(dtype=str)

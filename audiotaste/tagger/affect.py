@@ -380,7 +380,7 @@ class AffectHead:
         if duration is not None and float(duration) < MIN_DURATION_S:
             return Affect(None, None, f"too short ({float(duration):.2f} s < {MIN_DURATION_S:g} s) to judge")
         if tagger != self.tagger:
-            return Affect(None, None, f"valence/arousal read {self.tagger}'s tags; this track was tagged by {tagger}")
+            return Affect(None, None, f"the affect head reads {self.tagger}'s outputs, not {tagger}'s")
         x = feature_vector(
             embedding=embedding, tags=tags, descriptors=descriptors,
             tag_names=self.tag_names, descriptor_names=self.descriptor_names,

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from audiotaste.errors import InputError, ModelError
 from audiotaste.recommend import Recommender
 from audiotaste.recommend.evaluate import evaluate_slice, relevant_items
+from audiotaste.recommend.explain import tag_phrases
 from audiotaste.recommend.recommender import readable_name
 
 
@@ -133,7 +134,10 @@ def test_reasons_use_another_taxonomy_when_the_frame_has_only_that() -> None:
     assert top.track_id == "j3" and "jazz, which you favour" in top.reason
     # beside ours, the other taxonomy is left out of the reasons (and out of memory)
     both = tracks.assign(**{"genre.jazz": tracks["tag.jazz"], "genre.rock": tracks["tag.rock"]})
-    assert list(Recommender(factors=4, iterations=3).fit(ev, both).tag_names_) == ["genre.jazz", "genre.rock"]
+    assert list(Recommender(factors=4, iterations=3).fit(ev, both).tag_names_) == [
+        "genre.jazz",
+        "genre.rock",
+    ]
 
 
 def test_reason_names_untagged_tracks_by_file_name(tmp_path: Path) -> None:
@@ -264,7 +268,7 @@ def test_partial_fit_adds_listener_and_warms_a_cold_track(split) -> None:
     assert not set(cold) & set(out.track_id)
     # The new listener's nearest tracks follow what they played.
     sims = rec.X_[pd.Index(rec.track_ids_).get_indexer(out.track_id)] @ rec.taste_[-1]
-    assert sims.mean() > 0.3
+    assert sims.mean() > (rec.X_ @ rec.taste_[-1]).mean() + 0.2
 
 
 @pytest.mark.parametrize(("kind", "saved_as"), [("ivf", "index.npz"), ("voyager", "index.voyager")])
@@ -272,7 +276,9 @@ def test_ann_matches_exact_search_and_is_saved(
     fitted: Recommender, tmp_path: Path, kind: str, saved_as: str
 ) -> None:
     exact = {u: set(fitted.recommend(u, 20).track_id) for u in fitted.user_ids_[:20]}
-    ann = Recommender(**fitted.get_params() | {"ann": kind, "n_lists": 30, "n_probe": 8})
+    # 12 of 30 lists: a learned blend shares each list out between kinds of track, so the index
+    # must also find the best of the less likely kinds (8 lists reached 0.92)
+    ann = Recommender(**fitted.get_params() | {"ann": kind, "n_lists": 30, "n_probe": 12})
     ann.__dict__.update({k: v for k, v in fitted.__dict__.items() if k.endswith("_")})
     ann.ann_min_tracks = 1
     ann._index = None
@@ -308,7 +314,8 @@ def test_similar(fitted: Recommender) -> None:
         fitted.artist_[pd.Index(fitted.track_ids_).get_indexer(out.track_id)] == fitted.artist_[10]
     )
     assert (out.reason.str.contains("same artist") == same).all()
-    phrases = fitted._tag_phrases(pd.Index(fitted.track_ids_).get_indexer([t, *out.track_id]), None)
+    idx = pd.Index(fitted.track_ids_).get_indexer([t, *out.track_id])
+    phrases = tag_phrases(fitted.tags_, fitted.tag_names_, idx, None)
     for phrase, reason in zip(phrases[1:], out.reason, strict=True):
         if ": both " in reason:
             shared = reason.split(": both ")[1].split(";")[0].split()

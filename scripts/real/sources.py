@@ -1,0 +1,402 @@
+"""The three kinds of source the real corpus is made of, each yielding manifest rows and skips.
+
+- ``charts``: a repository snapshot of rhythm-game songs (chart + audio per folder); audio deleted
+  from the newest commit is taken from the newest older commit that still holds it.
+- ``4q``: the 4Q dev clips listed in the shared ``4q_dev.csv`` (ONLY those; the rest is reserved).
+- ``deb``: music files of a Debian package (``.deb`` in a folder), unlabelled.
+
+Every file is checked (missing blob, LFS pointer, 0-byte placeholder, undecodable audio) and every
+skip counted by reason. Extraction is resumable: a file already there with the expected size is
+not written again, and every write is atomic.
+"""
+
+from __future__ import annotations
+
+import csv
+import fnmatch
+import hashlib
+import posixpath
+import re
+import shutil
+import subprocess
+import tarfile
+import tempfile
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from audiotaste._io import atomic_write_bytes
+from real.audiocheck import AUDIO_SUFFIXES, TRACKER_SUFFIXES, AudioProblem, blob_problem, probe
+from real.charts import (
+    CHART_SUFFIXES,
+    ChartError,
+    ChartSkip,
+    constant_tempo,
+    decode_chart,
+    parse_chart,
+)
+from real.gitrepo import Entry, GitRepo
+from real.manifest import SkipCounter
+
+__all__ = ["Source", "build_charts", "build_deb", "build_fourq", "read_sources"]
+
+#: Unlabelled files shorter than this are jingles or effects, not music to learn from.
+MIN_UNLABELLED_S = 30.0
+_LICENCE_LINE = re.compile(r"licen[cs]ed under[^\n]*", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Source:
+    """One row of ``sources.csv``: ``origin`` is ``owner/name`` (git) or the package name (deb);
+    ``version`` the commit or package version; ``include``/``inner`` glob patterns (see DATA.md)."""
+
+    source: str
+    kind: str
+    origin: str
+    version: str
+    licence: str
+    include: str = ""
+    inner: str = ""
+
+
+def read_sources(path: str | Path) -> list[Source]:
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = [
+            row
+            for row in csv.DictReader(handle)
+            if row["source"] and not row["source"].startswith("#")
+        ]
+    return [
+        Source(**{k: (v or "").strip() for k, v in row.items() if k in Source.__dataclass_fields__})
+        for row in rows
+    ]
+
+
+def _safe_relpath(path: str) -> str:
+    """A repository path as a relative file path: no absolute part, no ``..``, no odd characters."""
+    parts = [
+        re.sub(r"[\x00-\x1f\\:*?\"<>|]", "_", p)
+        for p in path.split("/")
+        if p not in ("", ".", "..")
+    ]
+    return "/".join(parts)
+
+
+def _extract(repo: GitRepo, entry: Entry, dest: Path) -> str | None:
+    """Write a blob to ``dest`` unless it is already there; returns a blob-problem reason or None."""
+    if (
+        entry.size is not None
+        and dest.is_file()
+        and dest.stat().st_size == entry.size
+        and entry.size > 0
+    ):
+        return None
+    data = repo.blob(entry.sha) if entry.size is not None else None
+    problem = blob_problem(data)
+    if problem is not None or data is None:
+        return problem
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(dest, data)
+    return None
+
+
+def _clip_id(source: str, path: str) -> str:
+    return f"{source}/{hashlib.sha1(path.encode('utf-8', 'surrogateescape')).hexdigest()[:12]}"
+
+
+def _licence_for(repo: GitRepo, folder_files: dict[str, Entry], default: str) -> str:
+    """A song folder's own licence line (OpenTaiko songs ship ``license.txt``), else the source's."""
+    for name, entry in sorted(folder_files.items()):
+        if (
+            name.lower().startswith(("license", "licence", "credits"))
+            and entry.size
+            and entry.size < 20000
+        ):
+            match = _LICENCE_LINE.search(decode_chart(repo.blob(entry.sha) or b""))
+            if match:
+                return match.group(0).strip().rstrip(".")
+    return default
+
+
+def build_charts(
+    source: Source, git_dir: Path, out: Path, skips: SkipCounter
+) -> list[dict[str, object]]:
+    """Rows for every constant-tempo chart of a snapshot whose audio can be extracted and decoded."""
+    repo = GitRepo(git_dir)
+    commit = source.version if source.version and repo.has_commit(source.version) else repo.head()
+    if source.version and commit != source.version:
+        skips.add(source.source, "recipe_commit_absent_used_head", source.version)
+    head = {e.path: e for e in repo.tree(commit)}
+    history: dict[str, Entry] | None = None
+    by_folder: dict[str, dict[str, Entry]] = {}
+    for entry in head.values():
+        by_folder.setdefault(posixpath.dirname(entry.path), {})[posixpath.basename(entry.path)] = (
+            entry
+        )
+    charts = sorted(
+        (e for e in head.values() if posixpath.splitext(e.path)[1].lower() in CHART_SUFFIXES),
+        key=lambda e: (e.path.count("/"), e.path),
+    )
+    if source.include:
+        charts = [
+            e for e in charts if any(fnmatch.fnmatch(e.path, p) for p in source.include.split("|"))
+        ]
+    rows: dict[str, dict[str, object]] = {}
+    for chart_entry in charts:
+        fmt = posixpath.splitext(chart_entry.path)[1].lower().lstrip(".")
+        data = repo.blob(chart_entry.sha) if chart_entry.size is not None else None
+        if blob_problem(data) or data is None:
+            skips.add(source.source, f"chart_{blob_problem(data)}", chart_entry.path)
+            continue
+        try:
+            chart = parse_chart(decode_chart(data), fmt=fmt)
+            tempo = constant_tempo(chart)
+        except ChartError as error:
+            skips.add(source.source, "chart_unparseable", f"{chart_entry.path}: {error}")
+            continue
+        except ChartSkip as skip:
+            skips.add(source.source, skip.reason, chart_entry.path)
+            continue
+        folder = posixpath.dirname(chart_entry.path)
+        files = by_folder.get(folder, {})
+        audio = _find_audio(chart.music, folder, files)
+        if audio is None or audio.size is None:
+            # the newest commit lacks it (deleted, or a blob this snapshot does not hold): look back
+            if history is None:
+                history = repo.history()
+            audio = _find_audio(chart.music, folder, _folder_files(history, folder)) or audio
+            if audio is None or audio.size is None:
+                audio = _moved_folder_audio(chart.music, folder, history) or audio
+        if audio is None:
+            skips.add(source.source, "audio_not_in_snapshot", chart_entry.path)
+            continue
+        if audio.sha in rows:
+            skips.add(source.source, "duplicate_chart_same_audio", chart_entry.path)
+            continue
+        rel = Path("audio") / source.source / _safe_relpath(audio.path)
+        problem = _extract(repo, audio, out / rel)
+        if problem is not None:
+            skips.add(source.source, problem, audio.path)
+            continue
+        try:
+            info = probe(out / rel)
+        except AudioProblem as error:
+            skips.add(source.source, error.reason, audio.path)
+            (out / rel).unlink(missing_ok=True)
+            continue
+        song_folder = posixpath.basename(folder)
+        rows[audio.sha] = {
+            "clip_id": _clip_id(source.source, audio.path),
+            "path": rel.as_posix(),
+            "source": source.source,
+            "source_commit": audio.commit,  # "<sha>^" (its parent) for audio deleted in <sha>
+            "licence": _licence_for(repo, files, source.licence),
+            "duration_s": f"{info.duration_s:.3f}",
+            "tempo_bpm": f"{tempo.bpm:.6g}",
+            "first_beat_s": f"{tempo.first_beat_s:.4f}",
+            "meter": tempo.meter,
+            "artist": chart.artist.strip(),
+            "title": chart.title.strip() or song_folder,
+            "_fallback": f"{source.source}:{song_folder}",
+        }
+    return list(rows.values())
+
+
+def _folder_files(history: dict[str, Entry], folder: str) -> dict[str, Entry]:
+    prefix = f"{folder}/" if folder else ""
+    return {
+        path[len(prefix) :]: entry
+        for path, entry in history.items()
+        if path.startswith(prefix) and "/" not in path[len(prefix) :]
+    }
+
+
+def _moved_folder_audio(music: str, folder: str, history: dict[str, Entry]) -> Entry | None:
+    """The audio of a song folder that moved (``WIP/[date] Song`` became ``Finished/[date] Song``
+    and lost its audio on the way): the one older folder with the same name that holds it."""
+    name = posixpath.basename(folder)
+    if not name:
+        return None
+    folders = {
+        posixpath.dirname(p) for p in history if posixpath.basename(posixpath.dirname(p)) == name
+    }
+    found = {
+        audio.sha: audio
+        for other in sorted(folders - {folder})
+        if (audio := _find_audio(music, other, _folder_files(history, other))) is not None
+    }
+    return next(iter(found.values())) if len(found) == 1 else None
+
+
+def _find_audio(music: str, folder: str, files: dict[str, Entry]) -> Entry | None:
+    """The chart's named audio file (case-insensitive, as the games on Windows read it), else the
+    folder's only audio file."""
+    lower = {name.lower(): entry for name, entry in files.items()}
+    if music:
+        named = lower.get(posixpath.basename(music.replace("\\", "/")).lower())
+        if named is not None:
+            return named
+    audio = [
+        e
+        for name, e in sorted(files.items())
+        if posixpath.splitext(name)[1].lower() in AUDIO_SUFFIXES
+    ]
+    return audio[0] if len(audio) == 1 else None
+
+
+def build_fourq(
+    source: Source, git_dir: Path, out: Path, listing: Path, skips: SkipCounter
+) -> list[dict[str, object]]:
+    """Rows for the 4Q dev clips: only ``mirror_path`` values of ``listing`` under ``Dataset/``."""
+    repo = GitRepo(git_dir)
+    commit = source.version if source.version and repo.has_commit(source.version) else repo.head()
+    head = {e.path: e for e in repo.tree(commit)}
+    rows: list[dict[str, object]] = []
+    with open(listing, newline="", encoding="utf-8") as handle:
+        listed = list(csv.DictReader(handle))
+    for item in listed:
+        path = item["mirror_path"]
+        if not path.startswith("Dataset/") or ".." in path.split("/"):
+            skips.add(source.source, "listing_path_outside_dataset", path)
+            continue
+        entry = head.get(path)
+        if entry is None:
+            skips.add(source.source, "audio_not_in_snapshot", path)
+            continue
+        rel = Path("audio") / source.source / _safe_relpath(path)
+        problem = _extract(repo, entry, out / rel)
+        if problem is not None:
+            skips.add(source.source, problem, path)
+            continue
+        try:
+            info = probe(out / rel)
+        except AudioProblem as error:
+            skips.add(source.source, error.reason, path)
+            (out / rel).unlink(missing_ok=True)
+            continue
+        rows.append(
+            {
+                "clip_id": f"{source.source}/{posixpath.splitext(posixpath.basename(path))[0]}",
+                "path": rel.as_posix(),
+                "source": source.source,
+                "source_commit": commit,
+                "licence": source.licence,
+                "duration_s": f"{info.duration_s:.3f}",
+                "genres": item["genres"],
+                "quadrant": item["quadrant"],
+                "valence": item["valence"],
+                "arousal": item["arousal"],
+                "artist": item["artist"],
+                "title": item["title"],
+                "_fallback": path,
+            }
+        )
+    return rows
+
+
+def _deb_members(deb: Path, pattern: str, dest: Path) -> None:
+    """Extract the members of a .deb's data archive matching ``pattern`` (a glob on paths without
+    the leading ``./``) into ``dest``, through a temporary folder renamed into place at the end."""
+    tmp = Path(tempfile.mkdtemp(prefix=".part-", dir=dest.parent))
+    try:
+        feed = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE)
+        assert feed.stdout is not None
+        with tarfile.open(fileobj=feed.stdout, mode="r|") as archive:
+            for member in archive:
+                name = member.name.removeprefix("./")
+                if member.isfile() and any(fnmatch.fnmatch(name, p) for p in pattern.split("|")):
+                    archive.extract(member, tmp, filter="data")
+        if feed.wait() != 0:
+            raise RuntimeError(f"dpkg-deb could not read {deb}")
+        shutil.rmtree(dest, ignore_errors=True)
+        tmp.rename(dest)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _unzip_audio(folder: Path, pattern: str) -> None:
+    """Unpack audio members matching ``pattern`` from the zip/pk3 archives extracted into ``folder``."""
+    for archive_path in sorted(
+        p for p in folder.rglob("*") if p.suffix.lower() in (".zip", ".pk3")
+    ):
+        with zipfile.ZipFile(archive_path) as archive:
+            for info in archive.infolist():
+                if info.is_dir() or not fnmatch.fnmatch(info.filename, pattern):
+                    continue
+                target = archive_path.with_suffix("") / _safe_relpath(info.filename)
+                if target.is_file() and target.stat().st_size == info.file_size:
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
+                atomic_write_bytes(target, archive.read(info))
+        archive_path.unlink()  # the archive's other members are no audio; keep only what we use
+
+
+def _deb_audio(folder: Path) -> Iterator[Path]:
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            yield path
+
+
+def build_deb(source: Source, debs: Path, out: Path, skips: SkipCounter) -> list[dict[str, object]]:
+    """Unlabelled rows for a Debian package's music (``include`` globs, ``|``-separated)."""
+    candidates = sorted(debs.glob(f"{source.origin}_*.deb"))
+    if not candidates:
+        skips.add(source.source, "package_not_downloaded", source.origin)
+        return []
+    if source.version:
+        wanted = [d for d in candidates if f"_{source.version.replace(':', '%3a')}_" in d.name]
+        if not wanted:  # another version: used, and said (source_commit names the one used)
+            skips.add(source.source, "recipe_version_absent_used_other", source.version)
+        candidates = wanted or candidates
+    deb = candidates[-1]
+    folder = out / "audio" / source.source
+    marker = folder / ".extracted-from"
+    if not (marker.is_file() and marker.read_text().strip() == deb.name):
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        _deb_members(deb, f"{source.include}|usr/share/doc/{source.origin}/copyright", folder)
+        if source.inner:
+            _unzip_audio(folder, source.inner)
+        atomic_write_bytes(marker, deb.name.encode())
+    rows: list[dict[str, object]] = []
+    seen: set[str] = set()
+    for path in _deb_audio(folder):
+        rel = path.relative_to(out).as_posix()
+        suffix = path.suffix.lower()
+        if path.name in (".extracted-from", "copyright"):
+            continue
+        if suffix in TRACKER_SUFFIXES:
+            skips.add(source.source, "tracker_module_synthetic", rel)
+            continue
+        if suffix not in AUDIO_SUFFIXES:
+            continue
+        if path.stat().st_size == 0:
+            skips.add(source.source, "blob_empty", rel)
+            continue
+        digest = hashlib.sha1(path.read_bytes()).hexdigest()
+        if digest in seen:
+            skips.add(source.source, "duplicate_file", rel)
+            continue
+        seen.add(digest)
+        try:
+            info = probe(path)
+        except AudioProblem as error:
+            skips.add(source.source, error.reason, rel)
+            continue
+        if info.duration_s < MIN_UNLABELLED_S:
+            skips.add(source.source, "unlabelled_shorter_than_30s", rel)
+            continue
+        rows.append(
+            {
+                "clip_id": f"{source.source}/{digest[:12]}",
+                "path": rel,
+                "source": source.source,
+                "source_commit": f"{source.origin}={deb.name.split('_')[1].replace('%3a', ':')}",
+                "licence": source.licence,
+                "duration_s": f"{info.duration_s:.3f}",
+                "artist": info.artist,
+                "title": info.title or path.stem,
+                "_fallback": f"{source.source}:{path.stem}",
+            }
+        )
+    return rows

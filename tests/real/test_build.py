@@ -1,0 +1,275 @@
+"""The real-corpus builder (scripts/real/build.py) on tiny git repositories and a tiny .deb made here:
+every bad blob is skipped and counted by reason, reserved 4Q clips are never touched, reruns are
+idempotent, and a failing run never leaves a half-written manifest."""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+
+from real import build, sources  # noqa: E402
+from real.manifest import COLUMNS, read_manifest  # noqa: E402
+
+pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+SR = 8000
+
+
+def tone(path: Path, seconds: float, fmt: str = "WAV") -> None:
+    t = np.arange(int(seconds * SR)) / SR
+    sf.write(path, 0.3 * np.sin(2 * np.pi * 440 * t), SR, format=fmt)
+
+
+def sm(bpm: str, music: str, offset: str = "-0.5", artist: str = "Band") -> str:
+    return f"#TITLE:T;\n#ARTIST:{artist};\n#MUSIC:{music};\n#OFFSET:{offset};\n#BPMS:{bpm};\n"
+
+
+def git(repo: Path, *args: str) -> str:
+    done = subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false", *args],
+        cwd=repo, capture_output=True, check=True, text=True,
+    )  # fmt: skip
+    return done.stdout.strip()
+
+
+def write(repo: Path, rel: str, data: bytes | str) -> Path:
+    path = repo / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(data, str):
+        data = data.encode()
+    path.write_bytes(data)
+    return path
+
+
+def drop_blob(repo: Path, rel: str) -> None:
+    """Make the snapshot lack a blob, as fetched snapshots lack files of 4 MiB and more."""
+    sha = git(repo, "rev-parse", f"HEAD:{rel}")
+    (repo / ".git" / "objects" / sha[:2] / sha[2:]).unlink()
+
+
+@pytest.fixture()
+def world(tmp_path: Path) -> dict[str, Path]:
+    mirror, out, debs = tmp_path / "mirror", tmp_path / "out", tmp_path / "debs"
+    debs.mkdir()
+    songs = mirror / "someone+songs"
+    songs.mkdir(parents=True)
+    git(songs, "init", "-q")
+    write(songs, "pack/Good/good.sm", sm("0.000=120.000", "good.wav"))
+    tone(songs / "pack/Good/good.wav", 4.0)
+    write(
+        songs, "pack/Good/copy.ssc", "#VERSION:0.83;\n" + sm("0=120", "good.wav")
+    )  # same audio again
+    write(songs, "pack/Lfs/lfs.sm", sm("0=100", "lfs.ogg"))
+    write(
+        songs,
+        "pack/Lfs/lfs.ogg",
+        "version https://git-lfs.github.com/spec/v1\noid sha256:abc\nsize 123\n",
+    )
+    write(songs, "pack/Empty/empty.sm", sm("0=100", "empty.ogg"))
+    write(songs, "pack/Empty/empty.ogg", b"")
+    write(songs, "pack/Noise/noise.sm", sm("0=100", "noise.mp3"))
+    write(songs, "pack/Noise/noise.mp3", b"this is not audio at all" * 50)
+    write(songs, "pack/Changes/changes.sm", sm("0=100,16=150", "changes.wav"))
+    tone(songs / "pack/Changes/changes.wav", 1.0)
+    write(songs, "pack/Garbage/garbage.sm", "#BPMS:0=fast;")
+    write(songs, "pack/Big/big.sm", sm("0=90", "big.wav", artist="Other"))
+    tone(songs / "pack/Big/big.wav", 1.0)
+    write(songs, "pack/Nowhere/nowhere.sm", sm("0=90", "missing.ogg"))
+    write(
+        songs,
+        "pack/Gone/gone.tja",
+        "TITLE:Gone\nSUBTITLE:--Drummer\nBPM:140\nWAVE:gone.ogg\nOFFSET:0.1\n#START\n1,\n#END\n",
+    )
+    tone(songs / "pack/Gone/gone.ogg", 2.0, "OGG")
+    tone(write(songs, "wip/[2015] Moved/moved.wav", b""), 3.0)
+    git(songs, "add", "-A")
+    git(songs, "commit", "-qm", "songs")
+    git(songs, "rm", "-q", "pack/Gone/gone.ogg")  # deleted later: the builder reads it from history
+    git(
+        songs, "rm", "-q", "wip/[2015] Moved/moved.wav"
+    )  # the song folder moved, its audio was lost
+    write(
+        songs,
+        "done/[2015] Moved/moved.sm",
+        sm("0=150", "moved.wav").replace("#TITLE:T", "#TITLE:Moved"),
+    )
+    git(songs, "add", "-A")
+    git(songs, "commit", "-qm", "drop audio")
+    drop_blob(songs, "pack/Big/big.wav")
+
+    fourq = mirror / "someone+fourq"
+    fourq.mkdir(parents=True)
+    git(fourq, "init", "-q")
+    for name in ("Q1/a.wav", "Q2/b.wav", "Q3/reserved.wav"):
+        tone(write(fourq, f"Dataset/{name}", b""), 1.0)
+    git(fourq, "add", "-A")
+    git(fourq, "commit", "-qm", "clips")
+    listing = tmp_path / "4q_dev.csv"
+    listing.write_text(
+        "mirror_path,quadrant,valence,arousal,artist,title,genres\n"
+        "Dataset/Q1/a.wav,Q1,1,1,Singer A,Song A,Pop/Rock;Folk\n"
+        "Dataset/Q2/b.wav,Q2,-1,1,Singer B,Song B,Electronic\n"
+        "Musics/other.wav,Q2,-1,1,Singer C,Song C,Jazz\n"
+    )
+    recipe = tmp_path / "sources.csv"
+    recipe.write_text(
+        "source,kind,origin,version,licence,include,inner\n"
+        "songs,charts,someone/songs,,CC0,,\n"
+        "absent,charts,someone/absent,,CC0,,\n"
+        "q,4q,someone/fourq,,preview,,\n"
+        "deb-music,deb,music-data,1.0-1,GPL-2+,usr/share/games/m/music/*,\n"
+    )
+    return {
+        "mirror": mirror,
+        "out": out,
+        "debs": debs,
+        "recipe": recipe,
+        "listing": listing,
+        "songs": songs,
+    }
+
+
+def run(world: dict[str, Path]) -> int:
+    return build.main(
+        ["--out", str(world["out"]), "--mirror", str(world["mirror"]), "--debs", str(world["debs"]),
+         "--sources", str(world["recipe"]), "--fourq-listing", str(world["listing"])]
+    )  # fmt: skip
+
+
+def skips(out: Path) -> dict[tuple[str, str], int]:
+    with open(out / "skips.csv", newline="") as handle:
+        return {(r["source"], r["reason"]): int(r["count"]) for r in csv.DictReader(handle)}
+
+
+def test_manifest_rows_labels_and_skip_counts(world):
+    assert run(world) == 0
+    out = world["out"]
+    assert (out / "manifest.csv").read_text().splitlines()[0] == ",".join(COLUMNS)
+    rows = {r["title"]: r for r in read_manifest(out / "manifest.csv")}
+    assert set(rows) == {"T", "Gone", "Moved", "Song A", "Song B"}
+    assert (
+        rows["Moved"]["tempo_bpm"] == "150"
+        and "wip/[2015] Moved/moved.wav" in rows["Moved"]["path"]
+    )
+    good = rows["T"]
+    assert (good["tempo_bpm"], good["first_beat_s"], good["source"], good["artist"]) == (
+        "120",
+        "0.5000",
+        "songs",
+        "Band",
+    )
+    assert float(good["duration_s"]) == pytest.approx(4.0)
+    assert (out / good["path"]).is_file() and not Path(good["path"]).is_absolute()
+    gone = rows[
+        "Gone"
+    ]  # OFFSET 0.1 at 140 BPM: first beat 60/140 - 0.1 s, audio from the older commit
+    assert float(gone["first_beat_s"]) == pytest.approx(60 / 140 - 0.1, abs=1e-4)
+    assert (gone["artist"], gone["meter"]) == ("Drummer", "4/4")
+    assert gone["source_commit"].endswith("^") and (out / gone["path"]).is_file()
+    assert {rows["Song A"]["split"], rows["Song B"]["split"]} == {"dev"}
+    assert {rows["Song A"]["subsplit"], rows["Song B"]["subsplit"]} <= {"dev", "devtest"}
+    assert rows["Song A"]["genres"] == "Pop/Rock;Folk" and rows["Song A"]["quadrant"] == "Q1"
+    assert {good["split"], gone["split"]} <= {"dev", "test"}
+    assert skips(out) == {
+        ("songs", "duplicate_chart_same_audio"): 1,
+        ("songs", "blob_lfs_pointer"): 1,
+        ("songs", "blob_empty"): 1,
+        ("songs", "audio_undecodable"): 1,
+        ("songs", "chart_tempo_changes"): 1,
+        ("songs", "chart_unparseable"): 1,
+        ("songs", "blob_missing"): 1,
+        ("songs", "audio_not_in_snapshot"): 1,
+        ("absent", "snapshot_not_fetched"): 1,
+        ("q", "listing_path_outside_dataset"): 1,
+        ("deb-music", "package_not_downloaded"): 1,
+    }
+    # the reserved half of 4Q is never extracted, and nothing but audio we use is left behind
+    assert not list(out.rglob("reserved.wav"))
+    assert not [p for p in out.rglob("*") if p.name.startswith(".") and p.name != ".extracted-from"]
+
+
+def test_rerun_is_idempotent_and_does_not_rewrite_audio(world):
+    run(world)
+    out = world["out"]
+    manifest = (out / "manifest.csv").read_bytes()
+    audio = next(p for p in (out / "audio" / "songs").rglob("good.wav"))
+    before = audio.stat().st_mtime_ns
+    os.utime(audio, ns=(before - 10**9, before - 10**9))
+    run(world)
+    assert (out / "manifest.csv").read_bytes() == manifest
+    assert audio.stat().st_mtime_ns == before - 10**9
+
+
+def test_a_failing_run_leaves_the_old_manifest_whole(world, monkeypatch):
+    run(world)
+    manifest = (world["out"] / "manifest.csv").read_bytes()
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("killed half-way")
+
+    monkeypatch.setattr(build, "build_fourq", boom)
+    with pytest.raises(RuntimeError):
+        run(world)
+    assert (world["out"] / "manifest.csv").read_bytes() == manifest
+    assert not [p for p in world["out"].iterdir() if p.name.startswith(".")]
+
+
+@pytest.mark.skipif(shutil.which("dpkg-deb") is None, reason="needs dpkg-deb")
+def test_debian_music_is_unlabelled_and_short_or_synthetic_files_are_skipped(world, tmp_path):
+    package = tmp_path / "pkg"
+    music = package / "usr/share/games/m/music"
+    music.mkdir(parents=True)
+    tone(music / "theme.ogg", 31.0, "OGG")
+    shutil.copy(music / "theme.ogg", music / "theme-copy.ogg")
+    tone(music / "jingle.ogg", 5.0, "OGG")
+    (music / "song.xm").write_bytes(b"Extended Module: fake")
+    tone(package / "usr/share/games/m/click.wav", 40.0)  # outside the include glob: not music
+    (package / "DEBIAN").mkdir()
+    (package / "DEBIAN/control").write_text(
+        "Package: music-data\nVersion: 1.0-1\nArchitecture: all\nMaintainer: t <t@t>\nDescription: test\n"
+    )
+    subprocess.run(
+        [
+            "dpkg-deb",
+            "--build",
+            "-Zgzip",
+            str(package),
+            str(world["debs"] / "music-data_1.0-1_all.deb"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    run(world)
+    rows = [r for r in read_manifest(world["out"] / "manifest.csv") if r["source"] == "deb-music"]
+    assert [(r["title"][:5], r["split"], r["tempo_bpm"]) for r in rows] == [
+        ("theme", "unlabelled", "")
+    ]
+    assert rows[0]["source_commit"] == "music-data=1.0-1"
+    counts = skips(world["out"])
+    assert counts[("deb-music", "unlabelled_shorter_than_30s")] == 1
+    assert counts[("deb-music", "tracker_module_synthetic")] == 1
+    assert counts[("deb-music", "duplicate_file")] == 1
+    assert not list(world["out"].rglob("click.wav"))
+    assert ("deb-music", "recipe_version_absent_used_other") not in counts
+    # the recipe names a version that is not downloaded: the one there is used, and counted
+    world["recipe"].write_text(world["recipe"].read_text().replace(",1.0-1,", ",2.0-1,"))
+    run(world)
+    assert skips(world["out"])[("deb-music", "recipe_version_absent_used_other")] == 1
+    assert (
+        len([r for r in read_manifest(world["out"] / "manifest.csv") if r["source"] == "deb-music"])
+        == 1
+    )
+
+
+def test_safe_relpath_never_leaves_the_corpus():
+    assert sources._safe_relpath("../../etc/passwd") == "etc/passwd"
+    assert sources._safe_relpath("/a/./b:c") == "a/b_c"
