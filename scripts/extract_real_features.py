@@ -77,21 +77,26 @@ def affect_features(path: Path) -> dict[str, np.ndarray]:
     return {"affect_tags": probs.mean(axis=0), "affect_emb": embs.mean(axis=0)}
 
 
-def features(path: Path, models: dict[str, object]) -> dict[str, np.ndarray]:
+def analysis_features(path: Path) -> dict[str, np.ndarray]:
+    """Descriptors and the default tagger's tags and embedding, as ``analyze`` reports them."""
     import audiotaste
-    from audiotaste.audio import load
 
     a = audiotaste.analyze(str(path))
     d = a.to_dict()
     desc = np.array([np.nan if d.get(k) is None else float(d[k]) for k in DESC_NAMES], np.float32)
     tags = a.tags or {}
     default = [tags.get(tax, {}).get(lab, np.nan) for tax, labs in LABELS.items() for lab in labs]
-    out = {
-        **affect_features(path),
+    return {
         "desc": desc,
         "default_tags": np.array(default, np.float32),
         "default_emb": np.asarray(a.embedding, np.float32),
     }
+
+
+def features(path: Path, models: dict[str, object]) -> dict[str, np.ndarray]:
+    from audiotaste.audio import load
+
+    out = {**affect_features(path), **analysis_features(path)}
     y, sr = load(str(path), sr=16000, mono=True)
     for name, m in models.items():
         o = m.predict_audio(np.asarray(y, np.float32).reshape(-1), sr=sr)  # type: ignore[attr-defined]
@@ -108,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cache", type=Path, default=Path("/work/data/cache/affect/4q_dev"))
     ap.add_argument("--limit", type=int, default=None)
+    ap.add_argument("--refresh-analysis", action="store_true",
+                    help="recompute the descriptors and default tags of cached clips (after the analysis changed)")
     args = ap.parse_args(argv)
 
     import torch
@@ -135,11 +142,14 @@ def main(argv: list[str] | None = None) -> int:
             if target.is_file():
                 with np.load(target) as z:
                     old = {k: z[k] for k in z.files}
-                if "affect_emb" in old:
+                if "affect_emb" in old and not args.refresh_analysis:
                     continue
             try:
                 path = in_corpus.get(cid) or _blob_to_file(row["mirror_path"], Path(tmp))
-                feats = {**old, **affect_features(path)} if old else features(path, models)
+                if old and args.refresh_analysis:
+                    feats = {**old, **analysis_features(path)}
+                else:
+                    feats = {**old, **affect_features(path)} if old else features(path, models)
             except Exception as exc:
                 failed += 1
                 print(f"FAILED {cid}: {exc}", file=sys.stderr)
