@@ -27,13 +27,14 @@ import csv
 import math
 import sys
 from collections.abc import Callable, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "anchors"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import mapping  # noqa: E402
 import runners  # noqa: E402
@@ -229,12 +230,12 @@ def print_table(title: str, rows: list[dict[str, Any]], systems: dict, missing: 
             print(f"| {name} | {missing[name]} |" + " |" * (len(COLUMNS) - 1))
             continue
         cells = [fn(m) for _, fn in COLUMNS]
-        if all(c == "—" for c in cells):
+        if all(c == "—" for c in cells[:-1]):  # nothing it can be scored on here (speed alone says little)
             continue
         print(f"| {name} | " + " | ".join(cells) + " |")
     genres = sorted({g for m in scored.values() for g in m["genre_auc"]})
     if genres:
-        print("\nGenre ROC-AUC per genre (genres with ≥ %d clips):\n" % min_genre)
+        print(f"\nGenre ROC-AUC per genre (genres with ≥ {min_genre} clips):\n")
         print("| system | " + " | ".join(genres) + " |")
         print("|---|" + "---|" * len(genres))
         for name, m in scored.items():
@@ -276,7 +277,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if chosen is not None:
         systems = {k: v for k, v in systems.items() if v or k in missing}
     errors = sum(1 for a in answers.values() for r in a.values() if r.get("error"))
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     print(f"## bench_real: split {args.split}, manifest {args.manifest}, {stamp}"
           f" ({errors} anchor errors, see {args.cache}/*/stderr.log)")
     sources = sorted({r["source"] for r in rows})

@@ -18,7 +18,6 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import torch  # noqa: E402
-
 from _runner import serve  # noqa: E402
 
 torch.set_num_threads(1)

@@ -6,7 +6,6 @@ import time
 
 import essentia
 import essentia.standard as es
-
 from _runner import serve, timed, to_list
 
 SR = 44100

@@ -6,7 +6,6 @@ import time
 
 import librosa
 import numpy as np
-
 from _runner import serve, timed, to_list
 
 SR = 22050

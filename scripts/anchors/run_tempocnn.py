@@ -13,10 +13,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 
 import tensorflow as tf  # noqa: E402
+from _runner import serve, timed  # noqa: E402
 from tempocnn.classifier import TempoClassifier  # noqa: E402
 from tempocnn.feature import read_features  # noqa: E402
-
-from _runner import serve, timed  # noqa: E402
 
 MODELS = ("fcn", "cnn")
 tf.config.threading.set_intra_op_parallelism_threads(1)

@@ -68,7 +68,10 @@ class Anchor:
 
 
 def _cache_dir() -> Path:
-    return Path.home() / ".cache" / "audiotaste"
+    """audiotaste's model cache, where ``audiotaste models fetch musicnn`` puts the teachers."""
+    from audiotaste._paths import cache_dir
+
+    return cache_dir()
 
 
 def anchors() -> list[Anchor]:
