@@ -44,12 +44,15 @@ TAG_KIND = {"audiotaste": "ours", "musicnn-msd": "msd", "musicnn-mtt": "mtt", "s
 POOLED = "musicnn teachers pooled (mapped)"
 
 
-def read_manifest(path: Path, split: str, limit: int | None) -> list[dict[str, Any]]:
-    """Rows of ``split`` with absolute paths; ``limit`` keeps at most that many clips of each source."""
+def read_manifest(
+    path: Path, split: str, limit: int | None, *, subsplit: str | None = None
+) -> list[dict[str, Any]]:
+    """Rows of ``split`` (and ``subsplit`` if given) with absolute paths; ``limit`` keeps at most that many
+    clips of each source."""
     rows, per_source = [], {}  # type: ignore[var-annotated]
     with open(path, newline="") as f:
         for row in csv.DictReader(f):
-            if row.get("split") != split:
+            if row.get("split") != split or (subsplit is not None and row.get("subsplit") != subsplit):
                 continue
             if limit is not None and per_source.get(row["source"], 0) >= limit:
                 continue
@@ -177,8 +180,8 @@ def score_tags(rows: list[dict[str, Any]], outputs: dict[str, dict[str, Any]], *
         "ece": score.expected_calibration_error(ece_y, ece_p) if ece_y else None,
     }
     labelled = [r for r in rows if (r.get("quadrant") or "").strip() and r["clip_id"] in outputs]
-    for axis in ("valence", "arousal"):
-        pairs = [(int(float(r[axis]) > 0), outputs[r["clip_id"]][axis]) for r in labelled
+    for axis in ("valence", "arousal"):  # labels +1/-1 (4Q), 0/1 or [0, 1]: positive above 0.5
+        pairs = [(int(float(r[axis]) > 0.5), outputs[r["clip_id"]][axis]) for r in labelled
                  if axis in outputs[r["clip_id"]] and _float(r.get(axis)) is not None]
         out[axis] = score.roc_auc([y for y, _ in pairs], [p for _, p in pairs]) if pairs else None
     both = [r for r in labelled if {"valence", "arousal"} <= set(outputs[r["clip_id"]])]
@@ -249,12 +252,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--split", default="dev", choices=["dev", "test", "unlabelled"])
     parser.add_argument("--anchors", help="comma-separated anchor names (default: all): "
                         + ",".join(a.name for a in runners.anchors()))
+    parser.add_argument("--subsplit", help="only rows with this subsplit (e.g. the 4Q dev half's devtest)")
     parser.add_argument("--limit", type=int, help="at most N clips of each source")
     parser.add_argument("--cache", type=Path, default=Path("/work/data/bench_cache"))
     parser.add_argument("--min-genre", type=int, default=30, help="report genres with at least this many clips")
     args = parser.parse_args(argv)
 
-    rows = read_manifest(args.manifest, args.split, args.limit)
+    rows = read_manifest(args.manifest, args.split, args.limit, subsplit=args.subsplit)
     if not rows:
         print(f"{args.manifest}: no rows in split {args.split!r}", file=sys.stderr)
         return 1
@@ -278,7 +282,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         systems = {k: v for k, v in systems.items() if v or k in missing}
     errors = sum(1 for a in answers.values() for r in a.values() if r.get("error"))
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    print(f"## bench_real: split {args.split}, manifest {args.manifest}, {stamp}"
+    where = args.split + (f"/{args.subsplit}" if args.subsplit else "")
+    print(f"## bench_real: split {where}, manifest {args.manifest}, {stamp}"
           f" ({errors} anchor errors, see {args.cache}/*/stderr.log)")
     sources = sorted({r["source"] for r in rows})
     for source in sources:

@@ -50,10 +50,12 @@ def write_manifest(folder: Path) -> Path:
     rows = []
     sf.write(folder / "click.wav", click_track(120.0, 20.0, 0.5), SR)
     rows.append({"clip_id": "click", "path": "click.wav", "source": "synthetic-clicks", "duration_s": "20.0",
-                 "tempo_bpm": "120", "first_beat_s": "0.5", "meter": "4", "split": "dev"})
+                 "tempo_bpm": "120", "first_beat_s": "0.5", "meter": "4", "split": "dev",
+                 "genres": "Electronic", "quadrant": "Q2", "valence": "-1", "arousal": "1"})
     sf.write(folder / "cadence.wav", cadence(), SR)
     rows.append({"clip_id": "cadence", "path": "cadence.wav", "source": "synthetic-keys", "duration_s": "16.0",
-                 "key": "C", "mode": "major", "split": "dev"})
+                 "key": "C", "mode": "major", "split": "dev",
+                 "genres": "Classical;Stage & Screen", "quadrant": "Q4", "valence": "1", "arousal": "-1"})
     rows.append({"clip_id": "held-out", "path": "click.wav", "source": "synthetic-clicks", "duration_s": "20.0",
                  "tempo_bpm": "120", "first_beat_s": "0.5", "split": "test"})
     with open(folder / "manifest.csv", "w", newline="") as f:
@@ -80,7 +82,7 @@ def test_bench_real_end_to_end_without_anchors(tmp_path, no_anchors, capsys):
     manifest = write_manifest(tmp_path)
     cache = tmp_path / "cache"
     args = ["--manifest", str(manifest), "--cache", str(cache), "--anchors",
-            "audiotaste,tempocnn,madmom,essentia,librosa,musicnn-msd"]
+            "audiotaste,tempocnn,madmom,essentia,librosa,musicnn-msd,student", "--min-genre", "1"]
     assert bench_real.main(args) == 0
     out = capsys.readouterr().out
     assert "split dev" in out
@@ -94,14 +96,23 @@ def test_bench_real_end_to_end_without_anchors(tmp_path, no_anchors, capsys):
     keys = table_row(out, "source synthetic-keys", "audiotaste")
     assert keys[4:6] == ["1.000", "1.000"]  # MIREX, exact
     assert float(clicks[-1]) > 1  # × real time
-    assert "### overall: 2 clips" in out  # the test split's row was not read
+    assert "### overall: 2 clips (1 with tempo, 1 with key, 2 with genres)" in out  # not the test row
+    # Tags were scored: the default tagger over its mapped genres (Classical, Electronic), the student over
+    # Electronic only (no classical tag among MSD's 50), valence/arousal/quadrants for both.
+    tags = table_row(out, "overall", "audiotaste")
+    assert tags[6].endswith("(2)") and tags[9].endswith("(2)")  # genre macro, quadrant macro (Q2, Q4)
+    student = table_row(out, "overall", "student musicnn-msd-student (mapped)")
+    assert student[6].endswith("(1)") and student[1:6] == ["—"] * 5
+    for cell in (tags[6], tags[7], tags[8], tags[10], student[6]):
+        assert 0.0 <= float(cell.split()[0]) <= 1.0
 
     # Resumable: a second run answers from the cache, without running audiotaste again.
     cache_files = list((cache / "audiotaste").glob("*.jsonl"))
     assert len(cache_files) == 1 and len(cache_files[0].read_text().splitlines()) == 2
-    (cache / "audiotaste" / "stderr.log").unlink()
+    for log in cache.glob("*/stderr.log"):
+        log.unlink()
     assert bench_real.main(args) == 0
-    assert not (cache / "audiotaste" / "stderr.log").exists()
+    assert not list(cache.glob("*/stderr.log"))
     assert capsys.readouterr().out.split("UTC")[1] == out.split("UTC")[1]
 
 
