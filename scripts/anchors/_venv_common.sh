@@ -15,6 +15,10 @@ venv_begin() {  # venv_begin NAME -> sets VENV, returns 1 when already complete
     "$VENV/bin/python" -m pip install --quiet --upgrade pip
 }
 
+versions() {  # versions PKG... -> "pkg==x.y pkg2==..." as installed in $VENV
+    "$VENV/bin/python" -c 'import sys, importlib.metadata as m; print(" ".join(f"{p}=={m.version(p)}" for p in sys.argv[1:]))' "$@"
+}
+
 venv_done() {  # venv_done VERSION-STRING
     printf '%s\n' "$1" > "$VENV/.anchor-installed"
     echo "$VENV: installed ($1)"

