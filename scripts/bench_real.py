@@ -204,6 +204,7 @@ def _fmt(value: Any, digits: int = 3) -> str:
 
 
 COLUMNS: list[tuple[str, Callable[[dict], str]]] = [
+    ("n tempo/key/genre", lambda m: f"{m['n_tempo']}/{m['n_key']}/{m['n_genre_clips']}"),
     ("tempo Acc1", lambda m: _fmt(m["acc1"])),
     ("Acc2", lambda m: _fmt(m["acc2"])),
     ("beat F", lambda m: _fmt(m["beat_f"])),
@@ -233,7 +234,7 @@ def print_table(title: str, rows: list[dict[str, Any]], systems: dict, missing: 
             print(f"| {name} | {missing[name]} |" + " |" * (len(COLUMNS) - 1))
             continue
         cells = [fn(m) for _, fn in COLUMNS]
-        if all(c == "—" for c in cells[:-1]):  # nothing it can be scored on here (speed alone says little)
+        if all(c == "—" for c in cells[1:-1]):  # nothing it can be scored on here (speed alone says little)
             continue
         print(f"| {name} | " + " | ".join(cells) + " |")
     genres = sorted({g for m in scored.values() for g in m["genre_auc"]})
@@ -289,6 +290,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--subsplit", help="only rows with this subsplit (e.g. the 4Q dev half's devtest)")
     parser.add_argument("--limit", type=int, help="at most N clips of each source")
     parser.add_argument("--cache", type=Path, default=Path("/work/data/bench_cache"))
+    parser.add_argument("--no-run", action="store_true",
+                        help="score only the answers already cached (while other runs fill the cache)")
     parser.add_argument("--min-genre", type=int, default=30, help="report genres with at least this many clips")
     args = parser.parse_args(argv)
 
@@ -307,6 +310,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             missing.update({system: why for system in anchor.variants.values()})
             continue
         paths = [r["abspath"] for r in rows if wants(anchor, r)]
+        if args.no_run:
+            answers[anchor.name] = runners.read_cache(runners.cache_file(anchor, args.cache))
+            continue
         answers[anchor.name] = runners.run_anchor(anchor, paths, args.cache,
                                                   log=lambda s: print(s, file=sys.stderr, flush=True))
     if "musicnn-msd (mapped)" in missing and "musicnn-mtt (mapped)" in missing:

@@ -113,9 +113,13 @@ def read_cache(path: Path) -> dict[str, dict[str, Any]]:
     return out
 
 
+def cache_file(anchor: Anchor, cache_root: Path) -> Path:
+    return cache_root / anchor.name / f"{anchor.version()}.jsonl"
+
+
 def run_anchor(anchor: Anchor, paths: Iterable[str], cache_root: Path, *, log=print) -> dict[str, dict[str, Any]]:
     """Answers of ``anchor`` for ``paths`` (absolute), running it only on the files not yet cached."""
-    cache_file = cache_root / anchor.name / f"{anchor.version()}.jsonl"
+    cache_file = globals()["cache_file"](anchor, cache_root)
     answers = read_cache(cache_file)
     todo = [p for p in dict.fromkeys(paths) if p not in answers]
     if not todo:

@@ -72,10 +72,14 @@ def no_anchors(tmp_path, monkeypatch):
     monkeypatch.setattr(bench_real.runners, "_cache_dir", lambda: tmp_path / "model-cache")
 
 
-def table_row(text: str, title: str, system: str) -> list[str]:
-    section = text.split(f"### {title}")[1].split("###")[0]
-    line = next(line for line in section.splitlines() if line.startswith(f"| {system} |"))
-    return [cell.strip() for cell in line.strip("|").split("|")]
+def table_row(text: str, title: str, system: str) -> dict[str, str]:
+    """The cells of ``system``'s row in the first table under ``### title``, by column name."""
+    lines = text.split(f"### {title}")[1].split("###")[0].splitlines()
+    header = next(line for line in lines if line.startswith("| system |"))
+    row = next(line for line in lines if line.startswith(f"| {system} |"))
+    names = [c.strip() for c in header.strip().strip("|").split("|")]
+    cells = [c.strip() for c in row.strip().strip("|").split("|")]
+    return dict(zip(names, cells, strict=False))
 
 
 def test_bench_real_end_to_end_without_anchors(tmp_path, no_anchors, capsys):
@@ -87,23 +91,26 @@ def test_bench_real_end_to_end_without_anchors(tmp_path, no_anchors, capsys):
     out = capsys.readouterr().out
     assert "split dev" in out
     for system in ("tempocnn fcn", "tempocnn cnn", "madmom TCN", "Essentia key edma", "librosa beat_track"):
-        assert "not installed" in table_row(out, "overall", system)[1]
-    assert "audiotaste models fetch musicnn" in table_row(out, "overall", "musicnn-msd (mapped)")[1]
+        assert "not installed" in table_row(out, "overall", system)["n tempo/key/genre"]
+    musicnn = table_row(out, "overall", "musicnn-msd (mapped)")
+    assert "audiotaste models fetch musicnn" in musicnn["n tempo/key/genre"]
     # audiotaste itself ran: a 120-BPM click is 120 BPM with its beats, the cadence is C major.
     clicks = table_row(out, "source synthetic-clicks", "audiotaste")
-    assert clicks[1:3] == ["1.000", "1.000"]  # Acc1, Acc2
-    assert float(clicks[3]) >= 0.95  # beat F (audiotaste adds a beat after the last click, at the end)
+    assert (clicks["tempo Acc1"], clicks["Acc2"], clicks["n tempo/key/genre"]) == ("1.000", "1.000", "1/0/1")
+    assert float(clicks["beat F"]) >= 0.95  # audiotaste adds a beat after the last click, at the end
     keys = table_row(out, "source synthetic-keys", "audiotaste")
-    assert keys[4:6] == ["1.000", "1.000"]  # MIREX, exact
-    assert float(clicks[-1]) > 1  # × real time
+    assert (keys["key MIREX"], keys["key exact"]) == ("1.000", "1.000")
+    assert float(clicks["× real time"]) > 1
     assert "### overall: 2 clips (1 with tempo, 1 with key, 2 with genres)" in out  # not the test row
     # Tags were scored: the default tagger over its mapped genres (Classical, Electronic), the student over
     # Electronic only (no classical tag among MSD's 50), valence/arousal/quadrants for both.
     tags = table_row(out, "overall", "audiotaste")
-    assert tags[6].endswith("(2)") and tags[9].endswith("(2)")  # genre macro, quadrant macro (Q2, Q4)
+    assert tags["genre macro AUC"].endswith("(2)") and tags["quadrant AUC"].endswith("(2)")  # Q2, Q4
     student = table_row(out, "overall", "student musicnn-msd-student (mapped)")
-    assert student[6].endswith("(1)") and student[1:6] == ["—"] * 5
-    for cell in (tags[6], tags[7], tags[8], tags[10], student[6]):
+    assert student["genre macro AUC"].endswith("(1)") and student["tempo Acc1"] == "—"
+    assert student["n tempo/key/genre"] == "0/0/2"
+    cells = ("genre macro AUC", "valence AUC", "arousal AUC", "genre ECE")
+    for cell in [tags[c] for c in cells] + [student["genre macro AUC"]]:
         assert 0.0 <= float(cell.split()[0]) <= 1.0
 
     # Resumable: a second run answers from the cache, without running audiotaste again.
@@ -127,7 +134,15 @@ def test_a_torn_cache_line_is_skipped_and_the_file_is_rerun(tmp_path, no_anchors
     assert bench_real.main(args) == 0
     lines = torn.read_text().splitlines()
     assert len(lines) == 3 and lines[0].endswith('"dura')  # torn line kept, two answers after it
-    assert table_row(capsys.readouterr().out, "overall", "audiotaste")[1] == "1.000"
+    assert table_row(capsys.readouterr().out, "overall", "audiotaste")["tempo Acc1"] == "1.000"
+
+
+def test_no_run_scores_only_what_is_cached(tmp_path, no_anchors, capsys):
+    manifest = write_manifest(tmp_path)
+    args = ["--manifest", str(manifest), "--cache", str(tmp_path / "cache"), "--anchors", "audiotaste"]
+    assert bench_real.main([*args, "--no-run"]) == 0
+    assert not (tmp_path / "cache").exists()  # nothing ran
+    assert "| audiotaste |" not in capsys.readouterr().out  # and nothing was scored
 
 
 def test_an_empty_split_is_a_clear_error(tmp_path, no_anchors, capsys):
