@@ -323,7 +323,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     errors = sum(1 for a in answers.values() for r in a.values() if r.get("error"))
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     where = args.split + (f"/{args.subsplit}" if args.subsplit else "")
-    print(f"## bench_real: split {where}, manifest {args.manifest}, {stamp}"
+    print(f"bench_real: split {where}, manifest {args.manifest}, {stamp}"
           f" ({errors} anchor errors, see {args.cache}/*/stderr.log)")
     sources = sorted({r["source"] for r in rows})
     for source in sources:
