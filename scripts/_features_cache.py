@@ -1,8 +1,8 @@
 """Per-clip inputs of the tempo and key models, computed once and cached (for the train/bench scripts).
 
-For each manifest row the cache holds the tempo model's per-frame inputs (``rhythm.tempo_inputs``:
+For each manifest row the cache holds the tempo model's per-frame inputs (``tempogram.tempo_inputs``:
 onset bands with the harmonic change, and band levels) and, in a separate entry, the key features
-(``tonal.key_features``), as ``<cache>/<sha1>.npz``; an entry is reused while the audio file's size
+(``pitch.key_features``), as ``<cache>/<sha1>.npz``; an entry is reused while the audio file's size
 and mtime and its kind's tag (``TEMPO_TAG``, ``KEY_TAG``) are unchanged.
 """
 
@@ -49,9 +49,9 @@ def _compute(args: tuple[str, str | None, str | None]) -> None:
     torch.set_num_threads(1)
     threadpool_limits(1)  # numpy's BLAS threads thrash on a shared machine (10x slower here)
     from audiotaste.audio import load
-    from audiotaste.features.rhythm import tempo_inputs
+    from audiotaste.features.pitch import key_features
     from audiotaste.features.spectrum import melspectrogram, stft_power
-    from audiotaste.features.tonal import key_features
+    from audiotaste.features.tempogram import tempo_inputs
 
     y, sr = load(audio, sr=22050)
     if tempo_out:

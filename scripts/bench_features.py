@@ -83,7 +83,7 @@ def _make(runner: str):  # -> (setup-free callable(y22, y44) -> dict of results)
             ke = key(y22, spectrum=spec)
             t3 = time.process_time()
             return {"tempo:audiotaste": te.bpm, "meter:audiotaste": te.time_signature,
-                    "key:audiotaste": (ke.key, ke.mode), "time:audiotaste.front_end": t1 - t0,
+                    "key:audiotaste": (-1, 1) if ke.key is None else (ke.key, ke.mode), "time:audiotaste.front_end": t1 - t0,
                     "time:audiotaste.tempo": t2 - t1, "time:audiotaste.key": t3 - t2}
 
         return run

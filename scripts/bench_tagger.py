@@ -50,7 +50,8 @@ def _track_tags(tagger, mel, path) -> dict:
     from audiotaste.tagger.base import load_mono
 
     k = tonal.key(load_mono(path, tagger.frontend.sr), tagger.frontend.sr)
-    return tagger.apply_track_head(tags, mode=k.mode, key_confidence=k.confidence, key=k.key)
+    return tagger.apply_track_head(tags, mode=1 if k.mode is None else k.mode, key_confidence=k.confidence,
+                                   key=-1 if k.key is None else k.key)
 
 
 def accuracy(tagger, manifest: Path, split: str, cache: Path) -> tuple[dict, np.ndarray, list[int]]:

@@ -43,9 +43,10 @@ def main() -> None:
         for r in rows:
             y, sr = load(manifest.parent / r["path"], sr=22050)
             k = tonal.key(y, sr)
-            kp.append(k.key % 12 + (0 if k.mode == 1 else 12))
+            kp.append(-100 if k.key is None else k.key + (0 if k.mode == 1 else 12))  # no key: wrong
             kr.append(int(r["key"]) + (0 if int(r["mode"]) == 1 else 12))
-            ratio = rhythm.tempo(y, sr).bpm / float(r["tempo_bpm"])
+            bpm = rhythm.tempo(y, sr).bpm
+            ratio = 0.0 if bpm is None else bpm / float(r["tempo_bpm"])  # no tempo: wrong
             acc1.append(abs(ratio - 1) < 0.04)
             acc2.append(any(abs(ratio / m - 1) < 0.04 for m in (1, 2, 0.5, 3, 1 / 3)))
             drums.append(r.get("has_drums") == "1")

@@ -62,7 +62,8 @@ def main() -> None:
         out = tagger.predict_mel(log_mel(y, tagger.frontend))
         probs.append([out.tags[args.taxonomy][lab] for lab in labels])
         k = tonal.key(y, tagger.frontend.sr)
-        strength.append(key_mode_strength(mode=k.mode, confidence=k.confidence, key=k.key))
+        strength.append(key_mode_strength(mode=1 if k.mode is None else k.mode, confidence=k.confidence,
+                                          key=-1 if k.key is None else k.key))
         if (i + 1) % 100 == 0:
             print(f"{i + 1}/{len(rows)} clips", file=sys.stderr, flush=True)
     p, s, t = np.array(probs), np.array(strength), _targets(rows, args.taxonomy, labels)

@@ -22,14 +22,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _train_common import add_common_args, describe, fit, load_rows, save, setup  # noqa: E402
 
 from audiotaste.features._models import KeyEnsemble, KeyNet  # noqa: E402
-from audiotaste.features.tonal import KEY_ROWS, N_KEY_BLOCKS, N_KEY_MATRICES, N_KEY_ROWS  # noqa: E402
+from audiotaste.features.pitch import KEY_ROWS, N_KEY_BLOCKS, N_KEY_MATRICES, N_KEY_ROWS  # noqa: E402
 
 
 def mirex(pred: np.ndarray, ref: np.ndarray) -> float:
     """MIREX weighted key score over class indices (major C..B = 0..11, minor C..B = 12..23).
 
     As ``mir_eval.key.weighted_score``: 1 correct, 0.5 a fifth above in the same mode, 0.3 the
-    relative, 0.2 the parallel, else 0.
+    relative, 0.2 the parallel, else 0; a negative prediction (no key) scores 0.
     """
     pt, pm = pred % 12, pred // 12
     rt, rm = ref % 12, ref // 12
@@ -39,7 +39,7 @@ def mirex(pred: np.ndarray, ref: np.ndarray) -> float:
     rel = np.where(rm == 0, (rt + 9) % 12, (rt + 3) % 12)  # relative of the reference
     score += np.where((pm != rm) & (pt == rel) & (score == 0), 0.3, 0.0)
     score += np.where((pm != rm) & (pt == rt) & (score == 0), 0.2, 0.0)  # parallel
-    return float(score.mean())
+    return float(np.where(pred < 0, 0.0, score).mean())
 
 
 def main() -> None:
@@ -48,7 +48,7 @@ def main() -> None:
     p.add_argument("--hidden", type=int, default=48)
     p.add_argument("--members", type=int, default=1, help="seeds trained per reading of the bass")
     p.add_argument("--readings", nargs="+", choices=sorted(KEY_ROWS), default=sorted(KEY_ROWS, reverse=True),
-                   help="readings of the bass (tonal.KEY_ROWS); the members of all are averaged")
+                   help="readings of the bass (pitch.KEY_ROWS); the members of all are averaged")
     args = p.parse_args()
     setup(args)
 
@@ -99,12 +99,12 @@ def main() -> None:
     print("val", val, flush=True)
     save(model, args, meta, {
         "model": f"KeyNet (audiotaste.features._models): transposition-equivariant MLP over {N_KEY_BLOCKS} "
-                 f"pitch-class summaries and {N_KEY_MATRICES} bass/pitch-class matrices (tonal.key_features: "
+                 f"pitch-class summaries and {N_KEY_MATRICES} bass/pitch-class matrices (pitch.key_features: "
                  "register chromas, opening/ending chroma and bass, prominence; the pitch classes over, and "
                  "a second after, each bass note; the bass line's moves) from a tuning-corrected 2.7 Hz-"
                  "resolution semitone spectrum; "
                  f"{args.members} seed(s) ({args.seed}-{args.seed + args.members - 1}) for each reading of the "
-                 f"bass ({', '.join(args.readings)}: tonal.KEY_ROWS), probabilities averaged",
+                 f"bass ({', '.join(args.readings)}: pitch.KEY_ROWS), probabilities averaged",
         "training_data": f"{describe(d)}; fitted on the train clips, each member's epoch picked on the val clips",
         "validation": val,
         "validation_members": vals,

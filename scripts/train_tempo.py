@@ -25,10 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _train_common import add_common_args, describe, fit, load_rows, save, setup  # noqa: E402
 
 from audiotaste.features._models import TempoEnsemble, TempoNet  # noqa: E402
-from audiotaste.features.rhythm import (  # noqa: E402
-    ANALYSIS_SR,
+from audiotaste.features.spectrum import ANALYSIS_SR, HOP_LENGTH  # noqa: E402
+from audiotaste.features.tempogram import (  # noqa: E402
     BINS_PER_OCTAVE,
-    HOP_LENGTH,
     MIN_BPM,
     N_LOW_BINS,
     N_TEMPO_BINS,
@@ -123,8 +122,8 @@ def synthetic_pulses(n: int, rng: np.random.Generator) -> tuple[list[dict], list
     beat; music alone rarely shows the model these cases (a metronome at 60 or 180 BPM must not be
     read at 120 or 90, a 6/8 lilt not at its eighths).
     """
-    from audiotaste.features.rhythm import tempo_inputs
     from audiotaste.features.spectrum import melspectrogram, stft_power
+    from audiotaste.features.tempogram import tempo_inputs
 
     rows, feats = [], []
     for _ in range(n):
@@ -212,7 +211,7 @@ def main() -> None:
     print("val", val, flush=True)
     save(model, args, meta, {
         "model": "TempoNet (audiotaste.features._models): dilated 1-D CNN over 14 log-tempo tempograms "
-                 "(autocorrelation + Fourier of 6 onset bands and of 32 mel band levels: rhythm.model_input), "
+                 "(autocorrelation + Fourier of 6 onset bands and of 32 mel band levels: tempogram.model_input), "
                  "24 bins/octave, features from 7.5 BPM, output 30-317 BPM, with a meter head"
                  + (f"; an ensemble of {args.members} (seeds {args.seed}-{args.seed + args.members - 1}, "
                     "probabilities averaged)" if args.members > 1 else ""),

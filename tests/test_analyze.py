@@ -39,16 +39,69 @@ def test_analysis_of_a_file_is_json_and_spotify_compatible(tmp_path: Path) -> No
     d = json.loads(json.dumps(result.to_dict()))
     assert d["tempo_bpm"] == pytest.approx(100, abs=1.5) and "tags" in d
     spotify = result.to_spotify()
-    assert spotify["duration_ms"] == 12000 and spotify["mode"] in (0, 1) and 0 <= spotify["key"] <= 11
+    assert spotify["duration_ms"] == 12000 and spotify["tempo"] == pytest.approx(100, abs=1.5)
+    # clicks have a tempo but no key: Spotify's "no key" code, no invented mode
+    assert spotify["key"] == -1 and spotify["mode"] is None and d["key"] is None and "key: no key" in d["notes"]
     assert 0 <= spotify["energy"] <= 1 and 0 <= spotify["danceability"] <= 1
 
 
 def test_silence_has_no_key_and_minus_infinite_loudness() -> None:
     result = audiotaste.analyze((np.zeros(SR * 3, np.float32), SR), tags=False)
-    assert result.key == -1 and result.key_name == "" and result.key_confidence == 0.0
+    assert result.key is None and result.key_name is None and result.mode is None
+    assert result.key_confidence == 0.0 and result.tempo_bpm is None and result.time_signature is None
     assert result.loudness_lufs == float("-inf")
-    assert result.to_dict()["loudness_lufs"] is None  # strict JSON
+    d = json.loads(json.dumps(result.to_dict()))
+    assert d["loudness_lufs"] is None  # strict JSON
+    assert d["tempo_bpm"] is None and d["key"] is None and d["mode"] is None
+    assert d["notes"] == "tempo: silent; key: silent (nothing pitched)"
     assert result.energy == pytest.approx(0.0, abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    "name,y,tempo_reason,key_reason",
+    [
+        ("0.1 s", np.sin(2 * np.pi * 440 * np.arange(int(0.1 * SR)) / SR).astype(np.float32), "too short",
+         "too short"),
+        ("1 s", click_track(128, 1.0), "too short", "too short"),
+        ("DC", np.full(SR * 5, 0.3, np.float32), "no pulse", "no key"),
+        ("white noise", (0.1 * np.random.default_rng(0).standard_normal(SR * 8)).astype(np.float32), "no pulse",
+         "no key"),
+    ],
+)
+def test_nothing_to_measure_gives_nulls_and_notes(name: str, y: np.ndarray, tempo_reason: str,
+                                                  key_reason: str) -> None:
+    result = audiotaste.analyze((y, SR), tags=False)
+    assert result.tempo_bpm is None and result.key is None, name
+    assert result.notes is not None
+    notes = dict(n.split(": ", 1) for n in result.notes.split("; "))
+    assert notes["tempo"].startswith(tempo_reason) and notes["key"].startswith(key_reason)
+    d = json.loads(json.dumps(result.to_dict()))
+    assert d["tempo_bpm"] is None and d["time_signature"] is None and d["key_name"] is None
+    assert result.to_spotify()["tempo"] is None
+    assert all(math.isfinite(v) for v in (result.energy, result.danceability, result.brightness))
+
+
+def test_a_click_keeps_its_tempo_and_has_no_key() -> None:
+    result = audiotaste.analyze((click_track(128, 12.0), SR), tags=False)
+    assert result.tempo_bpm == pytest.approx(128, abs=1.0) and result.key is None
+    assert result.notes is not None and result.notes.startswith("key: no key")
+
+
+def test_silence_publishes_no_tags() -> None:
+    silent = audiotaste.analyze((np.zeros(SR * 5, np.float32), SR))
+    assert silent.tags == {} and silent.notes is not None and "tags: none published" in silent.notes
+    # the gate is loudness, not the tagger: quiet music is still tagged
+    quiet = audiotaste.analyze((0.01 * click_track(128, 5.0), SR))
+    assert quiet.tags and "tags" not in (quiet.notes or "")
+
+
+def test_looping_a_sample_keeps_tempo_and_key() -> None:
+    path = sorted((Path(__file__).resolve().parents[1] / "sample_audio").glob("*.ogg"))[0]
+    y, sr = sf.read(path, dtype="float32", always_2d=True)
+    once = audiotaste.analyze((y.T, sr), tags=False)
+    thrice = audiotaste.analyze((np.tile(y.T, 3), sr), tags=False)
+    assert once.key is not None and (thrice.key, thrice.mode) == (once.key, once.mode)
+    assert once.tempo_bpm is not None and thrice.tempo_bpm == pytest.approx(once.tempo_bpm, rel=0.04)
 
 
 def test_louder_busier_track_has_more_energy() -> None:
@@ -72,6 +125,7 @@ def test_one_millisecond_gives_finite_result() -> None:
     result = audiotaste.analyze((np.full(44, 0.1, np.float32), SR), tags=False)
     assert result.duration_s == pytest.approx(44 / SR)
     assert all(math.isfinite(v) for v in (result.energy, result.danceability, result.brightness))
+    assert result.tempo_bpm is None and result.key is None and "too short" in (result.notes or "")
 
 
 def test_nan_samples_are_a_clear_error() -> None:
@@ -85,9 +139,9 @@ def test_long_signal_is_analysed_in_segments(monkeypatch: pytest.MonkeyPatch) ->
     from audiotaste.analysis import run
 
     monkeypatch.setattr(run, "SEGMENT_S", 5.0)
-    result = audiotaste.analyze((click_track(128, 17.0), SR), tags=False)
+    result = audiotaste.analyze((click_track(128, 18.5), SR), tags=False)
     assert result.tempo_bpm == pytest.approx(128, abs=1.0)
-    assert result.beat_times[-1] > 15.0  # beats from every segment, on one time axis
+    assert result.beat_times[-1] > 17.5  # beats from every segment, on one time axis (the last is 3.5 s)
     assert np.all(np.diff(result.beat_times) > 0)
 
 
@@ -289,3 +343,47 @@ def test_a_missing_or_corrupt_default_model_is_a_loud_model_error(
         assert audiotaste.analyze((click_track(120, 3.0), SR), tags=False).tags == {}  # asked for none
     finally:
         load_tagger.cache_clear()
+
+
+def _nothing_and_clicks(folder: Path) -> tuple[Path, Path]:
+    folder.mkdir()
+    silent, clicks = folder / "silent.wav", folder / "clicks.wav"
+    sf.write(silent, np.zeros(SR * 4, np.float32), SR)
+    sf.write(clicks, click_track(128, 8.0), SR)
+    return silent, clicks
+
+
+def test_cli_json_and_table_show_nulls_with_reasons(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from audiotaste.cli import app
+
+    silent, clicks = _nothing_and_clicks(tmp_path / "in")
+    out = CliRunner().invoke(app, ["analyze", str(silent), str(clicks), "--json", "--no-tags"])
+    assert out.exit_code == 0, out.output
+    nothing, beat = json.loads(out.stdout)
+    assert nothing["tempo_bpm"] is None and nothing["key"] is None and nothing["time_signature"] is None
+    assert nothing["notes"] == "tempo: silent; key: silent (nothing pitched)"
+    assert beat["tempo_bpm"] == pytest.approx(128, abs=1.0) and beat["key"] is None
+    table = CliRunner().invoke(app, ["analyze", str(silent), "--no-tags"])
+    assert table.exit_code == 0, table.output
+    assert "none (silent)" in table.stdout and "none (silent (nothing pitched))" in table.stdout
+    assert "nan" not in table.stdout.lower() and "Traceback" not in table.output
+
+
+def test_catalogue_stores_nulls_as_nan_with_notes(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from audiotaste.catalogue import Catalogue
+    from audiotaste.cli import app
+
+    _nothing_and_clicks(tmp_path / "in")
+    db = tmp_path / "c.sqlite"
+    out = CliRunner().invoke(app, ["tag", str(tmp_path / "in"), "--db", str(db), "--workers", "0", "--no-tags"])
+    assert out.exit_code == 0, out.output
+    with Catalogue.open(db) as cat:
+        frame = cat.to_pandas().set_index(cat.to_pandas()["path"].map(lambda p: Path(p).name))
+    assert math.isnan(frame.loc["silent.wav", "tempo_bpm"]) and math.isnan(frame.loc["silent.wav", "key"])
+    assert frame.loc["silent.wav", "notes"] == "tempo: silent; key: silent (nothing pitched)"
+    assert frame.loc["clicks.wav", "tempo_bpm"] == pytest.approx(128, abs=1.0)
+    assert math.isnan(frame.loc["clicks.wav", "key"]) and frame.loc["clicks.wav", "notes"].startswith("key: no key")

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from audiotaste.features.loudness import LoudnessMeter
     from audiotaste.tagger import Tagger
 
-__all__ = ["MIN_ANALYSIS_S", "SEGMENT_S", "analyze"]
+__all__ = ["MIN_ANALYSIS_S", "SEGMENT_S", "SILENT_LUFS", "analyze"]
 
 #: Longer signals are analysed in segments of this length so memory stays bounded (a 2-hour file
 #: never holds more than one segment's spectrum); results are combined by a duration- and
@@ -169,8 +169,8 @@ def _analyse_segment(y: np.ndarray, tagger: Tagger | None, timings: dict[str, fl
         tempo_est = rhythm.tempo(y, spectrum=spectrum, mel_db=mel_db)
         key_est = tonal.key(y, spectrum=spectrum)
     else:
-        tempo_est = rhythm.TempoEstimate(0.0, 0.0, (), 4, 0.0)
-        key_est = tonal.KeyEstimate(-1, "", 1, 0.0)
+        short = f"too short ({y.size / ANALYSIS_SR:.2f} s)"
+        tempo_est, key_est = rhythm.TempoEstimate.none(short), tonal.KeyEstimate.none(short)
     bright = descriptors.brightness(spectrum)
     t1 = time.perf_counter()
     timings["features"] += t1 - t0
@@ -186,16 +186,26 @@ def _analyse_segment(y: np.ndarray, tagger: Tagger | None, timings: dict[str, fl
     return _Segment(y.size / ANALYSIS_SR, tempo_est, key_est, bright, tag_sums, weight, embedding_sum)
 
 
-def _vote(segments: list[_Segment], agree: Any, confidence: Any) -> _Segment:
+def _vote(segments: list[_Segment], agree: Any, confidence: Any, measured: Any) -> _Segment:
     """The segment whose estimate the most duration × confidence agrees with (itself included).
 
     Averaging the BPMs or keys of different sections would describe none of them; a vote lets a
-    track's main tempo and key win over an intro or a bridge.
+    track's main tempo and key win over an intro or a bridge. Only segments where ``measured`` holds
+    vote (a silent intro or a 1-s tail has no say); with none, the longest segment (and its reason).
     """
-    def support(candidate: _Segment) -> float:
-        return sum(s.duration_s * (confidence(s) + 1e-6) for s in segments if agree(candidate, s))
+    voters = [s for s in segments if measured(s)]
+    if not voters:
+        return max(segments, key=lambda s: s.duration_s)
 
-    return max(segments, key=support)
+    def support(candidate: _Segment) -> float:
+        return sum(s.duration_s * (confidence(s) + 1e-6) for s in voters if agree(candidate, s))
+
+    return max(voters, key=support)
+
+
+#: Integrated loudness (LUFS) under which a recording is silent: BS.1770's absolute gate. Its tags
+#: would be the tagger's guess about nothing, so none are published.
+SILENT_LUFS = -70.0
 
 
 def _combine(
@@ -205,10 +215,10 @@ def _combine(
     from audiotaste.features import descriptors
 
     t0 = time.perf_counter()
-    best_tempo = _vote(segments, lambda a, b: abs(a.tempo.bpm - b.tempo.bpm) <= 0.04 * max(a.tempo.bpm, 1e-9),
-                       lambda s: s.tempo.confidence)
+    best_tempo = _vote(segments, lambda a, b: abs(a.tempo.bpm - b.tempo.bpm) <= 0.04 * a.tempo.bpm,
+                       lambda s: s.tempo.confidence, lambda s: s.tempo.bpm is not None)
     best_key = _vote(segments, lambda a, b: (a.key.key, a.key.mode) == (b.key.key, b.key.mode),
-                     lambda s: s.key.confidence)
+                     lambda s: s.key.confidence, lambda s: s.key.key is not None)
     total = sum(s.duration_s for s in segments) or 1.0
     beats: list[float] = []
     offset = 0.0
@@ -219,10 +229,15 @@ def _combine(
     bright = sum(s.brightness * s.duration_s for s in segments) / total
     lufs = meter.integrated_lufs()
     tempo_est, key_est = best_tempo.tempo, best_key.key
+    notes = [f"tempo: {tempo_est.reason}" if tempo_est.bpm is None else "",
+             f"key: {key_est.reason}" if key_est.key is None else ""]
+    silent = not lufs > SILENT_LUFS  # -inf for digital silence
+    if tagger is not None and silent:
+        notes.append(f"tags: none published, the recording is silent (under {SILENT_LUFS:.0f} LUFS)")
     tags_out: dict[str, dict[str, float]] = {}
     embedding: tuple[float, ...] = ()
     weight = sum(s.tag_weight for s in segments)
-    if tagger is not None and weight > 0:
+    if tagger is not None and weight > 0 and not silent:
         for s in segments:
             for tax, probs in s.tag_sums.items():
                 acc = tags_out.setdefault(tax, {})
@@ -230,8 +245,9 @@ def _combine(
                     acc[k] = acc.get(k, 0.0) + v
         tags_out = {tax: {k: v / weight for k, v in probs.items()} for tax, probs in tags_out.items()}
         # e.g. mood re-weighed with the key's mode, where the model has a track head
-        tags_out = tagger.apply_track_head(tags_out, mode=key_est.mode,
-                                           key_confidence=key_est.confidence, key=key_est.key)
+        tags_out = tagger.apply_track_head(
+            tags_out, mode=1 if key_est.mode is None else key_est.mode, key_confidence=key_est.confidence,
+            key=-1 if key_est.key is None else key_est.key)
         emb = sum(s.embedding_sum for s in segments if s.embedding_sum is not None)
         embedding = tuple(float(x) for x in np.asarray(emb) / weight)
     timings["features"] += time.perf_counter() - t0
@@ -241,19 +257,19 @@ def _combine(
         duration_s=float(duration_s),
         sample_rate=int(sr),
         channels=int(channels),
-        tempo_bpm=float(tempo_est.bpm),
+        tempo_bpm=None if tempo_est.bpm is None else float(tempo_est.bpm),
         tempo_confidence=float(tempo_est.confidence),
         beat_times=tuple(float(t) for t in beats),
-        time_signature=int(tempo_est.time_signature),
-        key=int(key_est.key),
-        key_name=str(key_est.key_name),
-        mode=int(key_est.mode),
+        time_signature=None if tempo_est.time_signature is None else int(tempo_est.time_signature),
+        key=None if key_est.key is None else int(key_est.key),
+        key_name=key_est.key_name,
+        mode=None if key_est.mode is None else int(key_est.mode),
         key_confidence=float(key_est.confidence),
         loudness_lufs=float(lufs),
         loudness_range_lu=meter.loudness_range_lu(),
         energy=descriptors.energy(loudness_lufs=lufs, brightness=bright, onset_rate=onset_rate),
         danceability=descriptors.danceability(
-            tempo_bpm=tempo_est.bpm, tempo_confidence=tempo_est.confidence,
+            tempo_bpm=0.0 if tempo_est.bpm is None else tempo_est.bpm, tempo_confidence=tempo_est.confidence,
             beat_times=best_tempo.tempo.beat_times,
         ),
         brightness=float(bright),
@@ -265,4 +281,5 @@ def _combine(
         timings={k: round(v, 4) for k, v in timings.items()},
         tag_models=(dict.fromkeys(tags_out, f"{tagger.name}@{tagger.version}")
                     if tagger is not None else {}),
+        notes="; ".join(n for n in notes if n) or None,
     )

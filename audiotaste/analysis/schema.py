@@ -33,6 +33,7 @@ DESCRIPTOR_FIELDS = (
     "brightness",
     "onset_rate",
     "dynamic_complexity",
+    "notes",
 )
 
 
@@ -50,22 +51,24 @@ class Analysis:
         Sample rate of the source, Hz.
     channels : int
         Channels of the source.
-    tempo_bpm : float
-        Tapped-beat tempo, BPM (quarter note in simple meters, dotted quarter in 6/8 and 12/8).
+    tempo_bpm : float or None
+        Tapped-beat tempo, BPM (quarter note in simple meters, dotted quarter in 6/8 and 12/8);
+        ``None`` when there is no tempo to measure (too short, silent, no pulse: ``notes`` says why).
     tempo_confidence : float
-        0-1, how clearly one tempo dominates.
+        0-1, how clearly one tempo dominates (0 without a tempo).
     beat_times : tuple of float
         Beat positions, seconds.
-    time_signature : int
-        Beats per bar (3 or 4).
-    key : int
-        Tonic pitch class, 0-11 with C = 0, or -1 when no key could be found (silence).
-    key_name : str
-        Tonic spelled with sharps (``"F#"``), ``""`` when ``key == -1``.
-    mode : int
-        1 major, 0 minor.
+    time_signature : int or None
+        Beats per bar (3 or 4); ``None`` without a tempo.
+    key : int or None
+        Tonic pitch class, 0-11 with C = 0; ``None`` when there is no key (too short, silent, noise,
+        percussion, speech: ``notes`` says why).
+    key_name : str or None
+        Tonic spelled with sharps (``"F#"``); ``None`` with ``key``.
+    mode : int or None
+        1 major, 0 minor; ``None`` with ``key``.
     key_confidence : float
-        0-1 strength of the key estimate.
+        0-1 confidence of the key estimate (0 without a key).
     loudness_lufs : float
         Integrated loudness per ITU-R BS.1770-4, LUFS (``-inf`` for digital silence).
     loudness_range_lu : float
@@ -92,19 +95,23 @@ class Analysis:
         Seconds spent per stage (``decode``, ``features``, ``tags``, ``extra_tags``...).
     tag_models : mapping
         ``{taxonomy: "name@version"}``: which model produced each taxonomy of ``tags``.
+    notes : str or None
+        Why a value is missing, ``"; "``-joined (``"tempo: silent; key: silent (nothing pitched)"``);
+        ``None`` when everything was measured. A silent recording (under
+        ``analysis.run.SILENT_LUFS``) gets no tags, and a note says so.
     """
 
     path: str | None
     duration_s: float
     sample_rate: int
     channels: int
-    tempo_bpm: float
+    tempo_bpm: float | None
     tempo_confidence: float
     beat_times: tuple[float, ...]
-    time_signature: int
-    key: int
-    key_name: str
-    mode: int
+    time_signature: int | None
+    key: int | None
+    key_name: str | None
+    mode: int | None
     key_confidence: float
     loudness_lufs: float
     loudness_range_lu: float
@@ -118,6 +125,7 @@ class Analysis:
     model: str | None = None
     timings: Mapping[str, float] = field(default_factory=dict)
     tag_models: Mapping[str, str] = field(default_factory=dict)
+    notes: str | None = None
 
     def descriptors(self) -> dict[str, Any]:
         """The scalar descriptors, named as the catalogue's track columns."""
@@ -127,7 +135,7 @@ class Analysis:
         """A plain JSON-able dict: descriptors flat, tags nested under ``"tags"``.
 
         Non-finite floats (the loudness of digital silence) become ``None`` so that the result is
-        strict JSON.
+        strict JSON; so are values that could not be measured, and ``notes`` says why.
         """
         out: dict[str, Any] = {"path": self.path}
         out.update({k: _json_float(v) for k, v in self.descriptors().items()})
@@ -143,16 +151,17 @@ class Analysis:
         """The Spotify Web API "audio features" names and codes, for users leaving that API.
 
         Only fields with an honest signal-level counterpart are filled; ``key`` is -1 when no key
-        was detected, as in Spotify's API. Spotify's ``valence``, ``acousticness``,
+        was detected, as in Spotify's API, and then ``mode`` is ``None``; ``tempo`` and
+        ``time_signature`` are ``None`` without a tempo (never an invented number). Spotify's ``valence``, ``acousticness``,
         ``instrumentalness``, ``liveness`` and ``speechiness`` are omitted, not invented.
         """
         return {
             "danceability": round(self.danceability, 3),
             "energy": round(self.energy, 3),
-            "key": self.key,
+            "key": -1 if self.key is None else self.key,
             "loudness": _json_float(round(self.loudness_lufs, 3)),
             "mode": self.mode,
-            "tempo": round(self.tempo_bpm, 3),
+            "tempo": None if self.tempo_bpm is None else round(self.tempo_bpm, 3),
             "time_signature": self.time_signature,
             "duration_ms": int(round(self.duration_s * 1000)),
             "type": "audio_features",

@@ -35,12 +35,15 @@ from audiotaste.errors import InputError
 
 _PART_ROWS = 256  # records per part file: small enough to lose little on a kill, big enough to read fast
 
+#: Descriptors stored as text (``notes``: why a value is missing; part files written before it lack it).
+_TEXT_FIELDS = ("key_name", "notes")
+
 _SCHEMA = pa.schema([
     ("path_key", pa.binary()), ("path", pa.string()), ("size", pa.int64()),
     ("mtime_ns", pa.int64()), ("status", pa.string()), ("track_id", pa.string()),
     ("kind", pa.string()), ("message", pa.string()), ("written_at", pa.float64()),
     *[(name, pa.string()) for name in FILE_TAGS],
-    *[(name, pa.string() if name == "key_name" else pa.float64()) for name in DESCRIPTOR_FIELDS],
+    *[(name, pa.string() if name in _TEXT_FIELDS else pa.float64()) for name in DESCRIPTOR_FIELDS],
     ("model", pa.string()), ("analysis_s", pa.float64()), ("tags", pa.string()),
     ("embedding", pa.binary()), ("beat_times", pa.string()), ("timings", pa.string()),
     # added with SQLite schema v3; part files written before lack it (read as "unknown": ``model``)
@@ -165,7 +168,7 @@ class ParquetCatalogue:
                        else np.zeros(0, "<f4"))
                 tags = _json_dict(src["tags"])
                 model = src["model"] if isinstance(src["model"], str) else None
-                rec["fields"] = {**{n: _plain(src[n]) for n in DESCRIPTOR_FIELDS},
+                rec["fields"] = {**{n: _plain(src.get(n)) for n in DESCRIPTOR_FIELDS},
                                  "tags": tags,
                                  "tag_models": tag_models_of(tags, _json_dict(src.get("tag_models")),
                                                              model),
@@ -186,7 +189,7 @@ class ParquetCatalogue:
             at = where.loc[r.track_id]
             rows.append((r.track_id, bytes(at["path_key"]), int(at["size"]), int(at["mtime_ns"]),
                          *[getattr(r, n) for n in FILE_TAGS],
-                         *[_plain(getattr(r, n)) for n in DESCRIPTOR_FIELDS], r.model, r.written_at,
+                         *[_plain(getattr(r, n, None)) for n in DESCRIPTOR_FIELDS], r.model, r.written_at,
                          r.analysis_s, getattr(r, "tag_models", None), r.tags, r.embedding))
         return tracks_frame(rows)
 
@@ -236,7 +239,7 @@ def _row(rec: Mapping[str, Any], now: float) -> dict[str, Any]:
            "tag_models": json.dumps(f.get("tag_models") or {}) if f else None}
     for name in DESCRIPTOR_FIELDS:
         value = f.get(name)
-        row[name] = value if name == "key_name" or value is None else float(value)
+        row[name] = value if name in _TEXT_FIELDS or value is None else float(value)
     meta = rec.get("file_tags") or {}
     row.update({name: meta.get(name) for name in FILE_TAGS})
     return row

@@ -74,7 +74,7 @@ WHERE model IS NOT NULL AND model != ''
 MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
 
 _SQL_TYPES = {"key_name": "TEXT", "sample_rate": "INTEGER", "channels": "INTEGER", "key": "INTEGER",
-              "mode": "INTEGER", "time_signature": "INTEGER"}
+              "mode": "INTEGER", "time_signature": "INTEGER", "notes": "TEXT"}
 
 
 def descriptor_sql_type(name: str) -> str:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from audiotaste.analysis import DESCRIPTOR_FIELDS, Analysis
-from audiotaste.catalogue.schema import migrate
+from audiotaste.catalogue.schema import descriptor_sql_type, migrate
 from audiotaste.errors import InputError
 
 if TYPE_CHECKING:  # pandas is imported on use: workers never need it (~60 MB each)
@@ -355,6 +355,9 @@ def tracks_frame(rows: Iterable[Any]) -> pd.DataFrame:
                          for label, p in probs.items() if (v := _number(p)) is not None})
         embs.append(np.frombuffer(row[-1], dtype="<f4") if row[-1] else np.zeros(0, "<f4"))
     frame = pd.DataFrame(base, columns=[n for n in names if n != "path"])
+    for name in DESCRIPTOR_FIELDS:  # a numeric column of nothing but nulls is NaN, not None
+        if descriptor_sql_type(name) != "TEXT" and frame[name].dtype == object:
+            frame[name] = pd.to_numeric(frame[name], errors="coerce").astype("float64")
     # object dtype: a non-UTF-8 file name (surrogate escapes) cannot live in an Arrow string column
     frame.insert(1, "path", pd.Series(paths, dtype=object, index=frame.index))
     frame.insert(3, "mtime", pd.to_datetime(frame.pop("mtime_ns"), unit="ns", utc=True))

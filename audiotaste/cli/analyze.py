@@ -27,13 +27,15 @@ def _analysis_table(result: Any, hint: str | None = None) -> Table:
     table = Table(title=str(result.path), title_justify="left", show_header=False, box=None)
     table.add_column("what", style="bold cyan")
     table.add_column("value")
+    notes = dict(n.split(": ", 1) for n in (result.notes or "").split("; ") if ": " in n)
     mode = "major" if result.mode == 1 else "minor"
-    key_text = f"{result.key_name} {mode}" if result.key >= 0 else "none (no pitched content)"
     rows = [
         ("duration", f"{result.duration_s:.2f} s  ({result.sample_rate} Hz, {result.channels} ch)"),
-        ("tempo", f"{result.tempo_bpm:.1f} BPM  (confidence {result.tempo_confidence:.2f})"),
-        ("time signature", f"{result.time_signature}/4"),
-        ("key", f"{key_text}  (confidence {result.key_confidence:.2f})"),
+        ("tempo", f"none ({notes.get('tempo', 'not measured')})" if result.tempo_bpm is None
+         else f"{result.tempo_bpm:.1f} BPM  (confidence {result.tempo_confidence:.2f})"),
+        ("time signature", "none" if result.time_signature is None else f"{result.time_signature}/4"),
+        ("key", f"none ({notes.get('key', 'not measured')})" if result.key is None
+         else f"{result.key_name} {mode}  (confidence {result.key_confidence:.2f})"),
         ("loudness", f"{result.loudness_lufs:.1f} LUFS  (range {result.loudness_range_lu:.1f} LU)"),
         ("energy", _fmt(result.energy)),
         ("danceability", _fmt(result.danceability)),
@@ -42,6 +44,8 @@ def _analysis_table(result: Any, hint: str | None = None) -> Table:
     ]
     for row in rows:
         table.add_row(*row)
+    if "tags" in notes:
+        table.add_row("tags", f"none ({notes['tags']})")
     for taxonomy, probs in result.tags.items():
         # 50 real-world tags need more than three to say something; genre/mood have a few dominant ones
         top = sorted(probs.items(), key=lambda kv: -kv[1])[: 5 if len(probs) > 20 else 3]

@@ -17,6 +17,8 @@ from torch import nn
 
 from audiotaste._paths import model_path
 from audiotaste.errors import ModelError
+from audiotaste.features.pitch import N_KEY_ROWS
+from audiotaste.features.tempogram import N_MODEL_CHANNELS
 
 TEMPO_WEIGHTS = "features/tempo.safetensors"
 KEY_WEIGHTS = "features/key.safetensors"
@@ -183,10 +185,8 @@ def load_tempo_net() -> tuple[TempoNet | TempoEnsemble, dict[str, str]] | None:
         n = int(meta.get("n_models", 0))  # 0: a single TempoNet (no "members." prefix)
         net: TempoNet | TempoEnsemble = TempoEnsemble([member() for _ in range(n)]) if n else member()
         net.load_state_dict(tensors)
-        from audiotaste.features.rhythm import N_MODEL_CHANNELS
-
         if int(meta["n_channels"]) != N_MODEL_CHANNELS:
-            raise ValueError(f"it reads {meta['n_channels']} channels, rhythm.model_input gives {N_MODEL_CHANNELS}")
+            raise ValueError(f"it reads {meta['n_channels']} channels, tempogram.model_input gives {N_MODEL_CHANNELS}")
     except (KeyError, ValueError, RuntimeError) as exc:
         raise ModelError(model_path(TEMPO_WEIGHTS), f"weights do not match TempoNet ({exc})") from None
     return net.eval(), meta
@@ -206,13 +206,11 @@ def load_key_net() -> tuple[KeyNet | KeyEnsemble, dict[str, str]] | None:
         n = int(meta.get("n_models", 0))  # 0: a single KeyNet (no "members." prefix)
         net: KeyNet | KeyEnsemble = KeyEnsemble([member() for _ in range(n)]) if n else member()
         net.load_state_dict(tensors)
-        from audiotaste.features.tonal import N_KEY_ROWS
-
         # a model trained on another feature layout would read the wrong rows without complaint
         members: list[KeyNet] = list(net.members) if isinstance(net, KeyEnsemble) else [net]  # type: ignore[arg-type]
         read = max(int(m.rows.max()) for m in members) + 1
         if read > N_KEY_ROWS:
-            raise ValueError(f"it reads {read} feature rows, tonal.key_features gives {N_KEY_ROWS}")
+            raise ValueError(f"it reads {read} feature rows, pitch.key_features gives {N_KEY_ROWS}")
     except (KeyError, ValueError, RuntimeError) as exc:
         raise ModelError(model_path(KEY_WEIGHTS), f"weights do not match KeyNet ({exc})") from None
     return net.eval(), meta

@@ -1,7 +1,10 @@
 """Chroma and musical key.
 
 The key is the tonic pitch class (C = 0, spelled with sharps) and the mode (1 major, 0 minor), as in the
-Spotify audio-features API. Silence (no pitched energy) gives ``key == -1`` and confidence 0.
+Spotify audio-features API. Where there is no key to hear (shorter than ``MIN_KEY_S``, silence,
+noise, percussion, speech) the key, its name and the mode are ``None`` and ``reason`` says why: the
+*key strength* (the model's confidence times how much of the spectrum is tonal) is below
+``MIN_KEY_STRENGTH``.
 
 Method: the signal is resampled to 5.5 kHz for a 2.7 Hz-resolution STFT, folded onto a
 tuning-corrected semitone axis (41 Hz-2.5 kHz), log-compressed and stripped of its broadband floor
@@ -13,14 +16,19 @@ without the model file, Temperley's key profiles are matched to the mean chroma.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from functools import lru_cache
 
 import numpy as np
-import soxr
 import torch
 
 from audiotaste.features._models import load_key_net
-from audiotaste.features.spectrum import ANALYSIS_SR, Spectrum, stft_power
+from audiotaste.features.pitch import (
+    _MIDI_HI,
+    _MIDI_LO,
+    fold_pitch_classes,
+    key_inputs,
+    semitone_spectrogram,
+)
+from audiotaste.features.spectrum import ANALYSIS_SR, Spectrum
 
 KEY_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 
@@ -35,125 +43,50 @@ class KeyEstimate:
 
     Attributes
     ----------
-    key : int
-        Tonic pitch class 0-11 (C = 0), -1 when there is no pitched content.
-    key_name : str
-        Tonic spelled with sharps (``"F#"``), ``""`` when ``key == -1``.
-    mode : int
-        1 major, 0 minor.
+    key : int or None
+        Tonic pitch class 0-11 (C = 0); ``None`` when there is no key (``reason`` says why).
+    key_name : str or None
+        Tonic spelled with sharps (``"F#"``); ``None`` with ``key``.
+    mode : int or None
+        1 major, 0 minor; ``None`` with ``key``.
     confidence : float
-        0-1 strength of the estimate.
+        0-1, the model's probability of this key (0 when there is none).
+    strength : float
+        0-1 key strength: ``confidence`` times the tonal share of the spectrum (``pitch.key_inputs``)
+        relative to that of clearly pitched music; under ``MIN_KEY_STRENGTH`` there is no key.
+    reason : str or None
+        Why there is no key (``None`` when there is one).
     """
 
-    key: int
-    key_name: str
-    mode: int
+    key: int | None
+    key_name: str | None
+    mode: int | None
     confidence: float
+    strength: float = 0.0
+    reason: str | None = None
+
+    @classmethod
+    def none(cls, reason: str, *, strength: float = 0.0) -> KeyEstimate:
+        """No key, for ``reason``."""
+        return cls(None, None, None, 0.0, strength, reason)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-#: Pitch range of the key features: MIDI 28 (E1, 41 Hz) to 99 (D#7, 2489 Hz), in three 2-octave
-#: registers (bass, middle, treble).
-_MIDI_LO, _MIDI_HI = 28, 100
-_KEY_SR = 5512.5  # Hz; 2.7 kHz of bandwidth is all the pitch range needs
-_KEY_N_FFT, _KEY_HOP = 2048, 1024  # 2.7 Hz bins (a semitone at 55 Hz is 3.3 Hz), 0.19 s hop
-_EDGE_FRACTION = 0.15  # share of the frames that count as the opening and the ending
-#: Rows of ``key_features``: 10 pitch-class blocks, then six 12 x 12 matrices.
-N_KEY_ROWS = 10 + 6 * 12
-#: What one key model reads (8 blocks and 3 matrices), under each of the two readings of the bass:
-#: the strongest note of the bass register, and the lowest prominent note wherever it lies.
-KEY_ROWS = {
-    "strongest": (*range(8), *range(10, 46)),
-    "lowest": (0, 1, 2, 3, 4, 8, 6, 9, *range(46, 82)),
-}
-N_KEY_BLOCKS, N_KEY_MATRICES = 8, 3
-#: Frames (0.19 s each) between a bass note and the pitch classes it is paired with in the third
-#: matrix: about one chord later.
-_LAG_FRAMES = 5
-
-
-def estimate_tuning(spectrum: Spectrum, *, midi_lo: int = _MIDI_LO, midi_hi: int = _MIDI_HI) -> float:
-    """Deviation of the music's tuning from A4 = 440 Hz, semitones in [-0.5, 0.5).
-
-    The magnitude-weighted circular mean of the distance of every spectral peak (frequency refined by
-    parabolic interpolation of the log magnitude) to the nearest equal-tempered semitone.
-    """
-    freqs_hz = spectrum.sr / spectrum.n_fft
-    lo = max(1, int(440.0 * 2 ** ((midi_lo - 69) / 12) / freqs_hz))
-    hi = min(spectrum.power.shape[0] - 1, int(440.0 * 2 ** ((midi_hi - 69) / 12) / freqs_hz) + 1)
-    if hi - lo < 3:
-        return 0.0
-    step = max(1, spectrum.n_frames // 200)  # tuning does not drift: ~200 frames are plenty
-    logm = 0.5 * np.log(spectrum.power[lo - 1 : hi + 1, ::step] + 1e-12)  # [bins + 2, frames]
-    a, b, c = logm[:-2], logm[1:-1], logm[2:]
-    floor = logm.max(axis=0, keepdims=True) - np.log(30.0)  # peaks within ~30 dB of the frame's top
-    peak = (b > a) & (b >= c) & (b > floor)
-    if not peak.any():
-        return 0.0
-    denom = a - 2 * b + c
-    delta = np.divide(0.5 * (a - c), denom, out=np.zeros_like(b), where=denom < 0)
-    k, _ = np.nonzero(peak)
-    f = (lo + k + np.clip(delta[peak], -0.5, 0.5)) * freqs_hz
-    dev = 2 * np.pi * (12.0 * np.log2(f / 440.0))
-    w = np.exp(b[peak])
-    return float(np.arctan2((w * np.sin(dev)).sum(), (w * np.cos(dev)).sum()) / (2 * np.pi))
-
-
-@lru_cache(maxsize=32)
-def _semitone_map(
-    sr: float, n_fft: int, midi_lo: int, midi_hi: int, tuning: float = 0.0
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Triangular semitone filters, one semitone wide on each side, as per-bin (index, weight) pairs.
-
-    Each FFT bin is shared between the two semitone centres its frequency falls between (so slightly
-    detuned partials still count); bins are sorted by frequency, so the lower centre's index never
-    decreases, which lets ``semitone_spectrogram`` sum runs of bins with ``np.add.reduceat``.
-
-    Returns
-    -------
-    bins : FFT bins inside the range; lower : index of the lower centre (may be -1);
-    w_lower, w_upper : weights towards the lower and the upper centre (0 outside the range).
-    """
-    freqs = np.linspace(0.0, sr / 2.0, n_fft // 2 + 1)
-    pos = np.full(freqs.size, -1e9)
-    pos[1:] = 69.0 + 12.0 * np.log2(freqs[1:] / 440.0) - midi_lo - tuning  # in semitones above lo
-    n = midi_hi - midi_lo
-    bins = np.flatnonzero((pos > -1.0) & (pos < n))
-    lower = np.floor(pos[bins]).astype(np.int64)
-    frac = (pos[bins] - lower).astype(np.float32)
-    w_lower = np.where(lower >= 0, 1.0 - frac, 0.0).astype(np.float32)
-    w_upper = np.where(lower + 1 < n, frac, 0.0).astype(np.float32)
-    for a in (bins, lower, w_lower, w_upper):
-        a.setflags(write=False)
-    return bins, lower, w_lower, w_upper
-
-
-def semitone_spectrogram(
-    spectrum: Spectrum, *, midi_lo: int = _MIDI_LO, midi_hi: int = _MIDI_HI, tuning: float = 0.0
-) -> np.ndarray:
-    """Magnitude per semitone, MIDI ``midi_lo`` to ``midi_hi - 1``.
-
-    Parameters
-    ----------
-    tuning : float
-        Offset of the semitone centres from A4 = 440 Hz tuning, semitones (``estimate_tuning``).
-
-    Returns
-    -------
-    np.ndarray [midi_hi - midi_lo, n_frames], float32
-    """
-    tuning = round(float(tuning), 2)  # 1-cent steps keep the filterbank cache small
-    bins, lower, w_lower, w_upper = _semitone_map(float(spectrum.sr), spectrum.n_fft, midi_lo, midi_hi, tuning)
-    n = midi_hi - midi_lo
-    out = np.zeros((n + 2, spectrum.n_frames), dtype=np.float32)  # rows 0 and n + 1: outside the range
-    if bins.size:
-        mag = np.sqrt(spectrum.power[bins])  # [n_bins_used, n_frames]
-        runs, starts = np.unique(lower, return_index=True)
-        out[runs + 1] += np.add.reduceat(mag * w_lower[:, None], starts, axis=0)
-        out[runs + 2] += np.add.reduceat(mag * w_upper[:, None], starts, axis=0)
-    return out[1 : n + 1]
+#: Shortest signal a key is read from, seconds: a few chords.
+MIN_KEY_S = 3.0
+#: Key strength under which there is no key. Measured (this model): music 0.3-1.0 (distorted rock
+#: 0.32), speech-like glides 0.15, drums 0.10, clicks 0.08, white noise 0.04.
+MIN_KEY_STRENGTH = 0.2
+#: Tonal share (``pitch.key_inputs``) that counts as clearly pitched: rendered pop and rock 0.1-0.3,
+#: a chord progression 0.29; noise, clicks and drums under 0.05.
+_FULL_TONAL_SHARE = 0.15
+#: Tonal share under which the sound is called unpitched in the reason for a missing key.
+_PITCHED_SHARE = 0.06
+#: ``pitch.key_inputs`` row with the share of frames in which each pitch class is prominent: a key
+#: needs at least three pitch classes that are, not all adjacent (``_one_note``).
+_PROMINENCE_ROW = 6
 
 
 def chromagram(spectrum: Spectrum, *, midi_lo: int = _MIDI_LO, midi_hi: int = _MIDI_HI) -> np.ndarray:
@@ -175,156 +108,11 @@ def chromagram(spectrum: Spectrum, *, midi_lo: int = _MIDI_LO, midi_hi: int = _M
     semis = semitone_spectrogram(spectrum, midi_lo=midi_lo, midi_hi=midi_hi)
     return fold_pitch_classes(semis, midi_lo)
 
-
-def fold_pitch_classes(semis: np.ndarray, midi_lo: int) -> np.ndarray:
-    """Sum a semitone spectrogram [n_semitones, n_frames] (MIDI ``midi_lo`` upwards) onto 12 pitch
-    classes, C first: [12, n_frames]."""
-    out = np.zeros((12, semis.shape[1]), dtype=np.float32)
-    for i in range(semis.shape[0]):
-        out[(midi_lo + i) % 12] += semis[i]
-    return out
-
-
-def key_features(y: np.ndarray | None, sr: float, *, spectrum: Spectrum | None = None) -> np.ndarray | None:
-    """Pitch-class summaries a key is read from, or ``None`` for silence.
-
-    The bass is read two ways: the strongest note of the bass register (E1-D#3; robust to pads and
-    melodies above a quiet bass) and the lowest prominent note wherever it lies (``lowest_notes``;
-    a chorale's bass voice sits mostly above D3). The key model's members each read one of them
-    (``KEY_ROWS``).
-
-    Rows 0-9, pitch-class blocks (C first, each normalised to sum 1): mean chroma of the bass,
-    middle and treble registers; the chroma of the opening and of the ending (tonics are stated
-    there); the strongest bass of the ending (the final cadence's root); the share of frames in
-    which each pitch class is prominent (loudness-independent); the strongest bass of the opening
-    (a piece mostly starts over its tonic, and an excerpt that stops mid-phrase has no final
-    cadence); the lowest bass of the ending and of the opening.
-
-    Rows 10-81, six 12 x 12 matrices, each summing to 1 (rows: a bass pitch class), first for the
-    strongest then for the lowest bass: the pitch classes sounding over each bass note (I over 1
-    and V over 5 tell a tonic from a dominant that the totals confuse); the bass's moves from one
-    held note to the next (cadences: 5 -> 1); the pitch classes sounding about a second after each
-    bass note (V, then I).
-
-    Returns
-    -------
-    np.ndarray [N_KEY_ROWS, 12], float32, or None
-    """
-    if y is not None:
-        y = np.asarray(y, dtype=np.float32)
-        low = soxr.resample(y, sr, _KEY_SR, quality="HQ") if y.size else y
-        spectrum = stft_power(low, sr=int(_KEY_SR), n_fft=_KEY_N_FFT, hop_length=_KEY_HOP)
-        spectrum = Spectrum(spectrum.power, _KEY_SR, _KEY_N_FFT, _KEY_HOP)  # type: ignore[arg-type]
-    if spectrum is None:
-        raise TypeError("key_features needs y or spectrum")
-    semis = semitone_spectrogram(spectrum, tuning=estimate_tuning(spectrum))
-    peak = float(semis.max()) if semis.size else 0.0
-    if not np.isfinite(peak) or peak < 1e-4:  # ~ -80 dB re a full-scale sine: nothing pitched
-        return None
-    # log compression: quiet inner voices count, one loud note does not dominate
-    semis = np.log1p(100.0 * semis / peak)
-    # keep what stands above its neighbourhood (+-6 semitones): tones, not the broadband floor of
-    # drums and noise
-    padded = np.pad(semis, ((7, 6), (0, 0)), mode="edge")
-    padded[0] = 0.0
-    cumulative = np.cumsum(padded, axis=0)
-    local = (cumulative[13:] - cumulative[:-13]) / 13.0  # 13-semitone moving average
-    semis = np.maximum(semis - local, 0.0)
-    n = semis.shape[1]
-    edge = max(1, int(round(_EDGE_FRACTION * n)))
-    regs = [fold_pitch_classes(semis[i : i + 24], _MIDI_LO + i) for i in (0, 24, 48)]
-    full = regs[0] + regs[1] + regs[2]
-    frame_max = full.max(axis=0, keepdims=True)
-    prominent = (full >= 0.5 * frame_max) & (frame_max > 0)
-    lowest = lowest_notes(semis, _MIDI_LO)
-    blocks = [
-        regs[0].mean(axis=1), regs[1].mean(axis=1), regs[2].mean(axis=1),
-        full[:, :edge].mean(axis=1), full[:, -edge:].mean(axis=1), regs[0][:, -edge:].mean(axis=1),
-        prominent.mean(axis=1), regs[0][:, :edge].mean(axis=1),
-        lowest[:, -edge:].mean(axis=1), lowest[:, :edge].mean(axis=1),
-    ]
-    feats = np.stack(blocks).astype(np.float32)
-    totals = feats.sum(axis=1, keepdims=True)
-    feats = np.divide(feats, totals, out=np.full_like(feats, 1.0 / 12), where=totals > 0)
-    strongest = np.zeros_like(regs[0])
-    strongest[regs[0].argmax(axis=0), np.arange(n)] = regs[0].max(axis=0)
-    shares = full / np.maximum(full.sum(axis=0, keepdims=True), 1e-9)
-    matrices = []
-    for bass, held in ((strongest, regs[0]), (lowest, lowest)):
-        later = bass[:, :-_LAG_FRAMES] @ shares[:, _LAG_FRAMES:].T if n > _LAG_FRAMES else np.zeros((12, 12))
-        matrices += [bass @ shares.T, bass_transitions(held), later]
-    return np.concatenate([feats] + [_unit_sum(m) for m in matrices])
-
-
-def lowest_notes(semis: np.ndarray, midi_lo: int, *, share: float = 0.5) -> np.ndarray:
-    """The bass line: each frame's lowest prominent note, folded onto pitch classes.
-
-    A note is prominent when it is a peak of the semitone spectrum reaching ``share`` of the frame's
-    strongest semitone; the lowest one is the bass wherever it lies (a chorale's bass voice sits
-    mostly above D3, out of a fixed bass register).
-
-    Parameters
-    ----------
-    semis : np.ndarray [n_semitones, n_frames]
-        Non-negative magnitude per semitone, MIDI ``midi_lo`` upwards.
-
-    Returns
-    -------
-    np.ndarray [12, n_frames], float32
-        The bass note's magnitude at its pitch class, zero elsewhere and in silent frames.
-    """
-    out = np.zeros((12, semis.shape[1]), dtype=np.float32)
-    top = semis.max(axis=0) if semis.size else np.zeros(semis.shape[1])
-    voiced = np.flatnonzero(top > 0)
-    s = semis[:, voiced]
-    padded = np.pad(s, ((1, 1), (0, 0)))
-    # a peak, not the skirt of one: a low note leaks into the semitone below it
-    peak = (s >= padded[:-2]) & (s >= padded[2:]) & (s >= share * top[voiced])
-    lowest = np.argmax(peak, axis=0)  # the first True from below
-    out[(midi_lo + lowest) % 12, voiced] = semis[lowest, voiced]
-    return out
-
-
-def bass_transitions(bass_chroma: np.ndarray, *, min_frames: int = 2) -> np.ndarray:
-    """Counts of the bass line's moves between held notes, [from pitch class, to pitch class].
-
-    The bass note of a frame is the strongest pitch class of ``bass_chroma``; runs shorter than
-    ``min_frames`` frames (passing notes, note-onset smear) are dropped before consecutive different
-    notes are counted.
-
-    Parameters
-    ----------
-    bass_chroma : np.ndarray [12, n_frames]
-        Pitch-class magnitudes of the bass (the bass register's chroma, or ``lowest_notes``; silent
-        frames: all zero).
-
-    Returns
-    -------
-    np.ndarray [12, 12], float32
-    """
-    out = np.zeros((12, 12), dtype=np.float32)
-    if bass_chroma.shape[1] == 0:
-        return out
-    notes = np.where(bass_chroma.max(axis=0) > 0, bass_chroma.argmax(axis=0), -1)
-    change = np.flatnonzero(np.diff(notes)) + 1
-    starts = np.concatenate([[0], change])
-    lengths = np.diff(np.concatenate([starts, [notes.size]]))
-    held = notes[starts][(lengths >= min_frames) & (notes[starts] >= 0)]
-    moves = held[1:] != held[:-1]
-    np.add.at(out, (held[:-1][moves], held[1:][moves]), 1.0)
-    return out
-
-
-def _unit_sum(m: np.ndarray) -> np.ndarray:
-    total = float(m.sum())
-    return (m / total if total > 0 else np.full((12, 12), 1.0 / 144)).astype(np.float32)
-
-
 def key(y: np.ndarray | None = None, sr: int = ANALYSIS_SR, *, spectrum: Spectrum | None = None) -> KeyEstimate:
     """Estimate the key (tonic and mode).
 
     A small transposition-equivariant classifier (``models/features/key.safetensors``) reads
-    ``key_features``; without it, the mean chroma is matched to Temperley's key profiles.
+    ``pitch.key_inputs``; without it, the mean chroma is matched to Temperley's key profiles.
 
     Parameters
     ----------
@@ -338,13 +126,18 @@ def key(y: np.ndarray | None = None, sr: int = ANALYSIS_SR, *, spectrum: Spectru
     Returns
     -------
     KeyEstimate
-        ``key == -1`` and confidence 0 when there is no pitched content.
+        ``key``, ``key_name`` and ``mode`` are ``None`` with a ``reason`` when there is no key.
     """
     if y is None and spectrum is None:
         raise TypeError("key needs y or spectrum")
-    feats = key_features(y, sr, spectrum=spectrum)
-    if feats is None:
-        return KeyEstimate(-1, "", 1, 0.0)
+    duration = (np.asarray(y).shape[-1] / sr if y is not None
+                else spectrum.n_frames * spectrum.hop_length / spectrum.sr)  # type: ignore[union-attr]
+    if duration < MIN_KEY_S:
+        return KeyEstimate.none(f"too short ({duration:.2f} s, a key needs at least {MIN_KEY_S:.0f} s)")
+    inputs = key_inputs(y, sr, spectrum=spectrum)
+    if inputs is None:
+        return KeyEstimate.none("silent (nothing pitched)")
+    feats, tonal_share = inputs
     loaded = load_key_net()
     if loaded is not None:
         with torch.inference_mode():
@@ -356,8 +149,27 @@ def key(y: np.ndarray | None = None, sr: int = ANALYSIS_SR, *, spectrum: Spectru
         best = int(np.argmax(scores))
         ranked = np.sort(scores)[::-1]
         confidence = float(np.clip((ranked[0] - ranked[1]) * 5.0 + max(ranked[0], 0.0) * 0.5, 0.0, 1.0))
+    strength = confidence * min(1.0, tonal_share / _FULL_TONAL_SHARE)
+    if strength < MIN_KEY_STRENGTH:
+        reason = ("little pitched content (noise or percussion)" if tonal_share < _PITCHED_SHARE
+                  else "the pitches fit no key (speech-like or atonal)")
+        return KeyEstimate.none(f"no key: {reason}", strength=strength)
+    if _one_note(feats[_PROMINENCE_ROW] >= 0.05):
+        return KeyEstimate.none("no key: a single note or interval", strength=strength)
     tonic, mode = best % 12, 1 - best // 12
-    return KeyEstimate(tonic, KEY_NAMES[tonic], mode, confidence)
+    return KeyEstimate(tonic, KEY_NAMES[tonic], mode, confidence, strength)
+
+
+def _one_note(prominent: np.ndarray) -> bool:
+    """True when the prominent pitch classes [12] (bool) cannot make a key: fewer than three, or one
+    unbroken run of semitones (a single note whose spectrum is smeared over its neighbours, as a
+    short beep's is; no scale has three semitones in a row)."""
+    if int(prominent.sum()) < 3:
+        return True
+    if prominent.all():
+        return False
+    rolled = np.roll(prominent, -int(np.argmin(prominent))).astype(int)  # starts in a gap
+    return int((np.diff(rolled) == 1).sum()) <= 1
 
 
 def _template_scores(profile: np.ndarray) -> np.ndarray:

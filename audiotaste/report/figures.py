@@ -145,8 +145,9 @@ def plot_analysis(path: str | os.PathLike[str], result: Analysis, out: str | os.
     step = max(1, len(y) // 20000)
     axes[0].plot(t[::step], y[::step], lw=0.5, color="#335")
     axes[0].set_ylabel("amplitude")
-    key_text = f"{result.key_name} {'major' if result.mode else 'minor'}" if result.key >= 0 else "no key"
-    axes[0].set_title(f"{Path(path).name} — {result.tempo_bpm:.1f} BPM, {key_text}, "
+    key_text = "no key" if result.key is None else f"{result.key_name} {'major' if result.mode else 'minor'}"
+    tempo_text = "no tempo" if result.tempo_bpm is None else f"{result.tempo_bpm:.1f} BPM"
+    axes[0].set_title(f"{Path(path).name} — {tempo_text}, {key_text}, "
                       f"{result.loudness_lufs:.1f} LUFS")
     extent = (0.0, mel.shape[1] * HOP_LENGTH / sr, 0.0, float(mel.shape[0]))
     axes[1].imshow(mel, origin="lower", aspect="auto", extent=extent, cmap="magma")
@@ -157,7 +158,7 @@ def plot_analysis(path: str | os.PathLike[str], result: Analysis, out: str | os.
     axes[2].imshow(chroma, origin="lower", aspect="auto", cmap="viridis",
                    extent=(0.0, chroma.shape[1] * HOP_LENGTH / sr, -0.5, 11.5))
     axes[2].set_yticks(range(12), KEY_NAMES, fontsize=7)
-    if result.key >= 0:
+    if result.key is not None:
         axes[2].axhline(result.key, color="white", lw=1.0, ls="--")
     axes[2].set_ylabel("chroma")
     axes[2].set_xlabel("time (s)")
@@ -248,7 +249,8 @@ def track_figure(row: pd.Series, tagger: Tagger | None) -> str:
     ax.imshow(mel, origin="lower", aspect="auto", cmap="magma", extent=(0, seconds, 0, mel.shape[0]))
     ax.vlines([b for b in beats if b <= seconds], 0, 8, color="cyan", lw=0.8)
     mode = "major" if row.get("mode", 1) == 1 else "minor"
-    key_text = f"{row.get('key_name', '?')} {mode}" if row.get("key", -1) != -1 else "no key"
+    key_name = row.get("key_name")  # None (NaN in older frames) when the track has no key
+    key_text = f"{key_name} {mode}" if isinstance(key_name, str) and key_name else "no key"
     tempo = row.get("tempo_bpm", float("nan"))
     tempo_text = "no tempo" if not isinstance(tempo, float) or math.isnan(tempo) else f"{tempo:.0f} BPM"
     ax.set_title(f"{tempo_text} · {key_text} · {row.get('loudness_lufs', float('nan')):.1f} LUFS",

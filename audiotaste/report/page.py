@@ -128,7 +128,9 @@ def build_report(
     overview = pd.DataFrame({
         "track": [row_label(r) for _, r in tracks.iterrows()],
         "tempo (BPM)": tracks.get("tempo_bpm", pd.Series(np.nan, index=tracks.index)).round(1),
-        "key": [f"{r.get('key_name', '')} {'maj' if r.get('mode', 1) == 1 else 'min'}" for _, r in tracks.iterrows()],
+        "key": [f"{r.get('key_name')} {'maj' if r.get('mode', 1) == 1 else 'min'}"
+                if isinstance(r.get("key_name"), str) and r.get("key_name") else "no key"
+                for _, r in tracks.iterrows()],
         "LUFS": tracks.get("loudness_lufs", pd.Series(np.nan, index=tracks.index)).round(1),
         "energy": tracks.get("energy", pd.Series(np.nan, index=tracks.index)),
         "top genre": top_label(tracks, "genre."),

@@ -209,7 +209,8 @@ class CnnTagger:
         from audiotaste.features import tonal
 
         k = tonal.key(y, self.frontend.sr)
-        tags = self.apply_track_head(out.tags, mode=k.mode, key_confidence=k.confidence, key=k.key)
+        tags = self.apply_track_head(out.tags, mode=1 if k.mode is None else k.mode, key_confidence=k.confidence,
+                                     key=-1 if k.key is None else k.key)  # -1: no key, no key input
         return replace(out, tags=tags)
 
     def predict_file(self, path: str | os.PathLike[str]) -> dict[str, dict[str, float]]:

@@ -56,3 +56,50 @@ def cadence(
     ]
     y = np.concatenate(parts)
     return (0.2 * y / np.abs(y).max()).astype(np.float32)
+
+
+def white_noise(*, dur: float = 10.0, sr: int = SR, seed: int = 0) -> np.ndarray:
+    """Gaussian white noise at -23 dB RMS: no pulse, no key."""
+    return (0.07 * np.random.default_rng(seed).standard_normal(int(dur * sr))).astype(np.float32)
+
+
+def drums(bpm: float = 120.0, *, dur: float = 12.0, sr: int = SR, seed: int = 0) -> np.ndarray:
+    """Kick on the beat, a noise snare on the off-beats, hi-hat eighths: a pulse, but no key."""
+    rng = np.random.default_rng(seed)
+    y = np.zeros(int(dur * sr), np.float32)
+    t = np.arange(int(0.3 * sr)) / sr
+    kick = np.sin(2 * np.pi * 50 * t * (1 + 3 * np.exp(-t * 40))) * np.exp(-t * 15)
+    snare = 0.5 * rng.standard_normal(t.size) * np.exp(-t * 25) + 0.3 * np.sin(2 * np.pi * 190 * t) * np.exp(-t * 30)
+    hat = np.diff(0.2 * rng.standard_normal(t.size + 1) * np.exp(-np.arange(t.size + 1) / sr * 120))
+    for i, b in enumerate(np.arange(0.2, dur - 0.3, 30.0 / bpm)):
+        s = int(b * sr)
+        n = min(t.size, y.size - s)
+        hit = hat + (kick if i % 2 == 0 else 0.0) + (snare if i % 4 == 2 else 0.0)
+        y[s : s + n] += hit[:n].astype(np.float32)
+    return (0.5 * y / np.abs(y).max()).astype(np.float32)
+
+
+def speech_like(*, dur: float = 10.0, sr: int = SR, seed: int = 0) -> np.ndarray:
+    """Voiced syllables (0.12-0.35 s) whose pitch glides 100-220 Hz through formant-shaped harmonics,
+    with noise consonants and pauses: pitched, but in no key."""
+    rng = np.random.default_rng(seed)
+    n = int(dur * sr)
+    y = np.zeros(n, np.float64)
+    t0 = 0.1
+    while t0 < dur - 0.5:
+        length = rng.uniform(0.12, 0.35)
+        tt = np.arange(int(length * sr)) / sr
+        f0 = rng.uniform(100, 220) * (1 + rng.uniform(-0.25, 0.25) * tt / length)
+        phase = 2 * np.pi * np.cumsum(f0) / sr
+        f1, f2 = rng.uniform(300, 900), rng.uniform(900, 2500)
+        voiced = sum(
+            np.sin(h * phase) * (np.exp(-(((h * f0 - f1) / 200) ** 2)) + 0.5 * np.exp(-(((h * f0 - f2) / 300) ** 2)) + 0.05)
+            for h in range(1, 30)
+        )
+        s = int(t0 * sr)
+        m = min(tt.size, n - s)
+        y[s : s + m] += (voiced * np.sin(np.pi * tt / length))[:m]
+        c = min(int(0.05 * sr), max(0, n - s - m))
+        y[s + m : s + m + c] += 0.2 * rng.standard_normal(c)
+        t0 += length + rng.uniform(0.03, 0.25)
+    return (0.3 * y / np.abs(y).max()).astype(np.float32)
