@@ -222,7 +222,15 @@ def sample_audio() -> tuple[pd.DataFrame, list[dict]]:
 
 
 def cmd_score(args: argparse.Namespace) -> None:
-    df, feats = sample_audio() if args.split == "sample_audio" else chart_rows(args.split)
+    if args.split == "sample_audio":
+        df, feats = sample_audio()
+    elif args.split.endswith(".csv"):  # a rendered manifest (e.g. make_corpus.py --preset bench), by subset
+        df = read_manifest(Path(args.split))
+        df["half"] = df["subset"].fillna("all") if "subset" in df else df["split"]
+        df["source"] = df["half"]
+        feats = load_features(df, CACHE, workers=1, kinds=("tempo",))
+    else:
+        df, feats = chart_rows(args.split)
     models = [("audiotaste shipped", None)] + [(f"candidate {c}", c) for c in args.candidate]
     anchors = anchor_answers()
     paths = df.abspath.map(lambda p: str(Path(p))) if "abspath" in df else pd.Series([""] * len(df))
@@ -378,7 +386,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("score")
-    s.add_argument("--split", default="dev")
+    s.add_argument("--split", default="dev", help="dev, test, sample_audio or a rendered manifest.csv")
     s.add_argument("--candidate", type=Path, action="append", default=[], help="models dir (repeatable)")
     s.add_argument("--octaves", action="store_true")
     s.add_argument("--beats", action="store_true")
