@@ -129,7 +129,7 @@ def anchor_answers() -> dict[str, dict[str, float]]:
     out: dict[str, dict[str, float]] = {}
     for tool, names in (("tempocnn", ("cnn", "fcn")), ("madmom", ("tcn",)), ("essentia", ("percival",))):
         for f in glob.glob(str(BENCH_CACHE / tool / "*.jsonl")):
-            for line in open(f):
+            for line in Path(f).read_text().splitlines():
                 try:
                     r = json.loads(line)
                 except json.JSONDecodeError:
@@ -144,7 +144,7 @@ def anchor_answers() -> dict[str, dict[str, float]]:
 def madmom_beats() -> dict[str, list[float]]:
     out: dict[str, list[float]] = {}
     for f in glob.glob(str(BENCH_CACHE / "madmom" / "*.jsonl")):
-        for line in open(f):
+        for line in Path(f).read_text().splitlines():
             try:
                 r = json.loads(line)
             except json.JSONDecodeError:
