@@ -53,7 +53,7 @@ def test_silence_has_no_key_and_minus_infinite_loudness() -> None:
     d = json.loads(json.dumps(result.to_dict()))
     assert d["loudness_lufs"] is None  # strict JSON
     assert d["tempo_bpm"] is None and d["key"] is None and d["mode"] is None
-    assert d["notes"] == "tempo: silent; key: silent (nothing pitched)"
+    assert d["notes"] == "tempo: silent; key: silent"
     assert result.energy == pytest.approx(0.0, abs=1e-6)
 
 
@@ -363,11 +363,11 @@ def test_cli_json_and_table_show_nulls_with_reasons(tmp_path: Path) -> None:
     assert out.exit_code == 0, out.output
     nothing, beat = json.loads(out.stdout)
     assert nothing["tempo_bpm"] is None and nothing["key"] is None and nothing["time_signature"] is None
-    assert nothing["notes"] == "tempo: silent; key: silent (nothing pitched)"
+    assert nothing["notes"] == "tempo: silent; key: silent"
     assert beat["tempo_bpm"] == pytest.approx(128, abs=1.0) and beat["key"] is None
     table = CliRunner().invoke(app, ["analyze", str(silent), "--no-tags"])
     assert table.exit_code == 0, table.output
-    assert "none (silent)" in table.stdout and "none (silent (nothing pitched))" in table.stdout
+    assert table.stdout.count("none (silent)") == 2  # tempo and key
     assert "nan" not in table.stdout.lower() and "Traceback" not in table.output
 
 
@@ -384,6 +384,6 @@ def test_catalogue_stores_nulls_as_nan_with_notes(tmp_path: Path) -> None:
     with Catalogue.open(db) as cat:
         frame = cat.to_pandas().set_index(cat.to_pandas()["path"].map(lambda p: Path(p).name))
     assert math.isnan(frame.loc["silent.wav", "tempo_bpm"]) and math.isnan(frame.loc["silent.wav", "key"])
-    assert frame.loc["silent.wav", "notes"] == "tempo: silent; key: silent (nothing pitched)"
+    assert frame.loc["silent.wav", "notes"] == "tempo: silent; key: silent"
     assert frame.loc["clicks.wav", "tempo_bpm"] == pytest.approx(128, abs=1.0)
     assert math.isnan(frame.loc["clicks.wav", "key"]) and frame.loc["clicks.wav", "notes"].startswith("key: no key")

@@ -96,7 +96,7 @@ class Analysis:
     tag_models : mapping
         ``{taxonomy: "name@version"}``: which model produced each taxonomy of ``tags``.
     notes : str or None
-        Why a value is missing, ``"; "``-joined (``"tempo: silent; key: silent (nothing pitched)"``);
+        Why a value is missing, ``"; "``-joined (``"tempo: silent; key: silent"``);
         ``None`` when everything was measured. A silent recording (under
         ``analysis.run.SILENT_LUFS``) gets no tags, and a note says so.
     """

@@ -45,7 +45,7 @@ def _analysis_table(result: Any, hint: str | None = None) -> Table:
     for row in rows:
         table.add_row(*row)
     if "tags" in notes:
-        table.add_row("tags", f"none ({notes['tags']})")
+        table.add_row("tags", notes["tags"])
     for taxonomy, probs in result.tags.items():
         # 50 real-world tags need more than three to say something; genre/mood have a few dominant ones
         top = sorted(probs.items(), key=lambda kv: -kv[1])[: 5 if len(probs) > 20 else 3]
