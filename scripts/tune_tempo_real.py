@@ -33,6 +33,7 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -90,7 +91,8 @@ def song_tempo(f: dict, net: TempoNet | TempoEnsemble) -> tuple[float | None, tu
     """Tempo (BPM or None) and beat times (s) of one song as ``analyze`` reads them (segment vote)."""
     seg = int(SEGMENT_S * FPS)
     n = f["bands"].shape[1]
-    rhythm.load_tempo_net = lambda: (net, {})  # type: ignore[assignment]  (score this net, not the shipped)
+    # score this net, not the shipped one
+    rhythm.load_tempo_net = lambda: (net, {})  # type: ignore[assignment]
     ests = []
     for start in range(0, n, seg):
         b, lv = f["bands"][:, start : start + seg], f["levels"][:, start : start + seg]
@@ -101,11 +103,12 @@ def song_tempo(f: dict, net: TempoNet | TempoEnsemble) -> tuple[float | None, tu
         return None, ()
 
     def support(c: tuple) -> float:
-        return sum(d * (e.confidence + 1e-6) for d, e, _ in voters if abs(c[1].bpm - e.bpm) <= 0.04 * c[1].bpm)
+        bpm = float(c[1].bpm or 0.0)
+        return sum(d * (e.confidence + 1e-6) for d, e, _ in voters if abs(bpm - float(e.bpm or 0.0)) <= 0.04 * bpm)
 
     best = max(voters, key=support)
     beats = tuple(off + t for _, e, off in ests for t in e.beat_times)
-    return float(best[1].bpm), beats
+    return float(best[1].bpm or 0.0), beats
 
 
 def scores(est: list[float | None], ref: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -181,7 +184,7 @@ def ref_beats(row: pd.Series) -> np.ndarray:
 
 def report(df: pd.DataFrame, est: list[float | None], label: str) -> dict:
     ratio, acc1, acc2 = scores(est, df.tempo_bpm.to_numpy(float))
-    out = {"model": label}
+    out: dict[str, Any] = {"model": label}
     for half in sorted(df.half.unique()):
         m = (df.half == half).to_numpy()
         out[half] = {"n": int(m.sum()), "acc1": float(acc1[m].mean()), "acc2": float(acc2[m].mean())}
@@ -291,7 +294,10 @@ def cmd_tune(args: argparse.Namespace) -> None:
     t0 = time.time()
     ex_rows, ex_feats = excerpt_feats([feats[i] for i in fit_i], [rows[i] for i in fit_i], rng, args.crops)
     p_rows, p_feats = synthetic_pulses(args.pulses, rng)
-    rend_rows, rend_feats, chk_rows, chk_feats = [], [], [], []
+    rend_rows: list[dict] = []
+    rend_feats: list[dict] = []
+    chk_rows: list[dict] = []
+    chk_feats: list[dict] = []
     for m in args.rendered:
         rdf = read_manifest(m)
         rdf["meter"] = rdf["meter"].fillna("").astype(str)
@@ -327,12 +333,14 @@ def cmd_tune(args: argparse.Namespace) -> None:
     start, start_rendered = evaluate(base)
     floor = start_rendered - args.rendered_slack
     print(f"select half: shipped score {start:.3f}; rendered check Acc1 {start_rendered:.3f}", flush=True)
-    members = list(base.members) if isinstance(base, TempoEnsemble) else [base]
-    tuned = TempoEnsemble([copy.deepcopy(m) for m in members])
+    members = [cast(TempoNet, m) for m in base.members] if isinstance(base, TempoEnsemble) else [base]
+    copies = [copy.deepcopy(m) for m in members]
+    tuned = TempoEnsemble(copies)
     anchors = [[p.detach().clone() for p in m.parameters()] for m in members]
-    trainable = [m.parameters() if args.part == "all" else
-                 [m.prior, m.out.weight, m.out.bias] for m in tuned.members]  # type: ignore[union-attr]
-    opt = torch.optim.Adam([p for ps in trainable for p in ps], lr=args.lr)
+    trainable: list[torch.Tensor] = []
+    for m in copies:  # "head": only the tempo prior and the output layer (the octave decision)
+        trainable += list(m.parameters()) if args.part == "all" else [m.prior, m.out.weight, cast(torch.Tensor, m.out.bias)]
+    opt = torch.optim.Adam(trainable, lr=args.lr)
     history, best, best_rendered, best_state = [], start, start_rendered, copy.deepcopy(tuned.state_dict())
     best_epoch = 0
     for epoch in range(1, args.epochs + 1):
@@ -342,7 +350,7 @@ def cmd_tune(args: argparse.Namespace) -> None:
         for s in range(0, len(x), 32):
             idx = order[s : s + 32]
             loss = torch.zeros(())
-            for m, a in zip(tuned.members, anchors, strict=True):
+            for m, a in zip(copies, anchors, strict=True):
                 logits, h = m(x[idx])
                 ce = -(y[idx] * torch.log_softmax(logits, dim=1)).sum(dim=1)
                 w = 1.0 + (args.real_weight - 1.0) * is_real[idx]
@@ -351,7 +359,7 @@ def cmd_tune(args: argparse.Namespace) -> None:
                 if known.any():
                     true_bin = pos[idx].round().long().clamp(0, N_TEMPO_BINS - 1)
                     loss = loss + 0.3 * torch.nn.functional.cross_entropy(
-                        m.meter_logits(h[known], true_bin[known]), meters[idx][known])  # type: ignore[operator]
+                        m.meter_logits(h[known], true_bin[known]), meters[idx][known])
                 loss = loss + args.l2sp * sum(((p - p0) ** 2).sum() for p, p0 in zip(m.parameters(), a, strict=True))
             opt.zero_grad()
             loss.backward()
