@@ -1,0 +1,46 @@
+"""The scoring pieces of scripts/tune_tempo_real.py, on known answers (no real corpus needed)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+
+import tune_tempo_real as t  # noqa: E402
+
+GRID = 5.0 + 0.5 * np.arange(100)  # 120 BPM from 5 s
+
+
+def test_beat_f_known_answers() -> None:
+    assert t.beat_f(GRID, GRID) == pytest.approx(1.0)
+    assert t.beat_f(GRID + 0.05, GRID) == pytest.approx(1.0)  # inside +-70 ms
+    assert t.beat_f(GRID + 0.10, GRID) == 0.0  # outside
+    # every other beat (half tempo): precision 1, recall 1/2
+    assert t.beat_f(GRID[::2], GRID) == pytest.approx(2 * 0.5 / 1.5, abs=0.01)
+    # beats before 5 s are not scored, on either side
+    assert t.beat_f(np.concatenate([[0.3, 1.1, 2.2], GRID]), GRID) == pytest.approx(1.0)
+    assert t.beat_f(np.array([]), GRID) == 0.0
+
+
+def test_beat_f_matches_each_reference_once() -> None:
+    doubled = np.sort(np.concatenate([GRID, GRID + 0.02]))  # two estimates per reference beat
+    assert t.beat_f(doubled, GRID) == pytest.approx(2 * 0.5 / 1.5, abs=0.01)
+
+
+def test_scores_and_ratio_names() -> None:
+    ratio, acc1, acc2 = t.scores([120.0, 61.0, 180.0, None, 100.0], np.array([120.0, 120.0, 120.0, 120.0, 120.0]))
+    assert acc1.tolist() == [True, False, False, False, False]
+    assert acc2.tolist() == [True, True, False, False, False]
+    assert [t.ratio_name(r) for r in ratio] == ["x1", "x1/2", "x3/2", "null", "other"]
+
+
+def test_dev_halves_are_deterministic_and_split_by_artist() -> None:
+    names = [f"artist {i}" for i in range(200)]
+    halves = [t.half_of(n) for n in names]
+    assert halves == [t.half_of(n) for n in names]
+    assert set(halves) == {"fit", "select"}
+    assert 60 < halves.count("fit") < 140
