@@ -14,8 +14,9 @@ the rise of the total level) give autocorrelation and Fourier tempograms on a lo
 bins per octave, 7.5-317 BPM), and so does the harmonic change (where the chord changes, from the
 chroma); the levels of 32 narrow mel band groups give two more, which show how often the spectral
 pattern repeats. The last two are what drumless music, whose onsets are all alike, is heard by.
-Classical methods pick the strongest periodicity and then err by octaves; here a small CNN (``TempoNet``, ``models/features/tempo.safetensors``, trained by
-``scripts/train_tempo.py``) makes the octave decision, and the autocorrelation peak near its choice
+Classical methods pick the strongest periodicity and then err by octaves; here a small CNN (``TempoNet``, ``models/features/tempo.safetensors``, trained on
+renders by ``scripts/train_tempo.py``, then fine-tuned on real rhythm-game charts by
+``scripts/tune_tempo_real.py``) makes the octave decision, and the autocorrelation peak near its choice
 gives the exact period. Without the model file the strongest periodicity under a flat 60-200 BPM
 prior is used. Beats are a comb at that period, phase-aligned to the onsets and snapped to nearby
 peaks.
