@@ -10,15 +10,21 @@ track, because what predicts a play differs between them:
   its popularity, the sound;
 - ``known`` (no listens, but its artist has): the content-predicted and artist factors, the
   artist's popularity, the sound;
-- ``debut`` (neither): the content-predicted factors and the sound, nothing else. The artist prior
-  cannot outweigh the audio for an artist nobody can know, because it is not there.
+- ``debut`` (neither): the sound, nothing else. The artist prior cannot outweigh the audio for an
+  artist nobody can know, because it is not there; the content-predicted factors are left out too,
+  because on the tuning worlds with many debut artists they ranked debut tracks at chance (they
+  carry which artists happened to be heard, which says nothing of a new one).
 
-The sound enters as one feature per content group (genre, mood, embedding, tempo, energy, key,
-loudness ...: the listener's taste vector dotted with the track's vector within the group), so each
-group gets the weight it earns on this catalogue instead of an equal share. Negatives are sampled
-at a known rate per kind and the intercepts corrected by it, so the three models' log-odds are on
-one scale and a list can mix the kinds. Every learned score is an inner product of
-``[user factors, taste, 1]`` with ``[item factors, weighted content, bias]`` (see :func:`compose`).
+The sound enters as the cosine between the listener's taste (the sound of what they played, skips
+counting against) and the track, plus one deviation per content group (genre, mood, embedding, tempo, energy,
+key, loudness ...), so each group can earn more or less than an equal share on this catalogue; how
+far the deviations may move is chosen by cross-validation over listeners (none: content cosine).
+Negatives are sampled at a known rate per kind and the intercepts corrected by it, so the three
+models' log-odds are on one scale and a list can mix the kinds. For debut tracks the weights are
+fitted against negatives drawn like the positives (other listeners' plays), because which debut
+artist gets heard is promotion, not sound; only the intercept uses the uniform negatives. Every
+learned score is an inner product of ``[user factors, taste, 1]`` with ``[item factors, weighted
+content, bias]`` (see :func:`compose`).
 """
 
 from __future__ import annotations
@@ -36,15 +42,18 @@ from audiotaste.recommend.collaborative import als, confidence
 
 KINDS = ("warm", "known", "debut")
 #: Non-content features, in order; content groups follow.
-BASE_FEATURES = ("cf_own", "cf_content", "cf_artist", "popularity")
+BASE_FEATURES = ("cf_own", "cf_content", "cf_artist", "popularity", "sound")
+_SOUND = BASE_FEATURES.index("sound")
 #: Which base features each kind of track has.
 _HAS = {
-    "warm": (True, True, True, True),
-    "known": (False, True, True, True),
-    "debut": (False, True, False, False),
+    "warm": (True, True, True, True, True),
+    "known": (False, True, True, True, True),
+    "debut": (False, False, False, False, True),
 }
 VALIDATION_DAYS = 7
 NEGATIVES_PER_USER = 50
+#: Held-out evidence above this is a listen at length (a full play is ~1, a partial one 0.25).
+LIKED = 0.5
 
 
 @dataclass(frozen=True)
@@ -66,9 +75,13 @@ class Blend:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Blend:
+        coef = np.asarray(d["coef"], float)
+        if coef.shape[1] == len(BASE_FEATURES) - 1 + len(d["groups"]):
+            # saved before the whole-sound feature existed: its weight was zero
+            coef = np.insert(coef, _SOUND, 0.0, axis=1)
         return cls(
             tuple(d["groups"]),
-            np.asarray(d["coef"], float),
+            coef,
             np.asarray(d["intercept"], float),
             dict(d.get("report", {})),
         )
@@ -106,10 +119,21 @@ def compose(
     ``user_factors @ F.T + taste @ C.T + b`` is each kind's learned log-odds."""
     c = blend.coef[kind]  # [n, n_features]
     f = (c[:, :1] * item_cf + c[:, 1:2] * predicted + c[:, 2:3] * artist_factors).astype(np.float32)
-    per_dim = c[:, len(BASE_FEATURES) :] @ group_matrix(dim_groups, blend.groups).T
+    per_dim = c[:, _SOUND : _SOUND + 1] + c[:, len(BASE_FEATURES) :] @ group_matrix(
+        dim_groups, blend.groups
+    ).T
     content = (x * per_dim).astype(np.float32)
     bias = (blend.intercept[kind] + c[:, 3] * popularity).astype(np.float32)
     return f, content, bias
+
+
+def taste_vectors(evidence: sp.csr_matrix, x: np.ndarray) -> np.ndarray:
+    """Unit taste vectors ``[n_users, n_dims]``: the sound of what each listener played, weighted by
+    the signed evidence, so a skipped track's sound counts against. (Leaving skips out was tried on
+    the tuning worlds: it won on two of six and lost on four, and a listener who skipped rock
+    would be offered rock as readily as before.)"""
+    t = np.asarray(evidence @ x, np.float32)
+    return t / np.maximum(np.linalg.norm(t, axis=1, keepdims=True), 1e-9)
 
 
 def popularity_of(
@@ -170,13 +194,12 @@ def learn_blend(
     a_mean, a_n = artist_means(q, listens, artist_code)
     safe = np.where(artist_code >= 0, artist_code, 0)
     art_f = np.where((artist_code >= 0)[:, None], a_mean[safe], 0).astype(np.float32)
-    taste = np.asarray(ev @ x, np.float32)
-    taste /= np.maximum(np.linalg.norm(taste, axis=1, keepdims=True), 1e-9)
+    taste = taste_vectors(ev, x)
     kind = kinds_of(listens, artist_code, a_n)
     pop = popularity_of(listens, artist_code, a_n)
     groups = tuple(dict.fromkeys(dim_groups))
     gm = group_matrix(dim_groups, groups)
-    after = ~before & (weights > 0)
+    after = ~before & (weights > LIKED)
     pos = pd.DataFrame({"u": users[after], "i": items[after]}).drop_duplicates()
     coo = ev.tocoo()
     seen = coo.row.astype(np.int64) * n_items + coo.col
@@ -195,20 +218,36 @@ def learn_blend(
         m = min(NEGATIVES_PER_USER, len(pool))
         neg_u = np.repeat(us, m)
         neg_i = pool[rng.integers(0, len(pool), len(neg_u))]
-        u_all = np.concatenate([pk["u"].to_numpy(), neg_u])
-        i_all = np.concatenate([pk["i"].to_numpy(), neg_i])
         y = np.concatenate([np.ones(len(pk)), np.zeros(len(neg_u))])
-        feats = np.column_stack(
-            [
-                np.einsum("ij,ij->i", p[u_all], q[i_all]),
-                np.einsum("ij,ij->i", p[u_all], predicted[i_all]),
-                np.einsum("ij,ij->i", p[u_all], art_f[i_all]),
-                pop[i_all],
-                (taste[u_all] * x[i_all]) @ gm,
-            ]
-        )
+
+        def features(u_all: np.ndarray, i_all: np.ndarray) -> np.ndarray:
+            return np.column_stack(
+                [
+                    np.einsum("ij,ij->i", p[u_all], q[i_all]),
+                    np.einsum("ij,ij->i", p[u_all], predicted[i_all]),
+                    np.einsum("ij,ij->i", p[u_all], art_f[i_all]),
+                    pop[i_all],
+                    np.einsum("ij,ij->i", taste[u_all], x[i_all]),
+                    (taste[u_all] * x[i_all]) @ gm,
+                ]
+            )
+
+        pos_u, pos_i = pk["u"].to_numpy(), pk["i"].to_numpy()
+        u_all = np.concatenate([pos_u, neg_u])
+        feats = features(np.concatenate([pos_u, neg_u]), np.concatenate([pos_i, neg_i]))
         use = np.array(list(_HAS[name]) + [True] * len(groups))
-        w, b = _fit_nonnegative(feats, y, use)
+        if name == "debut":
+            # Which debut artist gets heard is exposure, which no sound predicts; against uniform
+            # negatives the weights learn "sounds like the artists that happened to be promoted".
+            # Negatives drawn like the positives (other listeners' plays of the same pool) leave
+            # only what the sound says about this listener; the intercept is then set on the
+            # uniform negatives so the kinds stay on one scale.
+            mi = pos_i[rng.integers(0, len(pos_i), len(neg_u))]
+            matched = features(np.concatenate([pos_u, neg_u]), np.concatenate([pos_i, mi]))
+            w, _ = _fit_nonnegative(matched, y, use, u_all)
+            b = _intercept(feats @ w, y)
+        else:
+            w, b = _fit_nonnegative(feats, y, use, u_all)
         # Negatives were sampled at m / |pool| per listener: add log of that rate to the intercept so
         # every kind's log-odds are those of the whole pool, comparable across kinds.
         coef[k], intercept[k] = w, b + np.log(m / len(pool))
@@ -218,25 +257,74 @@ def learn_blend(
     return Blend(groups, coef, intercept, report)
 
 
-def _fit_nonnegative(feats: np.ndarray, y: np.ndarray, use: np.ndarray) -> tuple[np.ndarray, float]:
-    """L2 logistic regression on the ``use`` columns, refitted without any column whose weight
+def _intercept(offset: np.ndarray, y: np.ndarray) -> float:
+    """The intercept of a logistic model whose other terms are fixed at ``offset`` (Newton)."""
+    b = float(np.log(max(y.mean(), 1e-9) / max(1 - y.mean(), 1e-9)) - offset.mean())
+    for _ in range(30):
+        pr = 1 / (1 + np.exp(-(offset + b)))
+        step = (y - pr).sum() / max((pr * (1 - pr)).sum(), 1e-9)
+        b += float(step)
+        if abs(step) < 1e-8:
+            break
+    return b
+
+
+#: How much harder a content group's own weight may be pulled to zero than the weight of the whole
+#: sound, tried in turn: each group's weight is the sound's plus a deviation, and the deviations'
+#: shrinkage is chosen per catalogue by cross-validation over listeners. 0 keeps the groups at equal
+#: shares (content cosine); on worlds where a few groups carry the taste, larger values win.
+DEVIATION_SCALES = (0.0, 0.05, 0.3, 1.0)
+CV_FOLDS = 3
+
+
+def _fit_nonnegative(
+    feats: np.ndarray, y: np.ndarray, use: np.ndarray, listeners: np.ndarray
+) -> tuple[np.ndarray, float]:
+    """L2 logistic regression on the ``use`` columns, refitted without any base column whose weight
     came out negative (except popularity, which may count against): a learned weight of sound
-    or listening affinity below zero is noise, and it would make the reasons lie."""
+    or listening affinity below zero is noise, and it would make the reasons lie.
+
+    Content groups enter as deviations from the sound's weight, with the shrinkage of
+    :data:`DEVIATION_SCALES` that predicts held-out listeners' plays best (log-loss, folds by
+    ``listeners``); a group whose total weight would be negative is set to zero.
+    """
+    fold = np.unique(listeners, return_inverse=True)[1] % CV_FOLDS
+    best, best_loss = DEVIATION_SCALES[0], np.inf
+    for scale in DEVIATION_SCALES:
+        loss = 0.0
+        for f in range(CV_FOLDS):
+            tr = fold != f
+            if len(np.unique(y[tr])) < 2 or len(np.unique(y[~tr])) < 2:
+                continue  # too few listeners for this fold to say anything
+            w, b = _fit_once(feats[tr], y[tr], use, scale)
+            z = np.clip(feats[~tr] @ w + b, -30, 30)
+            loss += float(np.sum(np.logaddexp(0, z) - y[~tr] * z))
+        if loss < best_loss:
+            best, best_loss = scale, loss
+    return _fit_once(feats, y, use, best)
+
+
+def _fit_once(
+    feats: np.ndarray, y: np.ndarray, use: np.ndarray, scale: float
+) -> tuple[np.ndarray, float]:
+    n_base = len(BASE_FEATURES)
     use = use.copy()
     for _ in range(3):
         cols = np.flatnonzero(use)
         z = feats[:, cols]
         mu, sd = z.mean(0), z.std(0)
         sd = np.where(sd > 1e-9, sd, 1.0)
-        model = LogisticRegression(C=1.0, max_iter=300).fit((z - mu) / sd, y)
-        w = model.coef_[0] / sd
+        shrink = np.where(cols >= n_base, scale, 1.0)
+        model = LogisticRegression(C=1.0, max_iter=300).fit((z - mu) / sd * shrink, y)
+        w = model.coef_[0] * shrink / sd
         b = float(model.intercept_[0] - mu @ w)
-        neg = (w < 0) & (cols != 3)
+        neg = (w < 0) & (cols < n_base) & (cols != BASE_FEATURES.index("popularity"))
         if not neg.any():
             break
         use[cols[neg]] = False
     out = np.zeros(feats.shape[1])
     out[cols] = w
+    out[n_base:] = np.maximum(out[n_base:], -out[_SOUND])
     return out, b
 
 

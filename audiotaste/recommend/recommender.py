@@ -24,6 +24,7 @@ from audiotaste.recommend.blend import (
     kinds_of,
     learn_blend_for,
     offset_and_shares,
+    taste_vectors,
 )
 from audiotaste.recommend.collaborative import als, confidence, fold_in
 from audiotaste.recommend.content import ContentSpace
@@ -265,8 +266,7 @@ class Recommender:
 
     def _taste(self, users: np.ndarray) -> np.ndarray:
         """Unit taste vectors in content space: evidence-weighted mean of played tracks."""
-        t = np.asarray(self.evidence_[users] @ self.X_, np.float32)
-        return t / np.maximum(np.linalg.norm(t, axis=1, keepdims=True), 1e-9)
+        return taste_vectors(self.evidence_[users], self.X_)
 
     # ------------------------------------------------------------------------------------------
     def partial_fit(self, new_events: pd.DataFrame) -> Recommender:

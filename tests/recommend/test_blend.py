@@ -6,9 +6,16 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 
 from audiotaste.recommend import Recommender
-from audiotaste.recommend.blend import BASE_FEATURES, KINDS
+from audiotaste.recommend.blend import (
+    BASE_FEATURES,
+    KINDS,
+    Blend,
+    _fit_nonnegative,
+    taste_vectors,
+)
 from audiotaste.recommend.evaluate import evaluate_slice, relevant_items, time_split
 from audiotaste.recommend.retrieval import fair_top
 from audiotaste.recommend.worlds import HELD_OUT, TUNING, WorldConfig, simulate_world
@@ -51,11 +58,15 @@ def test_debut_tracks_are_scored_by_sound_alone_and_found(world) -> None:
     sim, _, test, tracks, rec = world
     assert rec.blend_report_["blend"] == "learned"
     debut_row = rec.blend_.coef[KINDS.index("debut")]
-    # nobody can know a debut artist: no artist factors, no popularity in its score
-    for name in ("cf_own", "cf_artist", "popularity"):
+    # nobody can know a debut artist: no artist factors, no popularity, nothing learned from
+    # which artists happened to be heard (the content-predicted factors) in its score
+    for name in ("cf_own", "cf_content", "cf_artist", "popularity"):
         assert debut_row[BASE_FEATURES.index(name)] == 0.0
     # in this world taste is over the audio embedding: the embedding group must carry weight
-    assert debut_row[len(BASE_FEATURES) + rec.blend_.groups.index("embedding")] > 0
+    sound = debut_row[BASE_FEATURES.index("sound")]
+    assert sound + debut_row[len(BASE_FEATURES) + rec.blend_.groups.index("embedding")] > 0
+    # and no group's total weight is negative (a reason would lie)
+    assert (sound + debut_row[len(BASE_FEATURES) :] >= 0).all()
     meta = sim.tracks.set_index("track_id").loc[rec.track_ids_]
     debut = np.flatnonzero((meta["release"] >= sim.split).to_numpy() & meta["debut"].to_numpy())
     assert set(rec.kind_[debut]) == {KINDS.index("debut")}
@@ -107,3 +118,51 @@ def test_a_short_history_falls_back_to_the_fixed_blend_and_says_so() -> None:
     assert rec.blend_ is None and rec.blend_report_["blend"] == "fixed"
     assert "too little history" in rec.blend_report_["why"]
     assert len(rec.recommend("u", n=2)) == 1
+
+
+def test_a_blend_saved_before_the_sound_feature_loads_with_its_weight_zero() -> None:
+    groups = ("genre", "tempo")
+    old = np.arange(3 * (len(BASE_FEATURES) - 1 + len(groups)), dtype=float).reshape(3, -1)
+    blend = Blend.from_dict(
+        {"groups": list(groups), "coef": old.tolist(), "intercept": [0.0, 0.0, 0.0]}
+    )
+    sound = BASE_FEATURES.index("sound")
+    assert blend.coef.shape == (3, len(BASE_FEATURES) + len(groups))
+    assert (blend.coef[:, sound] == 0).all()
+    np.testing.assert_array_equal(np.delete(blend.coef, sound, axis=1), old)
+    again = Blend.from_dict(blend.to_dict())
+    np.testing.assert_array_equal(again.coef, blend.coef)
+
+
+def test_taste_is_the_sound_of_what_was_played_with_skips_counting_against() -> None:
+    x = np.array([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]], np.float32)
+    ev = sp.csr_matrix(np.array([[1.0, 0.0, 0.0], [0.0, -1.0, 0.0], [0.5, 0.5, 0.0]]))
+    t = taste_vectors(ev, x)
+    np.testing.assert_allclose(t[0], [1.0, 0.0], atol=1e-6)
+    np.testing.assert_allclose(t[1], [0.0, -1.0], atol=1e-6)  # a skip points away from its sound
+    np.testing.assert_allclose(t[2], [2**-0.5, 2**-0.5], atol=1e-6)
+    assert np.isfinite(taste_vectors(sp.csr_matrix((1, 3)), x)).all()  # no history: zeros
+
+
+def _two_group_fit(signal_a: float, signal_b: float) -> tuple[float, float]:
+    """Total weights of two content groups fitted to plays driven by each group's similarity."""
+    rng = np.random.default_rng(0)
+    n = 6000
+    a, b = rng.normal(size=n), rng.normal(size=n)
+    y = (rng.random(n) < 1 / (1 + np.exp(-(signal_a * a + signal_b * b - 1.5)))).astype(float)
+    feats = np.zeros((n, len(BASE_FEATURES) + 2))
+    sound = BASE_FEATURES.index("sound")
+    feats[:, sound] = a + b
+    feats[:, len(BASE_FEATURES)], feats[:, len(BASE_FEATURES) + 1] = a, b
+    use = np.zeros(feats.shape[1], bool)
+    use[sound] = True
+    use[len(BASE_FEATURES) :] = True
+    w, _ = _fit_nonnegative(feats, y, use, rng.integers(0, 300, n))
+    return w[sound] + w[len(BASE_FEATURES)], w[sound] + w[len(BASE_FEATURES) + 1]
+
+
+def test_groups_that_earn_the_same_keep_equal_shares_and_one_that_earns_more_gets_more() -> None:
+    a, b = _two_group_fit(0.6, 0.6)
+    assert a > 0 and b > 0 and abs(a - b) < 0.2 * (a + b)
+    a, b = _two_group_fit(1.2, 0.0)
+    assert a > 3 * max(b, 1e-9) and b >= 0  # a group that predicts nothing is not made negative
