@@ -1,7 +1,7 @@
 """Valence and arousal of an analysed track (:mod:`audiotaste.tagger.affect` holds the model).
 
 The shipped head (``models/affect``) reads the musicnn student's tags and embedding, averaged over
-at most :data:`~audiotaste.tagger.affect.MAX_PATCHES` 3-s patches per analysis segment, and the
+at most :data:`~audiotaste.tagger.affect.MAX_PATCHES` (6) 3-s patches per analysis segment, and the
 analysis descriptors. :class:`AffectListener` takes each segment as the segment loop cuts it;
 :func:`with_affect` puts the answer into the result. Where the head cannot judge — silence, no
 affect model or student installed — both values stay ``None`` and ``Analysis.notes`` says why;

@@ -249,3 +249,15 @@ def test_second_genres_shelf_spans_the_next_genres(disc) -> None:
     dominant = disc.tracks.set_index("track_id")[genre_cols].idxmax(axis=1).str[6:]
     on_shelf = dominant.loc[pl.loc[pl["arm"] == "second_genre", "track_id"]]
     assert set(on_shelf) <= {g1, g2}
+
+
+def test_a_shelf_pool_takes_other_artists_before_a_second_track_of_one() -> None:
+    from audiotaste.recommend.shelves import _shelf_pool
+
+    score = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4])
+    artist = np.array([0, 0, 0, 1, -1, 2])  # -1: no artist known, never capped
+    cand = np.arange(6)
+    assert _shelf_pool(cand, score, artist, 4, 1).tolist() == [0, 3, 4, 5]
+    assert _shelf_pool(cand, score, artist, 6, 1).tolist() == [0, 3, 4, 5, 1, 2]
+    assert _shelf_pool(cand, score, artist, 3, 2).tolist() == [0, 1, 3]
+    assert _shelf_pool(cand, score, artist, 3, 0).tolist() == [0, 1, 2]  # no cap: by score

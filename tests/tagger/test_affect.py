@@ -162,13 +162,14 @@ def _tone(seconds: float, sr: int = 22050) -> np.ndarray:
 def test_student_patches_equal_musicnns_own_cut_of_the_whole_signal() -> None:
     import soxr
 
-    from audiotaste.tagger.affect import student_patches
+    from audiotaste.tagger.affect import MAX_PATCHES, student_patches
     from audiotaste.tagger.musicnn_net import musicnn_logmel, musicnn_patches
 
     y = _tone(31.3)
     ref = musicnn_patches(musicnn_logmel(soxr.resample(y, 22050, 16000).astype(np.float32)))
-    got = student_patches(y, 22050)
-    assert got.shape == ref.shape == (10, 187, 96)  # a 30-s clip keeps all of its patches
+    got = student_patches(y, 22050, max_patches=10)
+    assert got.shape == ref.shape == (10, 187, 96)  # room for all: a 30-s clip keeps its ten
+    assert student_patches(y, 22050).shape == (MAX_PATCHES, 187, 96)  # analyze's default
     assert np.abs(got - ref).max() < 0.05  # log10 units; only the resampler's window edges differ
     few = student_patches(y, 22050, max_patches=4)
     nearest = [int(np.argmin([np.abs(q - r).max() for r in ref])) for q in few]
