@@ -32,7 +32,15 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from audiotaste.tagger.affect import MOOD_VA, QUADRANTS, AffectHead, mood_va, quadrant_probs
+from audiotaste.tagger.affect import (
+    MAX_PATCHES,
+    MOOD_VA,
+    QUADRANTS,
+    AffectHead,
+    mood_va,
+    quadrant_probs,
+)
+from audiotaste.tagger.calibration import reliability_bins
 
 DEV_CSV = Path("/work/shared/real_dev/4q_dev.csv")
 CACHE = Path("/work/data/cache/affect/4q_dev")
@@ -261,6 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     # --- learned heads ---------------------------------------------------------------------------
     grid = [0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0]
     heads = {}
+    reliability: dict[str, Any] = {}
     for name, X in feature_sets(a).items():
         if args.features and name != args.features:
             continue
@@ -295,6 +304,12 @@ def main(argv: list[str] | None = None) -> int:
                         print(f"| {tname} | {b / 5:.1f}-{(b + 1) / 5:.1f} | {m.sum()} | {oof[m, t].mean():.3f} "
                               f"| {y[m, t].mean():.3f} |")
             rep["all_dev_cv"] = cv_rep  # type: ignore[assignment]
+            reliability = {
+                "data": f"all {len(X)} 4Q dev clips, each predicted by a head fitted without its "
+                        "artist (artist-grouped 5-fold CV)",
+                "valence": reliability_bins(oof[:, 0], y[:, 0], n_bins=10),
+                "arousal": reliability_bins(oof[:, 1], y[:, 1], n_bins=10),
+            }  # fmt: skip
 
     cols = ["valence_auc", "arousal_auc", "quadrant_macro_auc", "Q1_auc", "Q2_auc", "Q3_auc", "Q4_auc",
             "valence_ece", "arousal_ece", "valence_ece_floor", "arousal_ece_floor"]  # fmt: skip
@@ -345,10 +360,11 @@ def main(argv: list[str] | None = None) -> int:
         head.tagger = f"{reads_card['name']}@{reads_card['version']}"
         today = dt.date.today().isoformat()
         card = {
-            "name": "affect", "version": "1.0.0",
+            "name": "affect", "version": "1.1.0",
             "description": "valence (positive vs negative) and arousal (high vs low) as calibrated "
                            f"probabilities, from {head.tagger}'s embedding and tag logits (mean over at "
-                           "most 12 evenly spread 3-s patches per 2-min analysis segment) and the analysis "
+                           f"most {MAX_PATCHES} evenly spread 3-s patches per 2-min analysis segment, as "
+                           "analyze computes them) and the analysis "
                            "descriptors: two L2 logistic regressions on standardised features + Platt scaling",
             "mood_placement": {m: {"valence": round(v, 3), "arousal": round(ar, 3)} for m, (v, ar) in MOOD_VA.items()},
             "training": {
@@ -364,14 +380,15 @@ def main(argv: list[str] | None = None) -> int:
             },
             "metrics": {"select_half": {k: round(float(v), 4) for k, v in rep.items() if k != "all_dev_cv"},
                         "all_dev_artist_cv": {k: round(float(v), 4) for k, v in rep.get("all_dev_cv", {}).items()},
+                        "reliability": reliability,
                         "note": "select half of the 4Q dev clips: artists never in the fit half; "
                                 "all_dev_artist_cv: the same recipe refit in 5 artist-grouped folds over all "
                                 "dev clips, each clip scored by a head that never saw its artist; ECE with 15 "
                                 "equal-width bins; *_ece_floor: median ECE of perfectly calibrated "
                                 "probabilities on a set this size (sampling noise alone); quadrant scores are "
                                 "products of the two probabilities (audiotaste.tagger.affect.quadrant_probs)"},
-            "cost": "at most 12 student patches per 2-min segment; analyze of a 3-min file stays above "
-                    "200x real time on one thread (docs/BENCHMARKS.md ## affect)",
+            "cost": f"at most {MAX_PATCHES} student patches per 2-min segment; analyze of a 3-min file "
+                    "stays above 200x real time on one thread (docs/BENCHMARKS.md ## speed)",
             "valence_sense": "Spotify's: high = happy, cheerful, euphoric; low = sad, depressed, angry. "
                              "The value is the calibrated probability that the 4Q annotators' valence "
                              "sign would be positive; arousal likewise for high arousal",  # fmt: skip

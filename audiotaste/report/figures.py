@@ -33,6 +33,7 @@ __all__ = [
     "plot_analysis",
     "plot_taste_profile",
     "profile_figure",
+    "reliability_figure",
     "track_figure",
 ]
 
@@ -326,5 +327,36 @@ def embedding_map(tracks: pd.DataFrame) -> str | None:
     ax.set_ylabel("second axis")
     ax.set_xticks([])
     ax.set_yticks([])
+    fig.tight_layout()
+    return png_uri(fig)
+
+
+def reliability_figure(reliability: dict[str, Any], *, title: str) -> str:
+    """Reliability diagrams, one panel per target: mean predicted probability per bin against how
+    often the target was true, the diagonal for perfect calibration, and how many predictions each
+    bin holds (``reliability``: target -> :func:`~audiotaste.tagger.calibration.reliability_bins`)."""
+    plt = pyplot()
+    fig, axes = plt.subplots(1, len(reliability), figsize=(4.2 * len(reliability), 4.2), squeeze=False)
+    for ax, (target, r) in zip(axes[0], reliability.items(), strict=True):
+        edges = np.asarray(r["edges"], float)
+        count = np.asarray(r["count"], float)
+        full = count > 0
+        pred = np.array([np.nan if v is None else v for v in r["mean_predicted"]], float)
+        seen = np.array([np.nan if v is None else v for v in r["observed"]], float)
+        ax.plot([0, 1], [0, 1], color="#999", lw=1, ls="--", label="perfectly calibrated")
+        ax.plot(pred[full], seen[full], marker="o", color=_POSITIVE, label="observed")
+        share = ax.twinx()
+        share.bar(edges[:-1], count / max(count.sum(), 1), width=np.diff(edges), align="edge",
+                  color=_POSITIVE, alpha=0.15)
+        share.set_ylim(0, 1)
+        share.set_yticks([])
+        ece = float(np.nansum(count * np.abs(pred - seen)) / max(count.sum(), 1))
+        ax.set_title(f"{target}: ECE {ece:.3f}, n = {int(count.sum())}", fontsize=10)
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.set_xlabel("predicted probability")
+        ax.set_ylabel("observed frequency")
+        ax.legend(fontsize=7, loc="upper left", frameon=False)
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return png_uri(fig)

@@ -19,7 +19,15 @@ import pandas as pd
 from audiotaste._io import atomic_write_text
 from audiotaste.errors import AudiotasteError, InputError
 
-from .figures import embedding_map, fmt_weight, profile_figure, row_label, top_label, track_figure
+from .figures import (
+    embedding_map,
+    fmt_weight,
+    profile_figure,
+    reliability_figure,
+    row_label,
+    top_label,
+    track_figure,
+)
 
 if TYPE_CHECKING:
     from audiotaste.tagger import Tagger
@@ -155,6 +163,11 @@ def build_report(
         body.append(f"<section id='map'><h2>Catalogue map</h2>{_img(emb, 'embedding map')}</section>")
         sections.append("map")
 
+    calibration = _calibration_section(warnings)
+    if calibration:
+        body.append(calibration)
+        sections.append("calibration")
+
     shown: list[str] = []
     if events is not None:
         shown = _listener_sections(tracks, Path(events), users, n_recommendations, body, sections, warnings)
@@ -175,6 +188,32 @@ def build_report(
     target = out / "index.html"
     atomic_write_text(target, page)
     return ReportResult(target, len(tracks), tuple(shown), tuple(sections), tuple(warnings))
+
+
+def _calibration_section(warnings: list[str]) -> str | None:
+    """How far the valence and arousal probabilities can be taken at their word on real music: the
+    affect head's reliability diagram from its model card (``None`` without an affect head)."""
+    from audiotaste.tagger.affect import load_affect_head
+
+    try:
+        head = load_affect_head()
+    except AudiotasteError as exc:
+        warnings.append(f"calibration section skipped: {exc}")
+        return None
+    if head is None:
+        return None
+    rel = head.card.get("metrics", {}).get("reliability")
+    if not rel:
+        warnings.append("the affect model's card has no reliability data (refit it with "
+                        "scripts/train_real_heads.py to add it)")
+        return None
+    bins = {k: v for k, v in rel.items() if isinstance(v, dict)}
+    caption = (f"Valence and arousal are probabilities: of 100 tracks given 0.7, about 70 should be "
+               f"positive (or high). Measured on {html.escape(str(rel.get('data', 'real recordings')))}.")
+    return ("<section id='calibration'><h2>Calibration on real music</h2>"
+            f"<p class='muted'>{caption}</p>"
+            + _img(reliability_figure(bins, title="valence and arousal: reliability on real recordings"),
+                   "reliability diagram") + "</section>")
 
 
 def _tagger_for(tracks: pd.DataFrame, warnings: list[str]) -> Tagger | None:

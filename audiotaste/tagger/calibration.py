@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["fit_temperature", "expected_calibration_error", "sigmoid"]
+__all__ = ["fit_temperature", "expected_calibration_error", "reliability_bins", "sigmoid"]
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
@@ -61,13 +61,43 @@ def fit_temperature(logits: np.ndarray, targets: np.ndarray) -> float:
     return float(np.exp((lo + hi) / 2.0))
 
 
+def reliability_bins(probs: np.ndarray, targets: np.ndarray, *, n_bins: int = 10) -> dict[str, list]:
+    """What a reliability diagram draws: per equal-width probability bin, how many predictions fell
+    in it, their mean, and how often the label was true.
+
+    Parameters
+    ----------
+    probs, targets : np.ndarray
+        Probabilities and 0/1 labels, any matching shape (flattened).
+    n_bins : int, keyword-only
+
+    Returns
+    -------
+    dict
+        ``edges`` [n_bins + 1]; ``count``, ``mean_predicted`` and ``observed`` [n_bins] (``None``
+        for an empty bin).
+    """
+    p = np.asarray(probs, dtype=np.float64).ravel()
+    y = np.asarray(targets, dtype=np.float64).ravel()
+    bins = np.minimum((p * n_bins).astype(np.int64), n_bins - 1)
+    count = np.bincount(bins, minlength=n_bins)
+    sum_p = np.bincount(bins, p, n_bins)
+    sum_y = np.bincount(bins, y, n_bins)
+    return {
+        "edges": [round(i / n_bins, 6) for i in range(n_bins + 1)],
+        "count": count.tolist(),
+        "mean_predicted": [float(a / c) if c else None for a, c in zip(sum_p, count, strict=True)],
+        "observed": [float(a / c) if c else None for a, c in zip(sum_y, count, strict=True)],
+    }
+
+
 def expected_calibration_error(
     probs: np.ndarray, targets: np.ndarray, *, n_bins: int = 15
 ) -> float:
     """Expected calibration error over every (item, label) probability of a multi-label head.
 
     Probabilities are put in ``n_bins`` equal-width bins; ECE is the mean over all probabilities of
-    ``|mean predicted - observed frequency|`` of their bin.
+    ``|mean predicted - observed frequency|`` of their bin (:func:`reliability_bins`).
 
     Parameters
     ----------
@@ -78,11 +108,12 @@ def expected_calibration_error(
     float
         In [0, 1]; NaN for empty input.
     """
-    p = np.asarray(probs, dtype=np.float64).ravel()
-    y = np.asarray(targets, dtype=np.float64).ravel()
-    if p.size == 0:
+    if np.asarray(probs).size == 0:
         return float("nan")
-    bins = np.minimum((p * n_bins).astype(np.int64), n_bins - 1)
-    count = np.bincount(bins, minlength=n_bins)
-    gap = np.abs(np.bincount(bins, p, n_bins) - np.bincount(bins, y, n_bins))
-    return float(gap.sum() / count.sum())
+    r = reliability_bins(probs, targets, n_bins=n_bins)
+    gaps = [
+        c * abs(m - o)
+        for c, m, o in zip(r["count"], r["mean_predicted"], r["observed"], strict=True)
+        if c
+    ]
+    return float(sum(gaps) / sum(r["count"]))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -59,3 +60,15 @@ def test_track_label_prefers_tags_then_the_file_then_the_id() -> None:
 def test_naming_never_fails_and_gives_one_line(path: str, artist: object, title: object) -> None:
     for text in (name_from_path(path), track_label(artist, title, path, "id")):
         assert isinstance(text, str) and text and "\n" not in text
+
+
+def test_a_reliability_diagram_is_drawn_from_the_bins_a_card_stores() -> None:
+    from audiotaste.report.figures import reliability_figure
+    from audiotaste.tagger.calibration import reliability_bins
+
+    rng = np.random.default_rng(0)
+    p = rng.random(400)
+    y = rng.random(400) < p
+    uri = reliability_figure({"valence": reliability_bins(p, y), "arousal": reliability_bins(p, ~y)},
+                             title="test")
+    assert uri.startswith("data:image/png;base64,") and len(uri) > 5000

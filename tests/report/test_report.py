@@ -1,5 +1,6 @@
 """The HTML report: built from a real (small) catalogue, then loaded in headless Chromium."""
 
+import copy
 import shutil
 import subprocess
 from pathlib import Path
@@ -81,3 +82,20 @@ def test_report_loads_in_headless_chromium(catalogue: tuple[Path, Path], tmp_pat
     subprocess.run(flags + [f"--user-data-dir={tmp_path / 'ud2'}", "--window-size=1280,2400",
                             f"--screenshot={shot}", url], capture_output=True, timeout=120)
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
+
+
+def test_an_affect_card_without_reliability_data_is_named_not_drawn(
+    catalogue: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from audiotaste.tagger import affect
+
+    head = affect.load_affect_head()
+    if head is None:
+        pytest.skip("models/affect not installed")
+    bare = copy.copy(head)
+    bare.card = {k: v for k, v in head.card.items() if k != "metrics"}
+    monkeypatch.setattr(affect, "load_affect_head", lambda: bare)
+    db, _ = catalogue
+    result = build_report(db, tmp_path / "out", max_tracks=0)
+    assert "calibration" not in result.sections
+    assert any("no reliability data" in w for w in result.warnings)

@@ -112,3 +112,13 @@ def test_ece_is_a_fraction(p: np.ndarray, seed: int) -> None:
 def test_sigmoid_is_stable(x: np.ndarray) -> None:
     s = sigmoid(x)
     assert np.all((s >= 0) & (s <= 1)) and np.isfinite(s).all()
+
+
+def test_reliability_bins_known_values() -> None:
+    from audiotaste.tagger.calibration import reliability_bins
+
+    r = reliability_bins(np.array([0.05, 0.15, 0.12, 0.95, 1.0]), np.array([0, 1, 0, 1, 1]), n_bins=4)
+    assert r["edges"] == [0.0, 0.25, 0.5, 0.75, 1.0]
+    assert r["count"] == [3, 0, 0, 2]  # 1.0 falls in the last bin, not a fifth one
+    assert r["mean_predicted"][0] == pytest.approx(0.32 / 3) and r["mean_predicted"][1] is None
+    assert r["observed"] == [pytest.approx(1 / 3), None, None, 1.0]
