@@ -52,6 +52,8 @@ _HAS = {
 }
 VALIDATION_DAYS = 7
 NEGATIVES_PER_USER = 50
+#: Listeners (with held-out plays of a kind) the kind's weights are fitted on, at most.
+MAX_LISTENERS = 5000
 #: Held-out evidence above this is a listen at length (a full play is ~1, a partial one 0.25).
 LIKED = 0.5
 
@@ -215,6 +217,10 @@ def learn_blend(
         # Judged as the bench judges warm tracks: among tracks the listener has not played yet.
         pk = pk[~np.isin(pk["u"].to_numpy() * n_items + pk["i"].to_numpy(), seen)]
         us = np.unique(pk["u"].to_numpy())
+        if len(us) > MAX_LISTENERS:
+            # a dozen weights do not need a million listeners; the fit time must not grow with them
+            us = np.sort(rng.choice(us, MAX_LISTENERS, replace=False))
+            pk = pk[np.isin(pk["u"].to_numpy(), us)]
         m = min(NEGATIVES_PER_USER, len(pool))
         neg_u = np.repeat(us, m)
         neg_i = pool[rng.integers(0, len(pool), len(neg_u))]
