@@ -351,7 +351,7 @@ def reliability_figure(reliability: dict[str, Any], *, title: str) -> str:
         share.set_ylim(0, 1)
         share.set_yticks([])
         ece = float(np.nansum(count * np.abs(pred - seen)) / max(count.sum(), 1))
-        ax.set_title(f"{target}: ECE {ece:.3f}, n = {int(count.sum())}", fontsize=10)
+        ax.set_title(f"{target}: ECE {ece:.3f} ({len(count)} bins), n = {int(count.sum())}", fontsize=10)
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1)
         ax.set_xlabel("predicted probability")

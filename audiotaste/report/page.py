@@ -209,7 +209,8 @@ def _calibration_section(warnings: list[str]) -> str | None:
         return None
     bins = {k: v for k, v in rel.items() if isinstance(v, dict)}
     caption = (f"Valence and arousal are probabilities: of 100 tracks given 0.7, about 70 should be "
-               f"positive (or high). Measured on {html.escape(str(rel.get('data', 'real recordings')))}.")
+               f"positive (or high); grey bars: the share of predictions in each bin. "
+               f"Measured on {html.escape(str(rel.get('data', 'real recordings')))}.")
     return ("<section id='calibration'><h2>Calibration on real music</h2>"
             f"<p class='muted'>{caption}</p>"
             + _img(reliability_figure(bins, title="valence and arousal: reliability on real recordings"),

@@ -58,7 +58,7 @@ def test_report_has_every_section(catalogue: tuple[Path, Path], tmp_path: Path) 
     db, events = catalogue
     result = build_report(db, tmp_path / "out", events=events, max_tracks=2)
     page = result.path.read_text()
-    for section in ("catalogue", "tracks", "profiles", "recommendations", "discovery"):
+    for section in ("catalogue", "tracks", "calibration", "profiles", "recommendations", "discovery"):
         assert section in result.sections and f"id='{section}'" in page
     assert set(result.users) == {"ann", "bob"}
     assert page.count("data:image/png;base64,") >= 2 + 2  # track panels + profiles
