@@ -19,6 +19,7 @@ Measured, side by side in one run:
 
     nice -n 10 .venv/bin/python scripts/bench_discover.py            # full run
     nice -n 10 .venv/bin/python scripts/bench_discover.py --quick    # small, for a smoke test
+    nice -n 10 .venv/bin/python scripts/bench_discover.py --worlds held-out   # the worlds' services
 
 The simulator keeps its listeners' true tastes to itself, so this script reads them from the
 simulator's frame as it returns (``sys.setprofile``) rather than re-implementing the simulator.
@@ -327,7 +328,18 @@ def main() -> None:
     )
     ap.add_argument("--no-speed", action="store_true")
     ap.add_argument("--discovery", default="{}", help="JSON of Discovery keyword arguments")
+    ap.add_argument(
+        "--worlds",
+        choices=("tuning", "held-out", "all"),
+        help="run greedy and Discovery on the worlds of audiotaste.recommend.worlds instead "
+        "(scripts/_bench_discover_worlds.py)",
+    )
     args = ap.parse_args()
+    if args.worlds:
+        from _bench_discover_worlds import worlds
+
+        worlds(args.worlds, args.rounds, args.size, args.seed)
+        return
     DISCOVERY.update(json.loads(args.discovery))
     if args.quick:
         args.users, args.tracks, args.artists, args.rounds, args.speed_tracks = (
