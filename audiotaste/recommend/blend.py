@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from scipy.special import expit
 from sklearn.linear_model import LogisticRegression
 
 from audiotaste.recommend.cold import artist_means, blended_factors, content_projection
@@ -416,7 +417,7 @@ def offset_and_shares(rec: Any) -> tuple[float, np.ndarray]:
     users = rng.choice(len(rec.user_ids_), min(200, len(rec.user_ids_)), replace=False)
     items = rng.choice(len(rec.track_ids_), min(5000, len(rec.track_ids_)), replace=False)
     sample = rec._score(users, items)
-    p = (1 / (1 + np.exp(-sample))).mean(0)
+    p = expit(sample).mean(0)  # stable: folded-in listeners can reach log-odds beyond -700
     sample_kind = rec.kind_[items]
     mean_p = np.bincount(sample_kind, weights=p, minlength=n_kinds) / np.maximum(
         np.bincount(sample_kind, minlength=n_kinds), 1
