@@ -115,13 +115,24 @@ class WorldPlayer:
         return ev, full
 
 
-def run_policy(name: str, cfg: WorldConfig, rounds: int, size: int, seed: int) -> dict[str, Any]:
+def run_policy(
+    name: str,
+    cfg: WorldConfig,
+    rounds: int,
+    size: int,
+    seed: int,
+    discovery: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     world = WorldPlayer.create(cfg)  # a fresh world per policy: responses change its state
     s, sim = world.s, world.sim
     rng = np.random.default_rng(seed)
     tracks = sim.tracks.drop(columns=["release", "debut"])
     rec = Recommender(random_state=seed).fit(sim.events, tracks)
-    disc = Discovery(rec, size, tracks=tracks, random_state=seed) if name == "ours" else None
+    disc = (
+        Discovery(rec, size, tracks=tracks, random_state=seed, **(discovery or {}))
+        if name == "ours"
+        else None
+    )
     n_users = len(s["cl_w"])
     before = [set(a) for a in s["known_artists"]]
     found: list[set[int]] = [set() for _ in range(n_users)]
@@ -167,13 +178,15 @@ def run_policy(name: str, cfg: WorldConfig, rounds: int, size: int, seed: int) -
     }
 
 
-def worlds(set_name: str, rounds: int, size: int, seed: int) -> pd.DataFrame:
+def worlds(
+    set_name: str, rounds: int, size: int, seed: int, discovery: dict[str, Any] | None = None
+) -> pd.DataFrame:
     chosen = {"tuning": TUNING, "held-out": HELD_OUT, "all": TUNING + HELD_OUT}[set_name]
     rows = []
     for cfg in chosen:
         for name in ("greedy", "ours"):
             t = time.time()
-            rows.append(run_policy(name, cfg, rounds, size, seed))
+            rows.append(run_policy(name, cfg, rounds, size, seed, discovery))
             print(f"  {cfg.name} {name}: {time.time() - t:.0f} s", flush=True)
     df = pd.DataFrame(rows)
     g = df[df.policy == "greedy"].set_index("world")

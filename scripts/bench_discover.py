@@ -335,12 +335,12 @@ def main() -> None:
         "(scripts/_bench_discover_worlds.py)",
     )
     args = ap.parse_args()
+    DISCOVERY.update(json.loads(args.discovery))
     if args.worlds:
         from _bench_discover_worlds import worlds
 
-        worlds(args.worlds, args.rounds, args.size, args.seed)
+        worlds(args.worlds, args.rounds, args.size, args.seed, DISCOVERY)
         return
-    DISCOVERY.update(json.loads(args.discovery))
     if args.quick:
         args.users, args.tracks, args.artists, args.rounds, args.speed_tracks = (
             200,
