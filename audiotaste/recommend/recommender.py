@@ -26,6 +26,7 @@ from audiotaste.recommend.blend import (
     offset_and_shares,
     taste_vectors,
 )
+from audiotaste.recommend.cold import blended_factors
 from audiotaste.recommend.collaborative import als, confidence, fold_in
 from audiotaste.recommend.content import ContentSpace
 from audiotaste.recommend.events import (
@@ -294,8 +295,15 @@ class Recommender:
         self.plays_ = (self.plays_ + p).tocsr()
         users, items = np.unique(users), np.unique(items)
         conf = confidence(self.evidence_, self.alpha)
-        # Against the blended factors, so that plays of cold tracks say something about the listener.
-        self.user_factors_[users] = fold_in(self.item_factors_, conf[users], self.regularization)
+        # Against factors on ALS's own scale (each track's own, or its sound-and-artist prior when
+        # it has no listens), so that plays of cold tracks say something about the listener. Not
+        # against the learned blend's item factors: those carry the blend's weights, and listener
+        # factors solved against them come out on another scale than ALS gave the others.
+        prior, _, _ = blended_factors(
+            self.X_, self.item_cf_, self.listens_, self.artist_code_, ridge=self.ridge,
+            artist_listens=self.artist_listens, blend_listens=self.blend_listens,
+        )  # fmt: skip
+        self.user_factors_[users] = fold_in(prior, conf[users], self.regularization)
         self.item_cf_[items] = fold_in(
             self.user_factors_, conf.T.tocsr()[items], self.regularization
         )
