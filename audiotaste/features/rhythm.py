@@ -198,6 +198,10 @@ def _estimate(
         meter = 0
     if period <= 0:
         return TempoEstimate.none("no pulse: no periodicity in the tempo range", onset_rate=rate)
+    while 60.0 * fps / period > MAX_BPM * 1.05:
+        # faster than anyone taps (the model's top bin, refined on the autocorrelation, can land
+        # there for a click at 336 BPM): the beat is felt an octave down, at 168
+        period *= 2.0
     beats = _track_beats(novelty, period)
     if meter == 0:
         meter = _meter(novelty, beats, period)

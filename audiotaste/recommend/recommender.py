@@ -273,10 +273,8 @@ class Recommender:
     def partial_fit(self, new_events: pd.DataFrame) -> Recommender:
         """Add events without a full refit: listeners' and tracks' factors are re-solved in place.
 
-        New listeners are added; events for unknown tracks are dropped (counted in
-        ``fit_report_``). Item factors of the tracks that got listens are re-solved against the
-        (updated) listener factors, so a cold track warms up as soon as it is played.
-        """
+        New listeners are added; events for unknown tracks are dropped (``fit_report_``). Tracks
+        that got listens are re-solved against the listeners: a cold track warms up when played."""
         ev, items = self._known_events(new_events)
         if ev.empty:
             return self
@@ -295,14 +293,10 @@ class Recommender:
         self.plays_ = (self.plays_ + p).tocsr()
         users, items = np.unique(users), np.unique(items)
         conf = confidence(self.evidence_, self.alpha)
-        # Against factors on ALS's own scale (each track's own, or its sound-and-artist prior when
-        # it has no listens), so that plays of cold tracks say something about the listener. Not
-        # against the learned blend's item factors: those carry the blend's weights, and listener
-        # factors solved against them come out on another scale than ALS gave the others.
-        prior, _, _ = blended_factors(
+        # ALS's scale (own factors, or a cold track's prior), as the blend's weights were learned
+        prior = blended_factors(
             self.X_, self.item_cf_, self.listens_, self.artist_code_, ridge=self.ridge,
-            artist_listens=self.artist_listens, blend_listens=self.blend_listens,
-        )  # fmt: skip
+            artist_listens=self.artist_listens, blend_listens=self.blend_listens)[0]  # fmt: skip
         self.user_factors_[users] = fold_in(prior, conf[users], self.regularization)
         self.item_cf_[items] = fold_in(
             self.user_factors_, conf.T.tocsr()[items], self.regularization

@@ -274,3 +274,12 @@ def test_raw_autocorrelation_is_linear_not_circular() -> None:
     rows = rng.standard_normal((3, 517)).astype(np.float32)
     direct = np.array([[float(np.dot(r[: r.size - lag], r[lag:])) for lag in range(40)] for r in rows])
     np.testing.assert_allclose(_raw_autocorrelation(rows, 40), direct, rtol=1e-4, atol=1e-3)
+
+
+def test_a_click_faster_than_anyone_taps_reads_an_octave_down() -> None:
+    # hypothesis found it: an impulse every 3,940 samples (335.8 BPM) read 334.9 BPM, above the
+    # tempo range (MAX_BPM 300); it is felt, and now read, at half that
+    y = np.zeros(int(3.5 * SR), np.float32)
+    y[::3940] = 1.0
+    est = tempo(y, SR)
+    assert est.reason is None and est.bpm == pytest.approx(60 * SR / 3940 / 2, rel=0.02)
