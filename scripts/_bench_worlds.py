@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import tempfile
 import time
@@ -198,8 +199,19 @@ def worlds(args: Any) -> pd.DataFrame:
     chosen = {"tuning": TUNING, "held-out": HELD_OUT, "all": TUNING + HELD_OUT}[args.set]
     rows = []
     for cfg in chosen:
-        rows += run_world(cfg, args.lightfm_python, args.lightfm_epochs)
-    df = pd.DataFrame(rows)
+        for k in range(getattr(args, "seeds", 1)):
+            drawn = dataclasses.replace(cfg, seed=cfg.seed + 1000 * k)
+            rows += [
+                r | {"seed": drawn.seed}
+                for r in run_world(drawn, args.lightfm_python, args.lightfm_epochs)
+            ]
+    every = pd.DataFrame(rows)
+    if args.json:
+        every.to_json(args.json, orient="records", indent=1)
+    # one row per world and model: the mean over the seeds
+    df = every.drop(columns="seed").groupby(["world", "model"], sort=False).mean().reset_index()
+    if every["seed"].nunique() > 1:
+        print(f"\nmeans over {getattr(args, 'seeds', 1)} seeds per world")
     pd.set_option("display.width", 250)
     pd.set_option("display.max_columns", 20)
     for world, g in df.groupby("world", sort=False):
@@ -222,6 +234,4 @@ def worlds(args: Any) -> pd.DataFrame:
             )
             + f"; warm {at['warm ndcg@10'] / m.loc['implicit ALS', 'warm ndcg@10']:.2f}x ALS"
         )
-    if args.json:
-        df.to_json(args.json, orient="records", indent=1)
     return df

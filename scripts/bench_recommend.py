@@ -271,6 +271,13 @@ def main() -> None:
         help="interpreter with lightfm 1.17 (scripts/make_lightfm_venv.sh); empty: no LightFM",
     )
     w.add_argument("--lightfm-epochs", type=int, default=30)
+    w.add_argument(
+        "--seeds",
+        type=int,
+        default=1,
+        help="redraw each world with this many seeds (its own, +1000, ...) and report the means: "
+        "one seed's debut ratio moves by +-0.2-0.3",
+    )
     w.add_argument("--json", default="")
     a = sub.add_parser("ann")
     a.add_argument("--users", type=int, default=20_000)
