@@ -40,7 +40,7 @@ from audiotaste.tagger.affect import (
     mood_va,
     quadrant_probs,
 )
-from audiotaste.tagger.calibration import reliability_bins
+from audiotaste.tagger.calibration import expected_calibration_error, reliability_bins
 
 DEV_CSV = Path("/work/shared/real_dev/4q_dev.csv")
 CACHE = Path("/work/data/cache/affect/4q_dev")
@@ -117,10 +117,8 @@ def feature_sets(a: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 
 def ece(p: np.ndarray, y: np.ndarray, bins: int = 15) -> float:
-    """Expected calibration error of binary probabilities, equal-width bins."""
-    idx = np.minimum((p * bins).astype(int), bins - 1)
-    return float(sum(abs(y[idx == b].mean() - p[idx == b].mean()) * (idx == b).mean()
-                     for b in range(bins) if (idx == b).any()))  # fmt: skip
+    """Expected calibration error of binary probabilities, equal-width bins (the package's)."""
+    return expected_calibration_error(p, y, n_bins=bins)
 
 
 def ece_floor(p: np.ndarray, draws: int = 2000, seed: int = 0) -> float:
@@ -297,12 +295,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"reliability of the {len(X)} cross-validated predictions (5 equal-width bins):")
             print("| target | bin | n | mean probability | positive rate |\n|---|---|---|---|---|")
             for t, tname in enumerate(("valence", "arousal")):
-                idx = np.minimum((oof[:, t] * 5).astype(int), 4)
-                for b in range(5):
-                    m = idx == b
-                    if m.any():
-                        print(f"| {tname} | {b / 5:.1f}-{(b + 1) / 5:.1f} | {m.sum()} | {oof[m, t].mean():.3f} "
-                              f"| {y[m, t].mean():.3f} |")
+                r = reliability_bins(oof[:, t], y[:, t], n_bins=5)
+                for b, (n, mp, ob) in enumerate(zip(r["count"], r["mean_predicted"], r["observed"], strict=True)):
+                    if n:
+                        print(f"| {tname} | {b / 5:.1f}-{(b + 1) / 5:.1f} | {n} | {mp:.3f} | {ob:.3f} |")
             rep["all_dev_cv"] = cv_rep  # type: ignore[assignment]
             reliability = {
                 "data": f"all {len(X)} 4Q dev clips, each predicted by a head fitted without its "

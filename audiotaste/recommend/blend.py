@@ -44,7 +44,7 @@ from audiotaste.recommend.collaborative import als, confidence
 KINDS = ("warm", "known", "debut")
 #: Non-content features, in order; content groups follow.
 BASE_FEATURES = ("cf_own", "cf_content", "cf_artist", "popularity", "sound")
-_SOUND = BASE_FEATURES.index("sound")
+_SOUND, _POPULARITY = BASE_FEATURES.index("sound"), BASE_FEATURES.index("popularity")
 #: Which base features each kind of track has.
 _HAS = {
     "warm": (True, True, True, True, True),
@@ -126,7 +126,7 @@ def compose(
         dim_groups, blend.groups
     ).T
     content = (x * per_dim).astype(np.float32)
-    bias = (blend.intercept[kind] + c[:, 3] * popularity).astype(np.float32)
+    bias = (blend.intercept[kind] + c[:, _POPULARITY] * popularity).astype(np.float32)
     return f, content, bias
 
 
@@ -241,7 +241,7 @@ def learn_blend(
 
         pos_u, pos_i = pk["u"].to_numpy(), pk["i"].to_numpy()
         u_all = np.concatenate([pos_u, neg_u])
-        feats = features(np.concatenate([pos_u, neg_u]), np.concatenate([pos_i, neg_i]))
+        feats = features(u_all, np.concatenate([pos_i, neg_i]))
         use = np.array(list(_HAS[name]) + [True] * len(groups))
         if name == "debut":
             # Which debut artist gets heard is exposure, which no sound predicts; against uniform
@@ -250,7 +250,7 @@ def learn_blend(
             # only what the sound says about this listener; the intercept is then set on the
             # uniform negatives so the kinds stay on one scale.
             mi = pos_i[rng.integers(0, len(pos_i), len(neg_u))]
-            matched = features(np.concatenate([pos_u, neg_u]), np.concatenate([pos_i, mi]))
+            matched = features(u_all, np.concatenate([pos_i, mi]))
             w, _ = _fit_nonnegative(matched, y, use, u_all)
             b = _intercept(feats @ w, y)
         else:
@@ -268,7 +268,7 @@ def _intercept(offset: np.ndarray, y: np.ndarray) -> float:
     """The intercept of a logistic model whose other terms are fixed at ``offset`` (Newton)."""
     b = float(np.log(max(y.mean(), 1e-9) / max(1 - y.mean(), 1e-9)) - offset.mean())
     for _ in range(30):
-        pr = 1 / (1 + np.exp(-(offset + b)))
+        pr = expit(offset + b)
         step = (y - pr).sum() / max((pr * (1 - pr)).sum(), 1e-9)
         b += float(step)
         if abs(step) < 1e-8:
@@ -325,7 +325,7 @@ def _fit_once(
         model = LogisticRegression(C=1.0, max_iter=300).fit((z - mu) / sd * shrink, y)
         w = model.coef_[0] * shrink / sd
         b = float(model.intercept_[0] - mu @ w)
-        neg = (w < 0) & (cols < n_base) & (cols != BASE_FEATURES.index("popularity"))
+        neg = (w < 0) & (cols < n_base) & (cols != _POPULARITY)
         if not neg.any():
             break
         use[cols[neg]] = False

@@ -196,3 +196,14 @@ def test_feedback_keeps_a_listeners_scores_on_the_learned_scale(world) -> None:
     )
     ratio = np.median(collaborative().std(axis=1) / before.std(axis=1))
     assert 0.8 < ratio < 1.25, ratio
+
+
+def test_the_debut_intercept_is_refitted_on_the_uniform_negatives() -> None:
+    from audiotaste.recommend.blend import _intercept
+
+    y = np.array([1.0] * 20 + [0.0] * 80)
+    assert _intercept(np.zeros(100), y) == pytest.approx(np.log(0.25), abs=1e-6)
+    # with the other terms fixed, the mean predicted probability matches the positive rate
+    offset = np.random.default_rng(0).normal(size=100)
+    b = _intercept(offset, y)
+    assert (1 / (1 + np.exp(-(offset + b)))).mean() == pytest.approx(0.2, abs=1e-6)
