@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import subprocess
 import sys
 import tempfile
@@ -109,6 +110,19 @@ def features(path: Path, models: dict[str, object]) -> dict[str, np.ndarray]:
 LABELS: dict[str, list[str]] = {}
 
 
+def without_tag_head() -> None:
+    """Point ``AUDIOTASTE_MODELS_DIR`` at the shipped models minus ``tags/``, so that ``analyze``
+    reports the default CNN's own genre and mood (what the genre/mood head reads), not the head's."""
+    from audiotaste._paths import models_dir
+
+    shipped = models_dir()
+    folder = Path(tempfile.mkdtemp(prefix="models_without_tags_"))
+    for child in shipped.iterdir():
+        if child.name != "tags":
+            (folder / child.name).symlink_to(child.resolve())
+    os.environ["AUDIOTASTE_MODELS_DIR"] = str(folder)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cache", type=Path, default=Path("/work/data/cache/affect/4q_dev"))
@@ -122,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     from audiotaste.tagger import load_model
 
     torch.set_num_threads(1)
+    without_tag_head()
     LABELS.update(load_model("default").labels)
     models = {}
     for name in MUSICNN_MODELS:

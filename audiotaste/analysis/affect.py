@@ -18,7 +18,7 @@ import numpy as np
 
 from .schema import Analysis
 
-__all__ = ["AffectListener", "with_affect"]
+__all__ = ["AffectListener", "with_affect", "with_tag_head"]
 
 
 class AffectListener:
@@ -96,3 +96,36 @@ def with_affect(result: Analysis, listener: AffectListener) -> Analysis:
 def _without(result: Analysis, reason: str) -> Analysis:
     note = f"valence/arousal: {reason}"
     return replace(result, valence=None, arousal=None, notes=f"{result.notes}; {note}" if result.notes else note)
+
+
+def with_tag_head(result: Analysis, listener: AffectListener) -> Analysis:
+    """``result`` with ``genre`` and ``mood`` from the installed genre/mood head (``models/tags``).
+
+    The head reads the student's features and the default CNN's tags and embedding, so it replaces
+    the CNN's ``genre``/``mood`` only when both are there and the CNN is the one the head was fitted
+    on (a user's own ``model`` keeps its own tags). Anything else leaves ``result`` as it is.
+    """
+    if not listener.enabled or listener.student is None or not {"genre", "mood"} <= set(result.tags):
+        return result
+    from audiotaste.tagger.tag_head import input_vector, load_tag_head
+
+    head = load_tag_head()
+    if head is None or head.card.get("cnn") != result.model:
+        return result
+    feats = listener.features()
+    if feats is None:
+        return result
+    student_tags, student_embedding = feats
+    cnn_tags = [result.tags[tax].get(name, np.nan) for tax, _, name in (lab.partition(".") for lab in head.labels)]
+    x = input_vector(
+        student_embedding=student_embedding,
+        student_tags=list(student_tags["tag"].values()), descriptors=result.descriptors(),
+        cnn_embedding=result.embedding, cnn_tags=cnn_tags,
+    )  # fmt: skip
+    probs = head.predict_proba(x)[0]
+    tags = {tax: dict(probs_) for tax, probs_ in result.tags.items()}
+    for label, p in zip(head.labels, probs, strict=True):
+        tax, _, name = label.partition(".")
+        tags.setdefault(tax, {})[name] = float(p)
+    model_id = f"{head.card.get('name', 'tags')}@{head.card.get('version', '?')}"
+    return replace(result, tags=tags, tag_models={**result.tag_models, "genre": model_id, "mood": model_id})

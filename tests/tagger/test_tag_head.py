@@ -1,0 +1,137 @@
+"""The genre/mood head: fitting on soft and partial targets, calibration, persistence, bad files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from audiotaste.errors import ModelError
+from audiotaste.tagger.tag_head import (
+    GENRES,
+    MOODS,
+    TagHead,
+    input_vector,
+    load_tag_head,
+    stack_features,
+)
+
+
+def _cached(n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    return {
+        "affect_emb": rng.normal(size=(n, 200)),
+        "affect_tags": rng.uniform(0.01, 0.99, size=(n, 50)),
+        "desc": rng.normal(size=(n, 11)),
+        "default_emb": rng.normal(size=(n, 128)),
+        "default_tags": rng.uniform(0.01, 0.99, size=(n, 19)),
+    }
+
+
+def _task(n: int = 600, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Label j is on when input column j is positive: every label has one informative input."""
+    rng = np.random.default_rng(seed)
+    X = stack_features(_cached(n, rng))
+    Y = (X[:, : len(GENRES) + len(MOODS)] > 0).astype(float)
+    return X, Y
+
+
+def test_learns_each_label_from_its_own_input() -> None:
+    X, Y = _task(n=3000)
+    head = TagHead(experts=1, l2=1e-3, epochs=300).fit(X[:2500], Y[:2500], np.ones_like(Y[:2500]))
+    P = head.predict_proba(X[2500:])
+    accuracy = ((P > 0.5) == (Y[2500:] > 0.5)).mean(axis=0)
+    assert accuracy.min() > 0.8  # chance is 0.5; 667 inputs, 2,500 rows
+
+
+def test_masked_cells_teach_nothing() -> None:
+    """A label whose every target is masked out stays at its initial, uninformed guess."""
+    X, Y = _task()
+    M = np.ones_like(Y)
+    M[:, 0] = 0.0
+    Y[:, 0] = 1.0  # would pull label 0 up everywhere if it counted
+    head = TagHead(experts=1, l2=1e-4, epochs=300).fit(X, Y, M)
+    P = head.predict_proba(X)
+    assert abs(P[:, 0].mean() - 0.5) < 0.2
+    assert ((P[:, 1] > 0.5) == (Y[:, 1] > 0.5)).mean() > 0.9
+
+
+def test_soft_targets_give_matching_probabilities() -> None:
+    """A constant soft target of 0.3 is learnt as a probability near 0.3."""
+    X, Y = _task()
+    Y[:, 2] = 0.3
+    head = TagHead(experts=1, l2=1e-2, epochs=400).fit(X, Y, np.ones_like(Y))
+    assert head.predict_proba(X)[:, 2].mean() == pytest.approx(0.3, abs=0.05)
+
+
+def test_temperature_calibration_softens_overconfident_logits() -> None:
+    X, Y = _task(seed=1)
+    noisy = Y.copy()
+    flip = np.random.default_rng(2).random(Y.shape) < 0.2  # 20 % of labels wrong: 0.8 is the truth
+    noisy[flip] = 1 - noisy[flip]
+    head = TagHead(experts=1, l2=1e-5, epochs=400).fit(X[:300], Y[:300], np.ones_like(Y[:300]))
+    before = head.predict_proba(X[300:])
+    head.calibrate(X[300:], noisy[300:], np.ones_like(Y[300:]))
+    after = head.predict_proba(X[300:])
+    assert np.all(head.temperature_ > 1.0)
+    assert np.abs(after - 0.5).mean() < np.abs(before - 0.5).mean()
+
+
+def test_save_load_round_trip(tmp_path: Path) -> None:
+    X, Y = _task()
+    head = TagHead(experts=2, l2=1e-3, epochs=50).fit(X, Y, np.ones_like(Y))
+    head.save(tmp_path, {"name": "tags", "version": "0.0.1"})
+    again = TagHead.load(tmp_path)
+    assert again.labels == head.labels and again.experts == 2
+    np.testing.assert_allclose(again.predict_proba(X[:20]), head.predict_proba(X[:20]), atol=1e-5)
+
+
+def test_input_vector_matches_the_cached_rows() -> None:
+    rng = np.random.default_rng(3)
+    a = _cached(1, rng)
+    names = ["tempo_bpm", "tempo_confidence", "mode", "key_confidence", "loudness_lufs", "loudness_range_lu",
+             "energy", "danceability", "brightness", "onset_rate", "dynamic_complexity"]  # fmt: skip
+    x = input_vector(
+        student_embedding=a["affect_emb"][0], student_tags=a["affect_tags"][0],
+        descriptors=dict(zip(names, a["desc"][0], strict=True)), cnn_embedding=a["default_emb"][0],
+        cnn_tags=a["default_tags"][0],
+    )  # fmt: skip
+    np.testing.assert_allclose(x, stack_features(a)[0])
+    missing = input_vector(student_embedding=a["affect_emb"][0], student_tags=a["affect_tags"][0],
+                           descriptors={"tempo_bpm": None}, cnn_embedding=a["default_emb"][0],
+                           cnn_tags=a["default_tags"][0])  # fmt: skip
+    assert np.isnan(missing[250]) and missing.shape == (427,)
+
+
+def test_no_head_installed_is_none_and_a_broken_one_is_loud(tmp_path: Path) -> None:
+    assert load_tag_head(tmp_path / "absent") is None
+    broken = tmp_path / "tags"
+    broken.mkdir()
+    (broken / "card.json").write_text("{}")
+    (broken / "model.safetensors").write_bytes(b"not a safetensors file")
+    with pytest.raises(ModelError, match="tags"):
+        load_tag_head(broken)
+    (broken / "model.safetensors").unlink()
+    with pytest.raises(ModelError, match="incomplete"):
+        load_tag_head(broken)
+
+
+def test_two_experts_learn_two_domains_one_linear_head_cannot() -> None:
+    """Label 0 follows input 0 on one kind of music and input 1 on the other (as the CNN is right on
+    renders and the student on records); a domain marker says which. The gated mixture learns both;
+    one linear map cannot (every other input is constant)."""
+    rng = np.random.default_rng(4)
+    a = {k: np.full_like(v, 0.5) for k, v in _cached(3000, rng).items()}
+    a["affect_emb"][:, :2] = rng.normal(size=(3000, 2))
+    domain = rng.random(3000) < 0.5
+    a["desc"][:, 0] = np.where(domain, 3.0, -3.0)
+    X = stack_features(a)
+    Y = np.zeros((3000, len(GENRES) + len(MOODS)))
+    Y[:, 0] = np.where(domain, X[:, 0] > 0, X[:, 1] > 0)
+    M = np.zeros_like(Y)
+    M[:, 0] = 1.0
+    accuracy = {}
+    for k in (1, 2):
+        head = TagHead(experts=k, l2=1e-3, epochs=400).fit(X[:2500], Y[:2500], M[:2500])
+        accuracy[k] = ((head.predict_proba(X[2500:])[:, 0] > 0.5) == (Y[2500:, 0] > 0.5)).mean()
+    assert accuracy[1] < 0.8 < 0.95 < accuracy[2]
