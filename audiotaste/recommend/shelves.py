@@ -132,9 +132,14 @@ def build_shelves(
     *,
     new_artists: bool,
     second_genres: int,
+    fresh_shelves: tuple[str, ...] = ("second_genre",),
 ) -> Shelves:
     """Arm -> (label, mask of tracks on that shelf) for the arms that make sense for listener
-    ``u`` (``None``: no history); ``ok`` marks the tracks that may be offered at all."""
+    ``u`` (``None``: no history); ``ok`` marks the tracks that may be offered at all.
+
+    With ``new_artists``, the shelves named in ``fresh_shelves`` hold only artists the listener
+    has never played: the second-genre shelf whenever the catalogue has any such artist, the
+    others wherever that leaves them some tracks (otherwise they keep their familiar ones)."""
     out: Shelves = {"for_you": ("for you" if u is not None else "popular here", ok)}
     if cat.new_label:
         out["new"] = (cat.new_label, ok & cat.new)
@@ -171,6 +176,9 @@ def build_shelves(
     if len(cat.mcols):
         m = int(np.argmax(taste[cat.mcols]))
         out["mood"] = (f"{cat.moods[m]} for you", ok & (cat.mood_of == m))
+    for arm in fresh_shelves if new_artists else ():
+        if arm in out and arm != "second_genre" and (out[arm][1] & fresh).any():
+            out[arm] = (out[arm][0], out[arm][1] & fresh)
     return out
 
 
