@@ -152,7 +152,7 @@ def build_shelves(
         unmet.append("taste: no liked plays yet, so only the for-you and new-release shelves")
         return out
     taste = (w @ rec.tags_[liked]) / w.sum()
-    # The second-genre shelf holds artists the listener has never played, where there are any.
+    # The fresh shelves hold artists the listener has never played, where there are any.
     codes = rec.artist_code_
     played = np.unique(codes[rec.plays_[u].indices])
     fresh = ~np.isin(codes, played[played >= 0]) if new_artists else np.ones(len(ok), bool)
@@ -168,7 +168,7 @@ def build_shelves(
         if len(nxt):
             out["second_genre"] = (
                 "because you like " + and_join([cat.genres[j] for j in nxt]),
-                ok & fresh & np.isin(cat.genre_of, nxt),
+                ok & (fresh | ("second_genre" not in fresh_shelves)) & np.isin(cat.genre_of, nxt),
             )
         out["outside"] = ("outside your usual", ok & ~np.isin(cat.genre_of, top[: 1 + len(nxt)]))
     else:
