@@ -62,24 +62,9 @@ __all__ = [
 ]
 
 #: Constructor arguments kept in a saved state (``rec`` and ``tracks`` are given to ``load``).
-_PARAMS = tuple(
-    [
-        "size",
-        "epsilon",
-        "discovery_share",
-        "second_genres",
-        "prior_strength",
-        "discount",
-        "diversity",
-        "learn",
-        "new_artists",
-        "artist_cap",
-        "pool",
-        "draws",
-        "mix",
-        "random_state",
-    ]
-)
+_PARAMS = ("size", "epsilon", "discovery_share", "second_genres", "prior_strength", "discount",
+           "diversity", "learn", "new_artists", "fresh_shelves", "artist_cap", "pool", "draws",
+           "mix", "random_state")  # fmt: skip
 
 
 class Discovery:
@@ -117,9 +102,9 @@ class Discovery:
     learn
         Re-rank with a logistic model of full plays fitted on the playlists' own feedback (see
         :data:`FEATURES`); until feedback arrives, the recommender's score ranks alone.
-    new_artists
-        Fill the "because you like <second genre>" shelf with artists the listener has never
-        played (where there are any): discovery rather than more of the same.
+    new_artists, fresh_shelves
+        Fill these shelves (the next genres, "outside your usual", new releases) with artists
+        the listener has never played, where there are any: discovery, not more of the same.
     artist_cap
         Tracks per artist per 30 tracks.
     pool
@@ -154,6 +139,7 @@ class Discovery:
         diversity: float = 0.2,
         learn: bool = True,
         new_artists: bool = True,
+        fresh_shelves: Iterable[str] = ("second_genre", "outside", "new"),
         artist_cap: int = 1,
         pool: int = 60,
         draws: int = 1000,
@@ -172,6 +158,7 @@ class Discovery:
         self.diversity = diversity
         self.learn = learn
         self.new_artists = new_artists
+        self.fresh_shelves = tuple(str(a) for a in fresh_shelves)
         self.artist_cap = artist_cap
         self.pool = pool
         self.draws = draws
@@ -312,6 +299,7 @@ class Discovery:
             unmet,
             new_artists=self.new_artists,
             second_genres=self.second_genres,
+            fresh_shelves=self.fresh_shelves,
         )
         a, b = self._posterior(key or "")
         picked, arms, props, probs = fill_slots(

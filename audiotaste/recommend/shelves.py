@@ -132,9 +132,14 @@ def build_shelves(
     *,
     new_artists: bool,
     second_genres: int,
+    fresh_shelves: tuple[str, ...] = ("second_genre",),
 ) -> Shelves:
     """Arm -> (label, mask of tracks on that shelf) for the arms that make sense for listener
-    ``u`` (``None``: no history); ``ok`` marks the tracks that may be offered at all."""
+    ``u`` (``None``: no history); ``ok`` marks the tracks that may be offered at all.
+
+    With ``new_artists``, the shelves named in ``fresh_shelves`` hold only artists the listener
+    has never played: the second-genre shelf whenever the catalogue has any such artist, the
+    others wherever that leaves them some tracks (otherwise they keep their familiar ones)."""
     out: Shelves = {"for_you": ("for you" if u is not None else "popular here", ok)}
     if cat.new_label:
         out["new"] = (cat.new_label, ok & cat.new)
@@ -147,7 +152,7 @@ def build_shelves(
         unmet.append("taste: no liked plays yet, so only the for-you and new-release shelves")
         return out
     taste = (w @ rec.tags_[liked]) / w.sum()
-    # The second-genre shelf holds artists the listener has never played, where there are any.
+    # The fresh shelves hold artists the listener has never played, where there are any.
     codes = rec.artist_code_
     played = np.unique(codes[rec.plays_[u].indices])
     fresh = ~np.isin(codes, played[played >= 0]) if new_artists else np.ones(len(ok), bool)
@@ -163,7 +168,7 @@ def build_shelves(
         if len(nxt):
             out["second_genre"] = (
                 "because you like " + and_join([cat.genres[j] for j in nxt]),
-                ok & fresh & np.isin(cat.genre_of, nxt),
+                ok & (fresh | ("second_genre" not in fresh_shelves)) & np.isin(cat.genre_of, nxt),
             )
         out["outside"] = ("outside your usual", ok & ~np.isin(cat.genre_of, top[: 1 + len(nxt)]))
     else:
@@ -171,6 +176,9 @@ def build_shelves(
     if len(cat.mcols):
         m = int(np.argmax(taste[cat.mcols]))
         out["mood"] = (f"{cat.moods[m]} for you", ok & (cat.mood_of == m))
+    for arm in fresh_shelves if new_artists else ():
+        if arm in out and arm != "second_genre" and (out[arm][1] & fresh).any():
+            out[arm] = (out[arm][0], out[arm][1] & fresh)
     return out
 
 

@@ -261,3 +261,37 @@ def test_a_shelf_pool_takes_other_artists_before_a_second_track_of_one() -> None
     assert _shelf_pool(cand, score, artist, 6, 1).tolist() == [0, 3, 4, 5, 1, 2]
     assert _shelf_pool(cand, score, artist, 3, 2).tolist() == [0, 1, 3]
     assert _shelf_pool(cand, score, artist, 3, 0).tolist() == [0, 1, 2]  # no cap: by score
+
+
+def test_fresh_shelves_hold_artists_the_listener_never_played() -> None:
+    from types import SimpleNamespace
+
+    import scipy.sparse as sp
+
+    from audiotaste.recommend.shelves import build_shelves
+
+    # genres a, b, c and one mood; tracks 0 and 2 were played (artists 0 and 1), the rest not
+    genre = np.array([0, 2, 1, 1, 2, 0])
+    tags = np.hstack([np.eye(3)[genre], np.ones((6, 1))]).astype(np.float32)
+    cat = SimpleNamespace(
+        genres=["a", "b", "c"], moods=["x"], gcols=np.arange(3), mcols=np.array([3]),
+        genre_of=genre, mood_of=np.zeros(6, int), new=np.eye(6, dtype=bool)[1], new_label="new",
+    )  # fmt: skip
+    played = sp.csr_matrix((np.array([1.0, 0.5]), (np.zeros(2, int), np.array([0, 2]))), (1, 6))
+    rec = SimpleNamespace(
+        evidence_=played, plays_=played, tags_=tags, artist_code_=np.array([0, 0, 1, 1, 3, 3])
+    )
+    ok = np.array([False, True, False, True, True, True])
+
+    def shelves(fresh: tuple[str, ...]) -> dict[str, list[int]]:
+        out = build_shelves(cat, rec, 0, ok, [], new_artists=True, second_genres=1,
+                            fresh_shelves=fresh)  # fmt: skip
+        return {arm: np.flatnonzero(mask).tolist() for arm, (_, mask) in out.items()}
+
+    got = shelves(("second_genre", "outside", "new"))
+    assert got["top_genre"] == [5] and got["mood"] == [1, 3, 4, 5] and got["for_you"] == [1, 3, 4, 5]
+    assert got["second_genre"] == []  # genre b's unplayed track 3 is by artist 1, whom they know
+    assert got["outside"] == [4]  # track 1 is by artist 0, whom the listener has played
+    assert got["new"] == [1]  # no new release by an unheard artist: the shelf keeps its track
+    assert shelves(("second_genre",))["outside"] == [1, 4]  # the former default
+    assert shelves(())["second_genre"] == [3]  # no fresh shelves: familiar artists stay
