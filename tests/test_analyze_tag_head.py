@@ -51,6 +51,7 @@ def test_sample_tracks_read_their_genre() -> None:
     for row in rows:
         a = audiotaste.analyze(SAMPLES / row["file"])
         assert a.tag_models["genre"] == a.tag_models["mood"] == _head_id()
+        assert a.model == f"default@{json.loads((models_dir() / 'default' / 'card.json').read_text())['version']}+{_head_id()}"
         genre = a.tags["genre"]
         assert len(genre) == 13 and len(a.tags["mood"]) == 6
         assert all(0.0 <= p <= 1.0 for p in [*genre.values(), *a.tags["mood"].values()])
@@ -75,3 +76,36 @@ def test_silence_gets_no_tags_from_the_head() -> None:
     a = audiotaste.analyze((np.zeros(5 * 22050, np.float32), 22050))
     assert "genre" not in a.tags and "mood" not in a.tags
     assert a.notes is not None and "silent" in a.notes
+
+
+@pytest.mark.parametrize(
+    ("name", "seconds", "make"),
+    [
+        ("white noise", 10.0, lambda n, rng: 0.3 * rng.standard_normal(n)),
+        ("0.1-s clip", 0.1, lambda n, rng: 0.3 * np.sin(2 * np.pi * 440 * np.arange(n) / 22050)),
+        ("1-s chord", 1.0, lambda n, rng: 0.2 * sum(np.sin(2 * np.pi * f * np.arange(n) / 22050) for f in (262, 330, 392))),
+    ],
+)
+def test_what_the_taggers_cannot_judge_gets_no_confident_tag(name: str, seconds: float, make) -> None:  # type: ignore[no-untyped-def]
+    """Before the flag, white noise read energetic 0.99 and a 0.1-s tone tense 0.97."""
+    y = make(int(seconds * 22050), np.random.default_rng(0)).astype(np.float32)
+    a = audiotaste.analyze((y, 22050))
+    assert a.notes is not None and "genre/mood: low confidence" in a.notes, name
+    for probs in a.tags.values():
+        assert all(0.25 < p < 0.75 for p in probs.values()), (name, probs)
+
+
+def test_music_is_not_flagged() -> None:
+    a = audiotaste.analyze(SAMPLES / "pulse_division-neon_runner.ogg")
+    assert "low confidence" not in (a.notes or "")
+    assert max(a.tags["genre"].values()) > 0.8
+
+
+def test_the_catalogue_retags_when_the_head_is_new(tmp_path: Path) -> None:
+    """A catalogue written before the head (model "default@1.5.0") is re-analysed by --retag: the
+    worker's model id names the head too."""
+    from audiotaste.catalogue.work import AnalyzerSpec
+
+    _, model_id = AnalyzerSpec(tags=True, model=None, extra_models=()).build()
+    assert model_id is not None and model_id.endswith("+" + _head_id())
+    assert model_id == audiotaste.analyze(SAMPLES / "pulse_division-neon_runner.ogg").model

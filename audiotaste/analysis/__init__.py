@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from audiotaste.constants import ANALYSIS_SR, KEY_NAMES
 
+from .affect import tagging_id
 from .extras import extra_tags
 from .models import REAL_WORLD_MODEL, REAL_WORLD_STUDENT, load_extras, load_tagger, real_world_model
 from .run import MIN_ANALYSIS_S, SEGMENT_S, analyze
@@ -36,4 +37,5 @@ __all__ = [
     "load_extras",
     "load_tagger",
     "real_world_model",
+    "tagging_id",
 ]

@@ -18,7 +18,12 @@ import numpy as np
 
 from .schema import Analysis
 
-__all__ = ["AffectListener", "with_affect", "with_tag_head"]
+__all__ = ["AffectListener", "tagging_id", "with_affect", "with_tag_confidence", "with_tag_head"]
+
+#: Shortest recording whose tags are published at full confidence, s: one 3-s patch of either tagger.
+TAG_MIN_S = 2.9
+#: Logits of low-confidence tags (clipped to +-9.2) are multiplied by this: every probability lands in 0.28-0.72.
+LOW_CONFIDENCE_SHRINK = 0.1
 
 
 class AffectListener:
@@ -128,4 +133,41 @@ def with_tag_head(result: Analysis, listener: AffectListener) -> Analysis:
         tax, _, name = label.partition(".")
         tags.setdefault(tax, {})[name] = float(p)
     model_id = f"{head.card.get('name', 'tags')}@{head.card.get('version', '?')}"
-    return replace(result, tags=tags, tag_models={**result.tag_models, "genre": model_id, "mood": model_id})
+    # the main tagging is now the pair: a catalogue's --retag must see a new head as a new model
+    return replace(result, tags=tags, model=f"{result.model}+{model_id}",
+                   tag_models={**result.tag_models, "genre": model_id, "mood": model_id})
+
+
+def tagging_id(tagger_id: str) -> str:
+    """What ``Analysis.model`` will say for main tagger ``tagger_id`` (``"default@1.5.0"``): the
+    tagger, plus the installed genre/mood head where the head was fitted on that tagger."""
+    from audiotaste.tagger.tag_head import load_tag_head
+
+    head = load_tag_head()
+    if head is None or head.card.get("cnn") != tagger_id:
+        return tagger_id
+    return f"{tagger_id}+{head.card.get('name', 'tags')}@{head.card.get('version', '?')}"
+
+
+def with_tag_confidence(result: Analysis) -> Analysis:
+    """Genre and mood of a recording the taggers cannot judge, shrunk toward 0.5 and flagged in ``notes``.
+
+    Too short for one tagger patch, or neither a pulse nor a key (noise, hum): the taggers still
+    answer, and an unflagged answer would read as a confident genre. Their logits are multiplied by
+    :data:`LOW_CONFIDENCE_SHRINK`, so the order stays and no probability is far from 0.5.
+    """
+    if not result.tags:
+        return result
+    if result.duration_s < TAG_MIN_S:
+        reason = f"too short ({result.duration_s:.2f} s < {TAG_MIN_S} s)"
+    elif result.tempo_bpm is None and result.key is None:
+        reason = "neither a pulse nor a key (noise-like)"
+    else:
+        return result
+    shrunk = {}
+    for tax, probs in result.tags.items():
+        p = np.clip(np.array(list(probs.values()), np.float64), 1e-4, 1 - 1e-4)
+        q = 1.0 / (1.0 + np.exp(-LOW_CONFIDENCE_SHRINK * np.log(p / (1 - p))))
+        shrunk[tax] = dict(zip(probs, map(float, q), strict=True))
+    note = f"genre/mood: low confidence, {reason}: probabilities shrunk toward 0.5"
+    return replace(result, tags=shrunk, notes=f"{result.notes}; {note}" if result.notes else note)

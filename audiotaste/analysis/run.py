@@ -18,7 +18,7 @@ import numpy as np
 from audiotaste.constants import ANALYSIS_SR
 from audiotaste.errors import EmptyAudioError
 
-from .affect import AffectListener, with_affect, with_tag_head
+from .affect import AffectListener, with_affect, with_tag_confidence, with_tag_head
 from .extras import ExtraListeners
 from .models import load_extras, load_tagger
 from .schema import Analysis
@@ -155,12 +155,12 @@ def analyze(
         extra_tags, extra_ids = listeners.finish()
         timings["extra_tags"] += time.perf_counter() - t0
     timings["affect"] = affect.seconds
-    result = with_tag_head(with_affect(_combine(path, native_sr, channels, total_native / native_sr, segments,
-                                                meter, tagger, timings, started), affect), affect)
+    result = _combine(path, native_sr, channels, total_native / native_sr, segments, meter, tagger, timings, started)
+    # extra models' tags stay their own numbers (identical to their predict_file), short or not
+    result = with_tag_confidence(with_tag_head(with_affect(result, affect), affect))
     if not extras:
         return result
-    return replace(result, tags={**result.tags, **extra_tags},
-                   tag_models={**result.tag_models, **extra_ids})
+    return replace(result, tags={**result.tags, **extra_tags}, tag_models={**result.tag_models, **extra_ids})
 
 
 def _analyse_segment(y: np.ndarray, tagger: Tagger | None, timings: dict[str, float]) -> _Segment:

@@ -76,13 +76,13 @@ class AnalyzerSpec:
             module, _, attr = self.factory.partition(":")
             built: tuple[AnalyzeFn, str | None] = getattr(importlib.import_module(module), attr)(self)
             return built
-        from audiotaste.analysis import load_extras
+        from audiotaste.analysis import load_extras, tagging_id
         from audiotaste.tagger import load_model
 
         # loaded once per worker, here; a missing or corrupt model stops the batch before any file
         # (a catalogue silently without tags would look complete)
         tagger = load_model(self.model or "default") if self.tags else None
-        model_id = None if tagger is None else f"{tagger.name}@{tagger.version}"
+        model_id = None if tagger is None else tagging_id(f"{tagger.name}@{tagger.version}")
         extras = load_extras(tagger, self.extra_models)  # fails here, once, when one is missing
         extra_ids = {tax: f"{t.name}@{t.version}" for t in extras for tax in t.labels}
         return Analyzer(tags=self.tags, model=self.model, extra_models=tuple(self.extra_models),

@@ -52,7 +52,8 @@ def _analysis_table(result: Any, hint: str | None = None) -> Table:
         top = sorted(probs.items(), key=lambda kv: -kv[1])[: 5 if len(probs) > 20 else 3]
         label = _TAXONOMY_TITLES.get(taxonomy, taxonomy)
         table.add_row(label, ", ".join(f"{name} {p:.2f}" for name, p in top))
-    models = list(dict.fromkeys([*([result.model] if result.model else []), *result.tag_models.values()]))
+    main = result.model.split("+") if result.model else []  # "default@1.5.0+tags@1.0.0": the CNN and its head
+    models = list(dict.fromkeys([*main, *result.tag_models.values()]))
     if models:
         table.add_row("model", " + ".join(models))
     if hint:
