@@ -214,7 +214,27 @@ def _calibration_section(warnings: list[str]) -> str | None:
     return ("<section id='calibration'><h2>Calibration on real music</h2>"
             f"<p class='muted'>{caption}</p>"
             + _img(reliability_figure(bins, title="valence and arousal: reliability on real recordings"),
-                   "reliability diagram") + "</section>")
+                   "reliability diagram") + _tag_head_reliability(warnings) + "</section>")
+
+
+def _tag_head_reliability(warnings: list[str]) -> str:
+    """The genre/mood head's reliability diagram from its card ('' without a head or without the data)."""
+    from audiotaste.tagger.tag_head import load_tag_head
+
+    try:
+        head = load_tag_head()
+    except AudiotasteError as exc:
+        warnings.append(f"genre/mood calibration skipped: {exc}")
+        return ""
+    rel = {} if head is None else head.card.get("metrics", {}).get("reliability", {})
+    bins = {k: v for k, v in rel.items() if isinstance(v, dict)}
+    if not bins:
+        return ""
+    caption = (f"Genre and mood, each label a probability: measured on "
+               f"{html.escape(str(rel.get('data', 'real recordings')))}.")
+    return (f"<p class='muted'>{caption}</p>"
+            + _img(reliability_figure(bins, title="genre and mood: reliability on real recordings"),
+                   "genre and mood reliability diagram"))
 
 
 def _tagger_for(tracks: pd.DataFrame, warnings: list[str]) -> Tagger | None:

@@ -63,6 +63,8 @@ def test_report_has_every_section(catalogue: tuple[Path, Path], tmp_path: Path) 
     assert set(result.users) == {"ann", "bob"}
     assert page.count("data:image/png;base64,") >= 2 + 2  # track panels + profiles
     assert "http://" not in page and "https://" not in page  # works offline: no CDN
+    # both heads' reliability on real music: valence/arousal and the genre/mood head
+    assert 'alt="reliability diagram"' in page and 'alt="genre and mood reliability diagram"' in page
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (scripts/sysdeps.sh installs it)")
