@@ -22,10 +22,11 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-import scipy.sparse as sp  # noqa: E402
+from _bench_worlds import full_play_taste  # noqa: E402
 
 from audiotaste.recommend import Recommender  # noqa: E402
 from audiotaste.recommend.evaluate import evaluate_slice, relevant_items, time_split  # noqa: E402
@@ -56,17 +57,7 @@ def ceiling(cfg: WorldConfig) -> dict[str, float]:
     a = x1[warm]
     beta = np.linalg.solve(a.T @ a + 1e-2 * np.eye(a.shape[1]), a.T @ utility[:, warm].T)
     linear = (x1 @ beta).T
-    dur = train["track_id"].map(tracks.set_index("track_id")["duration_s"]).to_numpy(float)
-    full = train[(train["ms_played"] / (dur * 1000)) >= 0.9]
-    fm = sp.csr_matrix(
-        (
-            np.ones(len(full)),
-            (uidx.get_indexer(full["user_id"]), tidx.get_indexer(full["track_id"])),
-        ),
-        shape=(len(uidx), len(tidx)),
-    )
-    mean_vec = np.asarray(fm @ rec.X_)
-    mean_vec /= np.maximum(np.linalg.norm(mean_vec, axis=1, keepdims=True), 1e-9)
+    mean_vec = full_play_taste(train, tracks, uidx, tidx, rec.X_)
     scorers = {
         "content cosine": lambda u, i: mean_vec[u] @ rec.X_[i].T,
         "linear ceiling": lambda u, i: linear[u][:, i],

@@ -86,6 +86,18 @@ def served(rec: Recommender) -> Any:
     return f
 
 
+def full_play_taste(train: pd.DataFrame, tracks: pd.DataFrame, uidx: pd.Index, tidx: pd.Index,
+                    X: np.ndarray) -> np.ndarray:
+    """The content-cosine anchor's taste: each listener's mean content vector over full plays
+    (>= 90 % of the track), unit length [n_users, n_dims]."""
+    dur = train["track_id"].map(tracks.set_index("track_id")["duration_s"]).to_numpy(float)
+    full = train[(train["ms_played"] / (dur * 1000)) >= 0.9]
+    rows, cols = uidx.get_indexer(full["user_id"]), tidx.get_indexer(full["track_id"])
+    fm = sp.csr_matrix((np.ones(len(full)), (rows, cols)), shape=(len(uidx), len(tidx)))
+    mean_vec = np.asarray(fm @ X)
+    return mean_vec / np.maximum(np.linalg.norm(mean_vec, axis=1, keepdims=True), 1e-9)
+
+
 def _zscore(s: np.ndarray) -> np.ndarray:
     return (s - s.mean(1, keepdims=True)) / np.maximum(s.std(1, keepdims=True), 1e-9)
 
@@ -129,17 +141,7 @@ def run_world(cfg: WorldConfig, lightfm_python: str | None, epochs: int) -> list
     art_pop = np.log1p(
         np.bincount(np.maximum(rec.artist_code_, 0), weights=pop)[np.maximum(rec.artist_code_, 0)]
     )
-    dur = train["track_id"].map(tracks.set_index("track_id")["duration_s"]).to_numpy(float)
-    full = train[(train["ms_played"] / (dur * 1000)) >= 0.9]
-    fm = sp.csr_matrix(
-        (
-            np.ones(len(full)),
-            (uidx.get_indexer(full["user_id"]), tidx.get_indexer(full["track_id"])),
-        ),
-        shape=(len(uidx), len(tidx)),
-    )
-    mean_vec = np.asarray(fm @ rec.X_)
-    mean_vec /= np.maximum(np.linalg.norm(mean_vec, axis=1, keepdims=True), 1e-9)
+    mean_vec = full_play_taste(train, tracks, uidx, tidx, rec.X_)
     user_rows = np.asarray(pd.Index(sim.users["user_id"]).get_indexer(rec.user_ids_))
     utility = sim.utility[user_rows][
         :, pd.Index(sim.tracks["track_id"]).get_indexer(rec.track_ids_)
