@@ -6,6 +6,10 @@ analysis descriptors. :class:`AffectListener` takes each segment as the segment 
 :func:`with_affect` puts the answer into the result. Where the head cannot judge — silence, no
 affect model or student installed — both values stay ``None`` and ``Analysis.notes`` says why;
 with ``tags=False`` (no models asked for) they stay ``None`` without a note, as the tags do.
+
+The same student features feed the genre/mood head (``models/tags``, :mod:`audiotaste.tagger.tag_head`):
+:func:`with_tag_head` replaces the CNN's genre and mood with the head's, and
+:func:`with_tag_confidence` shrinks and flags the genre and mood of recordings the taggers cannot judge.
 """
 
 from __future__ import annotations
