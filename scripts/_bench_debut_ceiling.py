@@ -29,7 +29,11 @@ import pandas as pd  # noqa: E402
 from _bench_worlds import full_play_taste  # noqa: E402
 
 from audiotaste.recommend import Recommender  # noqa: E402
-from audiotaste.recommend.evaluate import evaluate_slice, relevant_items, time_split  # noqa: E402
+from audiotaste.recommend.evaluate import (  # noqa: E402
+    evaluate_slice,
+    relevant_by_index,
+    time_split,
+)
 from audiotaste.recommend.worlds import HELD_OUT, TUNING, WorldConfig, simulate_world  # noqa: E402
 
 
@@ -39,13 +43,7 @@ def ceiling(cfg: WorldConfig) -> dict[str, float]:
     tracks = sim.tracks.drop(columns=["release", "debut"])
     rec = Recommender(blend="fixed").fit(train, tracks)  # only its content space and indices
     uidx, tidx = pd.Index(rec.user_ids_), pd.Index(rec.track_ids_)
-    rel = relevant_items(test, tracks)
-    rel = rel[rel["user_id"].isin(uidx)]
-    relevant: dict[int, set[int]] = {}
-    for u, i in zip(
-        uidx.get_indexer(rel["user_id"]), tidx.get_indexer(rel["track_id"]), strict=True
-    ):
-        relevant.setdefault(int(u), set()).add(int(i))
+    relevant = relevant_by_index(test, tracks, rec.user_ids_, rec.track_ids_)
     users = sorted(relevant)
     meta = sim.tracks.set_index("track_id").loc[rec.track_ids_]
     cold = (meta["release"] >= sim.split).to_numpy()

@@ -14,7 +14,11 @@ import pandas as pd
 import scipy.sparse as sp
 
 from audiotaste.recommend import Recommender
-from audiotaste.recommend.evaluate import evaluate_slice, relevant_items, time_split
+from audiotaste.recommend.evaluate import (
+    evaluate_slice,
+    relevant_by_index,
+    time_split,
+)
 from audiotaste.recommend.retrieval import fair_top
 from audiotaste.recommend.worlds import HELD_OUT, TUNING, WorldConfig, simulate_world
 
@@ -111,13 +115,7 @@ def run_world(cfg: WorldConfig, lightfm_python: str | None, epochs: int) -> list
     fit_s = time.time() - t
     fixed = Recommender(blend="fixed").fit(train, tracks)
     uidx, tidx = pd.Index(rec.user_ids_), pd.Index(rec.track_ids_)
-    rel = relevant_items(test, tracks)
-    rel = rel[rel["user_id"].isin(uidx)]
-    relevant: dict[int, set[int]] = {}
-    for u, i in zip(
-        uidx.get_indexer(rel["user_id"]), tidx.get_indexer(rel["track_id"]), strict=True
-    ):
-        relevant.setdefault(int(u), set()).add(int(i))
+    relevant = relevant_by_index(test, tracks, rec.user_ids_, rec.track_ids_)
     users = sorted(relevant)
     seen = {u: set(rec.plays_[u].indices.tolist()) for u in users}
     meta = sim.tracks.set_index("track_id").loc[rec.track_ids_]

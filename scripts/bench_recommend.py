@@ -46,7 +46,12 @@ import scipy.sparse as sp  # noqa: E402
 
 from audiotaste.recommend import Recommender  # noqa: E402
 from audiotaste.recommend.collaborative import als, confidence  # noqa: E402
-from audiotaste.recommend.evaluate import SliceResult, evaluate_slice, relevant_items, time_split  # noqa: E402
+from audiotaste.recommend.evaluate import (  # noqa: E402
+    SliceResult,
+    evaluate_slice,
+    relevant_by_index,
+    time_split,
+)
 from audiotaste.recommend.simulate import simulate  # noqa: E402
 
 LIGHTFM_SCRIPT = r"""
@@ -85,13 +90,7 @@ def quality(args: argparse.Namespace) -> None:
     fit_s = time.time() - t
     uidx = pd.Index(rec.user_ids_)
     tidx = pd.Index(rec.track_ids_)
-    rel = relevant_items(test, tracks)
-    rel = rel[rel["user_id"].isin(uidx)]
-    relevant: dict[int, set[int]] = {}
-    for u, i in zip(
-        uidx.get_indexer(rel["user_id"]), tidx.get_indexer(rel["track_id"]), strict=True
-    ):
-        relevant.setdefault(int(u), set()).add(int(i))
+    relevant = relevant_by_index(test, tracks, rec.user_ids_, rec.track_ids_)
     seen = {u: set(rec.plays_[u].indices.tolist()) for u in relevant}
     users = sorted(relevant)
 

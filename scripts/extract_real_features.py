@@ -78,11 +78,12 @@ def affect_features(path: Path) -> dict[str, np.ndarray]:
     return {"affect_tags": probs.mean(axis=0), "affect_emb": embs.mean(axis=0)}
 
 
-def analysis_features(path: Path) -> dict[str, np.ndarray]:
-    """Descriptors and the default tagger's tags and embedding, as ``analyze`` reports them."""
+def analysis_features(source: Path | tuple[np.ndarray, int]) -> dict[str, np.ndarray]:
+    """Descriptors and the default tagger's tags and embedding, as ``analyze`` reports them for a
+    file or for ``(samples, sample_rate)``."""
     import audiotaste
 
-    a = audiotaste.analyze(str(path))
+    a = audiotaste.analyze(source if isinstance(source, tuple) else str(source))
     d = a.to_dict()
     desc = np.array([np.nan if d.get(k) is None else float(d[k]) for k in DESC_NAMES], np.float32)
     tags = a.tags or {}

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from extract_real_features import DESC_NAMES, LABELS, without_tag_head  # noqa: E402
+from extract_real_features import LABELS, analysis_features, without_tag_head  # noqa: E402
 
 TEACHERS = ("musicnn-msd", "musicnn-mtt")
 
@@ -54,20 +54,10 @@ def clip_features(y: np.ndarray, sr: int, teachers: dict[str, object]) -> dict[s
     """Every cached array for one clip ``y`` [channels, n] at ``sr`` Hz."""
     import soxr
 
-    import audiotaste
     from audiotaste.audio import downmix
     from audiotaste.tagger.affect import load_student, student_patches
 
-    a = audiotaste.analyze((y, sr))
-    d = a.to_dict()
-    tags = a.tags or {}
-    out = {
-        "desc": np.array([np.nan if d.get(k) is None else float(d[k]) for k in DESC_NAMES], np.float32),
-        "default_tags": np.array(
-            [tags.get(tax, {}).get(lab, np.nan) for tax, labs in LABELS.items() for lab in labs], np.float32
-        ),
-        "default_emb": np.asarray(a.embedding, np.float32),
-    }
+    out = analysis_features((y, sr))
     mono = downmix(np.asarray(y, np.float32))
     y22 = soxr.resample(mono, sr, 22050).astype(np.float32)
     probs, embs = load_student().predict_and_embed_patches(student_patches(y22, 22050))

@@ -38,6 +38,20 @@ def relevant_items(test: pd.DataFrame, tracks: pd.DataFrame) -> pd.DataFrame:
     return pos.drop_duplicates().reset_index(drop=True)
 
 
+def relevant_by_index(
+    test: pd.DataFrame, tracks: pd.DataFrame, user_ids: Sequence[object], track_ids: Sequence[object]
+) -> dict[int, set[int]]:
+    """:func:`relevant_items` as ``{user index: {track index, ...}}`` in a fitted model's orders
+    (``user_ids``, ``track_ids``, e.g. ``rec.user_ids_``); listeners outside ``user_ids`` are left out."""
+    rel = relevant_items(test, tracks)
+    uidx, tidx = pd.Index(user_ids), pd.Index(track_ids)
+    rel = rel[rel["user_id"].isin(uidx)]
+    relevant: dict[int, set[int]] = {}
+    for u, i in zip(uidx.get_indexer(rel["user_id"]), tidx.get_indexer(rel["track_id"]), strict=True):
+        relevant.setdefault(int(u), set()).add(int(i))
+    return relevant
+
+
 @dataclass(frozen=True)
 class SliceResult:
     """Metrics of one model on one slice (means over listeners with relevant tracks in it)."""

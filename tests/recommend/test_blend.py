@@ -18,7 +18,11 @@ from audiotaste.recommend.blend import (
     _fit_nonnegative,
     taste_vectors,
 )
-from audiotaste.recommend.evaluate import evaluate_slice, relevant_items, time_split
+from audiotaste.recommend.evaluate import (
+    evaluate_slice,
+    relevant_by_index,
+    time_split,
+)
 from audiotaste.recommend.retrieval import fair_top
 from audiotaste.recommend.worlds import HELD_OUT, TUNING, WorldConfig, simulate_world
 
@@ -72,14 +76,8 @@ def test_debut_tracks_are_scored_by_sound_alone_and_found(world) -> None:
     meta = sim.tracks.set_index("track_id").loc[rec.track_ids_]
     debut = np.flatnonzero((meta["release"] >= sim.split).to_numpy() & meta["debut"].to_numpy())
     assert set(rec.kind_[debut]) == {KINDS.index("debut")}
-    uidx, tidx = pd.Index(rec.user_ids_), pd.Index(rec.track_ids_)
-    rel = relevant_items(test, tracks)
-    rel = rel[rel["user_id"].isin(uidx)]
-    relevant: dict[int, set[int]] = {}
-    for u, i in zip(
-        uidx.get_indexer(rel["user_id"]), tidx.get_indexer(rel["track_id"]), strict=True
-    ):
-        relevant.setdefault(int(u), set()).add(int(i))
+    uidx = pd.Index(rec.user_ids_)
+    relevant = relevant_by_index(test, tracks, rec.user_ids_, rec.track_ids_)
     rng = np.random.default_rng(0)
     kw = dict(
         slice_name="debut",

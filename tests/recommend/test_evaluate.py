@@ -4,7 +4,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from audiotaste.recommend.evaluate import evaluate_slice, relevant_items, time_split
+from audiotaste.recommend.evaluate import (
+    evaluate_slice,
+    relevant_by_index,
+    relevant_items,
+    time_split,
+)
 from audiotaste.recommend.simulate import simulate
 
 
@@ -74,3 +79,18 @@ def test_simulator_is_seeded_and_has_both_kinds_of_cold_tracks() -> None:
     assert (a.events.loc[done, "ms_played"] >= 0.9 * dur[done] * 1000 - 1).all()
     rel = relevant_items(test, a.tracks)
     assert len(rel) and set(rel.columns) == {"user_id", "track_id"}
+
+
+def test_relevant_by_index_uses_the_models_orders_and_drops_unknown_listeners() -> None:
+    tracks = pd.DataFrame({"track_id": ["a", "b", "c"], "duration_s": [200.0, 200.0, 200.0]})
+    ts = pd.Timestamp("2026-01-01", tz="UTC")
+    test = pd.DataFrame({
+        "user_id": ["u1", "u1", "u2", "u3", "u1"],
+        "track_id": ["c", "a", "b", "a", "b"],
+        "timestamp": [ts] * 5,
+        "ms_played": [200_000, 200_000, 200_000, 200_000, 3_000],  # u1 skips b
+        "skipped": [False, False, False, False, True],
+    })  # fmt: skip
+    # the model knows u2 and u1 (in that order) and the tracks as c, b, a; u3 is unknown
+    got = relevant_by_index(test, tracks, ["u2", "u1"], ["c", "b", "a"])
+    assert got == {0: {1}, 1: {0, 2}}

@@ -10,20 +10,14 @@ from hypothesis import strategies as st
 
 from audiotaste.errors import InputError, ModelError
 from audiotaste.recommend import Recommender
-from audiotaste.recommend.evaluate import evaluate_slice, relevant_items
+from audiotaste.recommend.evaluate import evaluate_slice, relevant_by_index
 from audiotaste.recommend.explain import tag_phrases
 from audiotaste.recommend.recommender import readable_name
 
 
 def _eval(rec: Recommender, split, sim, scorer=None) -> float:
     _, test, tracks = split
-    rel = relevant_items(test, tracks)
-    rel = rel[rel["user_id"].isin(rec.user_ids_)]
-    u = pd.Index(rec.user_ids_).get_indexer(rel["user_id"])
-    i = pd.Index(rec.track_ids_).get_indexer(rel["track_id"])
-    relevant: dict[int, set[int]] = {}
-    for a, b in zip(u, i, strict=True):
-        relevant.setdefault(int(a), set()).add(int(b))
+    relevant = relevant_by_index(test, tracks, rec.user_ids_, rec.track_ids_)
     cold = np.flatnonzero(
         pd.Index(rec.track_ids_).isin(
             sim.tracks.loc[sim.tracks["release"] >= sim.split, "track_id"]
