@@ -106,9 +106,9 @@ def song_tempo(f: dict, net: TempoNet | TempoEnsemble) -> tuple[float | None, tu
         bpm = float(c[1].bpm or 0.0)
         return sum(d * (e.confidence + 1e-6) for d, e, _ in voters if abs(bpm - float(e.bpm or 0.0)) <= 0.04 * bpm)
 
-    best = max(voters, key=support)
-    beats = tuple(off + t for _, e, off in ests for t in e.beat_times)
-    return float(best[1].bpm or 0.0), beats
+    best = float(max(voters, key=support)[1].bpm or 0.0)
+    beats = tuple(off + t for _, e, off in ests for t in rhythm.at_tempo(e, best).beat_times)
+    return best, beats
 
 
 def scores(est: list[float | None], ref: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -217,23 +217,24 @@ def _combine(
     path: str | None, sr: int, channels: int, duration_s: float, segments: list[_Segment],
     meter: LoudnessMeter, tagger: Tagger | None, timings: dict[str, float], started: float,
 ) -> Analysis:
-    from audiotaste.features import descriptors
+    from audiotaste.features import descriptors, rhythm
 
     t0 = time.perf_counter()
     best_tempo = _vote(segments, lambda a, b: abs(a.tempo.bpm - b.tempo.bpm) <= 0.04 * a.tempo.bpm,
                        lambda s: s.tempo.confidence, lambda s: s.tempo.bpm is not None)
     best_key = _vote(segments, lambda a, b: (a.key.key, a.key.mode) == (b.key.key, b.key.mode),
                      lambda s: s.key.confidence, lambda s: s.key.key is not None)
+    tempo_est, key_est = best_tempo.tempo, best_key.key
     total = sum(s.duration_s for s in segments) or 1.0
     beats: list[float] = []
     offset = 0.0
     for s in segments:
-        beats.extend(offset + t for t in s.tempo.beat_times)
+        placed = s.tempo if tempo_est.bpm is None else rhythm.at_tempo(s.tempo, tempo_est.bpm)
+        beats.extend(offset + t for t in placed.beat_times)
         offset += s.duration_s
     onset_rate = sum(s.tempo.onset_rate * s.duration_s for s in segments) / total
     bright = sum(s.brightness * s.duration_s for s in segments) / total
     lufs = meter.integrated_lufs()
-    tempo_est, key_est = best_tempo.tempo, best_key.key
     notes = [f"tempo: {tempo_est.reason}" if tempo_est.bpm is None else "",
              f"key: {key_est.reason}" if key_est.key is None else ""]
     silent = not lufs > SILENT_LUFS  # -inf for digital silence

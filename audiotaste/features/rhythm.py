@@ -17,9 +17,10 @@ pattern repeats. The last two are what drumless music, whose onsets are all alik
 Classical methods pick the strongest periodicity and then err by octaves; here a small CNN (``TempoNet``, ``models/features/tempo.safetensors``, trained on
 renders by ``scripts/train_tempo.py``, then fine-tuned on real rhythm-game charts by
 ``scripts/tune_tempo_real.py``) makes the octave decision, and the autocorrelation peak near its choice
-gives the exact period. Without the model file the strongest periodicity under a flat 60-200 BPM
-prior is used. Beats are a comb at that period, phase-aligned to the onsets and snapped to nearby
-peaks.
+gives the period. Without the model file the strongest periodicity under a flat 60-200 BPM
+prior is used. Beats are the constant grid (period within 2 % of the tempo's, and phase) that best
+fits a beat strength made of the bass, snare-band, loudness and chord-change onsets; the grid's
+period is the reported tempo, and each beat then leans a little towards the nearest strong onset.
 
 No invented tempo: a signal shorter than ``MIN_TEMPO_S``, silent, or without a pulse (a steady
 sound, whose only onset is its start; noise, whose onsets are everywhere alike) gets ``bpm=None``
@@ -28,7 +29,7 @@ and a ``reason``.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 import torch
@@ -72,6 +73,11 @@ class TempoEstimate:
         Onsets per second.
     reason : str or None
         Why there is no tempo (``None`` when there is one).
+    beat_strength : np.ndarray [n_frames] or None
+        The signal the beats were placed on (``beat_strength``), at ``fps`` frames per second, kept
+        so that ``at_tempo`` can place them again; not part of ``to_dict``.
+    fps : float
+        Frame rate of ``beat_strength``.
     """
 
     bpm: float | None
@@ -80,6 +86,8 @@ class TempoEstimate:
     time_signature: int | None
     onset_rate: float
     reason: str | None = None
+    beat_strength: np.ndarray | None = field(default=None, repr=False, compare=False)
+    fps: float = field(default=0.0, repr=False, compare=False)
 
     @classmethod
     def none(cls, reason: str, *, onset_rate: float = 0.0) -> TempoEstimate:
@@ -87,7 +95,7 @@ class TempoEstimate:
         return cls(None, 0.0, (), None, onset_rate, reason)
 
     def to_dict(self) -> dict:
-        out = asdict(self)
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("beat_strength", "fps")}
         out["beat_times"] = list(self.beat_times)
         return out
 
@@ -202,7 +210,8 @@ def _estimate(
         # faster than anyone taps (the model's top bin, refined on the autocorrelation, can land
         # there for a click at 336 BPM): the beat is felt an octave down, at 168
         period *= 2.0
-    beats = _track_beats(novelty, period)
+    strength = beat_strength(bands, fps) if bands is not None else novelty
+    beats, period = _track_beats(strength, period)
     if meter == 0:
         meter = _meter(novelty, beats, period)
     elif meter == 3 and _accents_flat(novelty, beats):
@@ -216,7 +225,31 @@ def _estimate(
         beat_times=tuple(float(b / fps) for b in beats),
         time_signature=meter,
         onset_rate=rate,
+        beat_strength=strength,
+        fps=fps,
     )
+
+
+#: Tempo ratios that are one pulse heard at another level (an octave, a third, a dotted beat), not
+#: another tempo: a segment read at one of these beside the track's tempo gets the track's beats.
+_PULSE_RATIOS = (2.0, 0.5, 3.0, 1.0 / 3.0, 1.5, 2.0 / 3.0)
+
+
+def at_tempo(estimate: TempoEstimate, bpm: float) -> TempoEstimate:
+    """The same estimate with its beats placed at ``bpm`` instead, where that is the same pulse.
+
+    ``analyze`` reads long files in segments and votes on one tempo; a segment that heard the
+    pulse an octave (or a third, or a dotted beat) away from the vote gets beats at the voted
+    tempo, so the beat list of the track follows one tempo. A segment at an unrelated tempo (a
+    tempo change), without a tempo, or without its beat strength is returned unchanged.
+    """
+    if estimate.bpm is None or estimate.beat_strength is None or estimate.fps <= 0:
+        return estimate
+    ratio = estimate.bpm / bpm
+    if abs(ratio - 1.0) <= 0.04 or not any(abs(ratio / r - 1.0) <= 0.04 for r in _PULSE_RATIOS):
+        return estimate
+    beats, _ = _track_beats(estimate.beat_strength, 60.0 * estimate.fps / bpm)
+    return replace(estimate, beat_times=tuple(float(b / estimate.fps) for b in beats))
 
 
 def pulse_strength(novelty: np.ndarray, fps: float) -> float:
@@ -309,22 +342,97 @@ def _pick_period(acf: np.ndarray, fps: float) -> tuple[float, float]:
     return lag, confidence
 
 
-def _track_beats(novelty: np.ndarray, period: float) -> np.ndarray:
-    """Beat frames: best phase of a comb at ``period``, then each beat snapped to a nearby peak."""
-    n = novelty.size
-    n_phase = max(1, int(round(period)))
-    grid = np.arange(0.0, n, period)
-    scores = [novelty[np.minimum((grid + p).astype(int), n - 1)].sum() for p in range(n_phase)]
-    t = float(int(np.argmax(scores)))
+#: Onset rows of ``tempogram.tempo_inputs`` the beat grid is placed on: the lowest band (kick, bass),
+#: the middle band (snare, strums), the rise of the total level (the loud accents a listener taps
+#: to) and the harmonic change (chord changes, where drumless music marks its beats). On the real
+#: dev charts the whole-spectrum flux alone put the grid on the off-beat in 12 of 66 songs; these
+#: four (chosen on the fit half of the dev charts, see docs/BENCHMARKS.md) in 5.
+BEAT_ROWS = (0, 2, 5, 6)
+#: How far (share of the period) the beat grid's period is searched around the tempo's.
+_GRID_SPAN = 0.04
+#: Beats follow the music: each beat moves this share of the way to the strongest onset within
+#: ``_FOLLOW_WINDOW`` periods of the grid, so a live band's slow drift is followed while a constant
+#: tempo keeps its grid (a full snap to the nearest onset lost 0.03 of beat F-measure on the charts).
+_FOLLOW_GAIN = 0.1
+_FOLLOW_WINDOW = 0.1
+
+
+def beat_strength(bands: np.ndarray, fps: float) -> np.ndarray:
+    """How much each frame sounds like a beat: the sum of the ``BEAT_ROWS`` onset novelties.
+
+    Parameters
+    ----------
+    bands : np.ndarray [7, n_frames]
+        ``tempogram.tempo_inputs``' onset bands and harmonic change.
+    fps : float
+        Frames per second.
+
+    Returns
+    -------
+    np.ndarray [n_frames], float64
+    """
+    return np.sum([_novelty(bands[r], fps) for r in BEAT_ROWS if r < bands.shape[0]], axis=0)
+
+
+def _grid_score(strength: np.ndarray, period: float, phases: np.ndarray) -> np.ndarray:
+    """Mean strength (linearly interpolated) on the grids ``centre + phase + k * period`` inside the
+    signal, one per phase; the grids pivot on the centre frame, so that a small change of period
+    moves both ends alike and the best phase stays near the same value."""
+    n = strength.size
+    centre = 0.5 * (n - 1)
+    k = np.arange(-int(centre / period) - 1, int(centre / period) + 2)
+    t = centre + phases[:, None] + k[None, :] * period
+    inside = (t >= 0.0) & (t <= n - 1.001)
+    t = np.clip(t, 0.0, n - 1.001)
+    i = t.astype(np.int64)
+    frac = t - i
+    values = (strength[i] * (1.0 - frac) + strength[i + 1] * frac) * inside
+    return values.sum(axis=1) / np.maximum(inside.sum(axis=1), 1)
+
+
+def _fit_grid(strength: np.ndarray, period: float) -> tuple[float, float]:
+    """The constant beat grid (period, first beat; frames) that the strength agrees with most.
+
+    Coarse to fine: periods within ``_GRID_SPAN`` in 0.2 % steps and phases in half frames, then
+    0.025 % and an eighth of a frame around the best. A period 0.25 % off (the tempo model's median
+    error on the real charts) drifts half a beat over 200 beats: one fixed phase cannot follow it.
+    """
+    best = (-np.inf, period, 0.0)
+    for d in np.linspace(-_GRID_SPAN, _GRID_SPAN, 41):
+        p = period * (1.0 + d)
+        phases = np.arange(0.0, p, 0.5)
+        score = _grid_score(strength, p, phases)
+        j = int(np.argmax(score))
+        if score[j] > best[0]:
+            best = (float(score[j]), p, float(phases[j]))
+    _, p0, ph0 = best
+    for d in np.linspace(-0.002, 0.002, 17):
+        p = p0 * (1.0 + d)
+        phases = ph0 + np.arange(-1.0, 1.0 + 1e-9, 0.125)
+        score = _grid_score(strength, p, phases)
+        j = int(np.argmax(score))
+        if score[j] > best[0]:
+            best = (float(score[j]), p, float(phases[j]))
+    _, p, phase = best
+    return p, (0.5 * (strength.size - 1) + phase) % p
+
+
+def _track_beats(strength: np.ndarray, period: float) -> tuple[np.ndarray, float]:
+    """Beat frames and the grid's exact period (frames): the best-fitting constant grid, each beat
+    then drawn a little towards the strongest nearby onset (see ``_FOLLOW_GAIN``)."""
+    n = strength.size
+    period, t = _fit_grid(strength, period)
+    half = max(1, int(round(_FOLLOW_WINDOW * period)))
     beats = []
-    half = max(1, int(round(0.1 * period)))
     while t < n:
-        lo, hi = max(0, int(round(t)) - half), min(n, int(round(t)) + half + 1)
-        local = novelty[lo:hi]
-        snapped = lo + int(np.argmax(local)) if local.size and local.max() > 0 else int(round(t))
-        beats.append(snapped)
-        t = 0.5 * (t + snapped) + period  # half-way between the grid and the onset keeps the grid steady
-    return np.asarray(beats, dtype=np.float64)
+        c = int(round(t))
+        lo, hi = max(0, c - half), min(n, c + half + 1)
+        local = strength[lo:hi]
+        if local.size and local.max() > 0:
+            t += _FOLLOW_GAIN * (lo + int(np.argmax(local)) - t)
+        beats.append(t)
+        t += period
+    return np.asarray(beats, dtype=np.float64), period
 
 
 def _beat_accents(novelty: np.ndarray, beats: np.ndarray) -> np.ndarray:

@@ -103,3 +103,22 @@ def speech_like(*, dur: float = 10.0, sr: int = SR, seed: int = 0) -> np.ndarray
         y[s + m : s + m + c] += 0.2 * rng.standard_normal(c)
         t0 += length + rng.uniform(0.03, 0.25)
     return (0.3 * y / np.abs(y).max()).astype(np.float32)
+
+
+def offbeat_hats(bpm: float = 170.0, *, dur: float = 30.0, sr: int = SR, seed: int = 0) -> np.ndarray:
+    """Kick on beats 1 and 3, snare on 2 and 4, and open hi-hats on every off-beat eighth (the
+    up-tempo dance and ska pattern): the brightest onsets, and the longest, fall between the beats.
+    Beats from 0.5 s."""
+    rng = np.random.default_rng(seed)
+    y = np.zeros(int(dur * sr), np.float32)
+    t = np.arange(int(0.25 * sr)) / sr
+    kick = np.sin(2 * np.pi * 50 * t * (1 + 3 * np.exp(-t * 40))) * np.exp(-t * 15)
+    snare = 0.4 * rng.standard_normal(t.size) * np.exp(-t * 30) + 0.3 * np.sin(2 * np.pi * 180 * t) * np.exp(-t * 30)
+    hat = 0.5 * np.diff(rng.standard_normal(t.size + 1)) * np.exp(-t * 18)
+    period = 60.0 / bpm
+    for i, b in enumerate(np.arange(0.5, dur - 0.3, period / 2)):
+        s = int(b * sr)
+        n = min(t.size, y.size - s)
+        hit = hat if i % 2 else (kick if i % 4 == 0 else snare)
+        y[s : s + n] += hit[:n].astype(np.float32)
+    return (0.5 * y / np.abs(y).max()).astype(np.float32)
