@@ -2,7 +2,7 @@
 
 Usage::
 
-    python scripts/bench_real.py [--manifest /work/data/real/manifest.csv] [--split dev|test]
+    python scripts/bench_real.py [--manifest /work/data/real/manifest.csv] [--split dev|test|bench]
                                  [--anchors audiotaste,tempocnn,...] [--limit N] [--cache DIR]
 
 Rows of the manifest's split (default ``dev``; read ``test`` once per decision) are analysed by every anchor
@@ -48,10 +48,13 @@ def read_manifest(
     path: Path, split: str, limit: int | None, *, subsplit: str | None = None
 ) -> list[dict[str, Any]]:
     """Rows of ``split`` (and ``subsplit`` if given) with absolute paths; ``limit`` keeps at most that many
-    clips of each source."""
+    clips of each source. A rendered corpus manifest (``make_corpus.py``: no ``source`` column, split
+    ``bench`` for ``--preset bench``) is read with its subset as the source."""
     rows, per_source = [], {}  # type: ignore[var-annotated]
     with open(path, newline="") as f:
         for row in csv.DictReader(f):
+            if not row.get("source"):
+                row["source"] = f"rendered {row.get('subset') or 'all'}"
             if row.get("split") != split or (subsplit is not None and row.get("subsplit") != subsplit):
                 continue
             if limit is not None and per_source.get(row["source"], 0) >= limit:
@@ -284,7 +287,7 @@ def print_agreement_keys(rows: list[dict[str, Any]], systems: dict) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--manifest", type=Path, default=Path("/work/data/real/manifest.csv"))
-    parser.add_argument("--split", default="dev", choices=["dev", "test", "unlabelled"])
+    parser.add_argument("--split", default="dev", choices=["dev", "test", "unlabelled", "bench"])
     parser.add_argument("--anchors", help="comma-separated anchor names (default: all): "
                         + ",".join(a.name for a in runners.anchors()))
     parser.add_argument("--subsplit", help="only rows with this subsplit (e.g. the 4Q dev half's devtest)")

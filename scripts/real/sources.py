@@ -49,7 +49,9 @@ _LICENCE_LINE = re.compile(r"licen[cs]ed under[^\n]*", re.IGNORECASE)
 @dataclass(frozen=True)
 class Source:
     """One row of ``sources.csv``: ``origin`` is ``owner/name`` (git) or the package name (deb);
-    ``version`` the commit or package version; ``include``/``inner`` glob patterns (see DATA.md)."""
+    ``version`` the commit or package version; ``include``/``inner`` glob patterns (see DATA.md);
+    for charts, ``inner`` is where a chart's audio lies when its folder has none, with ``{folder}``
+    standing for the chart folder's name."""
 
     source: str
     kind: str
@@ -161,6 +163,10 @@ def build_charts(
         folder = posixpath.dirname(chart_entry.path)
         files = by_folder.get(folder, {})
         audio = _find_audio(chart.music, folder, files)
+        if audio is None and source.inner:
+            # a site that keeps the audio apart from the charts (taiko-web: songs/<id>/main.tja
+            # beside assets/<id>.ogg): ``inner`` is the audio's path, ``{folder}`` the chart's folder
+            audio = head.get(source.inner.format(folder=posixpath.basename(folder)))
         if audio is None or audio.size is None:
             # the newest commit lacks it (deleted, or a blob this snapshot does not hold): look back
             if history is None:

@@ -273,3 +273,27 @@ def test_debian_music_is_unlabelled_and_short_or_synthetic_files_are_skipped(wor
 def test_safe_relpath_never_leaves_the_corpus():
     assert sources._safe_relpath("../../etc/passwd") == "etc/passwd"
     assert sources._safe_relpath("/a/./b:c") == "a/b_c"
+
+
+def test_charts_whose_audio_lies_apart_are_paired_by_the_inner_template(tmp_path):
+    # taiko-web keeps songs/<id>/main.tja apart from assets/<id>.ogg
+    mirror, out = tmp_path / "mirror", tmp_path / "out"
+    site = mirror / "someone+site"
+    site.mkdir(parents=True)
+    git(site, "init", "-q")
+    for song_id, bpm in (("7", 150), ("8", 120)):
+        write(site, f"songs/{song_id}/main.tja",
+              f"TITLE:S{song_id}\nSUBTITLE:--Artist {song_id}\nBPM:{bpm}\nOFFSET:-0.2\n#START\n1,\n#END\n")
+    tone(write(site, "assets/7.ogg", b""), 2.0, "OGG")  # song 8 has no audio anywhere
+    git(site, "add", "-A")
+    git(site, "commit", "-qm", "site")
+    recipe = tmp_path / "sources.csv"
+    recipe.write_text("source,kind,origin,version,licence,include,inner\n"
+                      "site,charts,someone/site,,CC0,songs/*,assets/{folder}.ogg\n")
+    listing = tmp_path / "4q_dev.csv"
+    listing.write_text("mirror_path,quadrant,valence,arousal,artist,title,genres\n")
+    assert build.main(["--out", str(out), "--mirror", str(mirror), "--debs", str(tmp_path),
+                       "--sources", str(recipe), "--fourq-listing", str(listing)]) == 0
+    rows = read_manifest(out / "manifest.csv")
+    assert [(r["title"], r["tempo_bpm"], r["path"]) for r in rows] == [("S7", "150", "audio/site/assets/7.ogg")]
+    assert skips(out)[("site", "audio_not_in_snapshot")] == 1
