@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # audiotaste._io f
 
 from real.gitrepo import find_git_dir  # noqa: E402
 from real.manifest import COLUMNS, SkipCounter, write_manifest, write_skips  # noqa: E402
-from real.sources import Source, build_charts, build_deb, build_fourq, read_sources  # noqa: E402
+from real.sources import Source, build_charts, build_deb, build_fourq, build_keyed, read_sources  # noqa: E402
 from real.splits import assign_splits  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -57,6 +57,8 @@ def build_rows(
                 got = build_charts(source, git_dir, out, skips)
             elif source.kind == "4q":
                 got = build_fourq(source, git_dir, out, fourq_listing, skips)
+            elif source.kind == "keyed":
+                got = build_keyed(source, git_dir, out, HERE / source.include, skips)
             else:
                 skips.add(source.source, "unknown_source_kind", source.kind)
                 continue
@@ -81,7 +83,7 @@ def build_rows(
     )
     for row in rows:
         clip = str(row["clip_id"])
-        row["split"] = split.get(clip, "unlabelled")
+        row["split"] = split.get(clip, str(row.pop("_split", "unlabelled")))
         row["subsplit"] = subsplit.get(clip, "")
         row.pop("_fallback", None)
     return rows

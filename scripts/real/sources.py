@@ -301,6 +301,43 @@ def build_fourq(
     return rows
 
 
+def build_keyed(
+    source: Source, git_dir: Path, out: Path, listing: Path, skips: SkipCounter
+) -> list[dict[str, object]]:
+    """Rows for recordings whose key is known (``listing``: ``path,key,mode,artist,title``, one row
+    per file of the snapshot; the label's origin is documented in DATA.md). Evaluation only: their
+    split is ``test``, never chosen on."""
+    repo = GitRepo(git_dir)
+    commit = source.version if source.version and repo.has_commit(source.version) else repo.head()
+    head = {e.path: e for e in repo.tree(commit)}
+    rows: list[dict[str, object]] = []
+    with open(listing, newline="", encoding="utf-8") as handle:
+        listed = list(csv.DictReader(handle))
+    for item in listed:
+        entry = head.get(item["path"])
+        if entry is None:
+            skips.add(source.source, "audio_not_in_snapshot", item["path"])
+            continue
+        rel = Path("audio") / source.source / _safe_relpath(item["path"])
+        problem = _extract(repo, entry, out / rel)
+        if problem is not None:
+            skips.add(source.source, problem, item["path"])
+            continue
+        try:
+            info = probe(out / rel)
+        except AudioProblem as error:
+            skips.add(source.source, error.reason, item["path"])
+            (out / rel).unlink(missing_ok=True)
+            continue
+        rows.append({
+            "clip_id": _clip_id(source.source, item["path"]), "path": rel.as_posix(), "source": source.source,
+            "source_commit": commit, "licence": source.licence, "duration_s": f"{info.duration_s:.3f}",
+            "key": item["key"], "mode": item["mode"], "artist": item["artist"], "title": item["title"],
+            "_fallback": item["path"], "_split": "test",
+        })
+    return rows
+
+
 def _deb_members(deb: Path, pattern: str, dest: Path) -> None:
     """Extract the members of a .deb's data archive matching ``pattern`` (a glob on paths without
     the leading ``./``) into ``dest``, through a temporary folder renamed into place at the end."""

@@ -297,3 +297,27 @@ def test_charts_whose_audio_lies_apart_are_paired_by_the_inner_template(tmp_path
     rows = read_manifest(out / "manifest.csv")
     assert [(r["title"], r["tempo_bpm"], r["path"]) for r in rows] == [("S7", "150", "audio/site/assets/7.ogg")]
     assert skips(out)[("site", "audio_not_in_snapshot")] == 1
+
+
+def test_keyed_recordings_carry_their_key_and_are_test_only(tmp_path):
+    mirror, out = tmp_path / "mirror", tmp_path / "out"
+    repo = mirror / "someone+piano"
+    repo.mkdir(parents=True)
+    git(repo, "init", "-q")
+    tone(write(repo, "audio/p1.ogg", b""), 2.0, "OGG")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "piano")
+    listing = tmp_path / "keyed.csv"
+    listing.write_text("path,key,mode,artist,title\n"
+                       "audio/p1.ogg,C#,minor,Pianist,Fugue in C-sharp minor\n"
+                       "audio/absent.ogg,D,major,Pianist,Prelude in D major\n")
+    recipe = tmp_path / "sources.csv"
+    recipe.write_text("source,kind,origin,version,licence,include,inner\n"
+                      f"piano,keyed,someone/piano,,CC0,{listing},\n")
+    fourq = tmp_path / "4q_dev.csv"
+    fourq.write_text("mirror_path,quadrant,valence,arousal,artist,title,genres\n")
+    assert build.main(["--out", str(out), "--mirror", str(mirror), "--debs", str(tmp_path),
+                       "--sources", str(recipe), "--fourq-listing", str(fourq)]) == 0
+    rows = read_manifest(out / "manifest.csv")
+    assert [(r["key"], r["mode"], r["split"], r["tempo_bpm"]) for r in rows] == [("C#", "minor", "test", "")]
+    assert skips(out)[("piano", "audio_not_in_snapshot")] == 1
