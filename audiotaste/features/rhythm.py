@@ -18,7 +18,7 @@ Classical methods pick the strongest periodicity and then err by octaves; here a
 renders by ``scripts/train_tempo.py``, then fine-tuned on real rhythm-game charts by
 ``scripts/tune_tempo_real.py``) makes the octave decision, and the autocorrelation peak near its choice
 gives the period. Without the model file the strongest periodicity under a flat 60-200 BPM
-prior is used. Beats are the constant grid (period within 2 % of the tempo's, and phase) that best
+prior is used. Beats are the constant grid (period within 4 % of the tempo's, and phase) that best
 fits a beat strength made of the bass, snare-band, loudness and chord-change onsets; the grid's
 period is the reported tempo, and each beat then leans a little towards the nearest strong onset.
 
