@@ -1,6 +1,6 @@
 """The loop every anchor runner shares (stdlib only: it runs inside each anchor's own venv).
 
-A runner reads audio paths, one per line, from stdin and writes one JSON line per file to stdout,
+A runner reads audio paths, one per line, from stdin (all of them, before the first file) and writes one JSON line per file to stdout,
 flushed at once so that the caller can cache each result as it arrives (a killed run loses at most
 the file in progress)::
 
@@ -41,7 +41,14 @@ def serve(analyse: Analyse) -> None:
     sys.stdout.flush()
     out = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)
-    for line in sys.stdin:
+    # every path is read first and stdin then points at /dev/null: madmom decodes through an ffmpeg
+    # subprocess that inherits stdin and swallowed part of a long path list (clips silently skipped,
+    # two paths spliced into one)
+    paths = sys.stdin.read().splitlines()
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    for line in paths:
         path = line.rstrip("\n")
         if not path:
             continue
