@@ -20,7 +20,9 @@ renders by ``scripts/train_tempo.py``, then fine-tuned on real rhythm-game chart
 gives the period. Without the model file the strongest periodicity under a flat 60-200 BPM
 prior is used. Beats are the constant grid (period within 4 % of the tempo's, and phase) that best
 fits a beat strength made of the bass, snare-band, loudness and chord-change onsets; the grid's
-period is the reported tempo, and each beat then leans a little towards the nearest strong onset.
+period is the reported tempo. From the grid the beats follow the onsets, either leaning a little
+towards each (a steady tempo) or locked to them in phase and period (a band that drifts), whichever
+beats sit on more strength.
 
 No invented tempo: a signal shorter than ``MIN_TEMPO_S``, silent, or without a pulse (a steady
 sound, whose only onset is its start; noise, whose onsets are everywhere alike) gets ``bpm=None``
@@ -35,6 +37,7 @@ import numpy as np
 import torch
 
 from audiotaste.features._models import TempoEnsemble, TempoNet, load_tempo_net
+from audiotaste.features.beats import beat_strength, track_beats
 from audiotaste.features.spectrum import (
     ANALYSIS_SR,
     HOP_LENGTH,
@@ -211,7 +214,7 @@ def _estimate(
         # there for a click at 336 BPM): the beat is felt an octave down, at 168
         period *= 2.0
     strength = beat_strength(bands, fps) if bands is not None else novelty
-    beats, period = _track_beats(strength, period)
+    beats, period = track_beats(strength, period)
     if meter == 0:
         meter = _meter(novelty, beats, period)
     elif meter == 3 and _accents_flat(novelty, beats):
@@ -248,7 +251,7 @@ def at_tempo(estimate: TempoEstimate, bpm: float) -> TempoEstimate:
     ratio = estimate.bpm / bpm
     if abs(ratio - 1.0) <= 0.04 or not any(abs(ratio / r - 1.0) <= 0.04 for r in _PULSE_RATIOS):
         return estimate
-    beats, _ = _track_beats(estimate.beat_strength, 60.0 * estimate.fps / bpm)
+    beats, _ = track_beats(estimate.beat_strength, 60.0 * estimate.fps / bpm)
     return replace(estimate, beat_times=tuple(float(b / estimate.fps) for b in beats))
 
 
@@ -340,99 +343,6 @@ def _pick_period(acf: np.ndarray, fps: float) -> tuple[float, float]:
             lag += float(np.clip(0.5 * (a - c) / denom, -0.5, 0.5))
     confidence = float(np.clip(acf[lo + i], 0.0, 1.0))
     return lag, confidence
-
-
-#: Onset rows of ``tempogram.tempo_inputs`` the beat grid is placed on: the lowest band (kick, bass),
-#: the middle band (snare, strums), the rise of the total level (the loud accents a listener taps
-#: to) and the harmonic change (chord changes, where drumless music marks its beats). On the real
-#: dev charts the whole-spectrum flux alone put the grid on the off-beat in 12 of 66 songs; these
-#: four (chosen on the fit half of the dev charts, see docs/BENCHMARKS.md) in 5.
-BEAT_ROWS = (0, 2, 5, 6)
-#: How far (share of the period) the beat grid's period is searched around the tempo's.
-_GRID_SPAN = 0.04
-#: Beats follow the music: each beat moves this share of the way to the strongest onset within
-#: ``_FOLLOW_WINDOW`` periods of the grid, so a live band's slow drift is followed while a constant
-#: tempo keeps its grid (a full snap to the nearest onset lost 0.03 of beat F-measure on the charts).
-_FOLLOW_GAIN = 0.1
-_FOLLOW_WINDOW = 0.1
-
-
-def beat_strength(bands: np.ndarray, fps: float) -> np.ndarray:
-    """How much each frame sounds like a beat: the sum of the ``BEAT_ROWS`` onset novelties.
-
-    Parameters
-    ----------
-    bands : np.ndarray [7, n_frames]
-        ``tempogram.tempo_inputs``' onset bands and harmonic change.
-    fps : float
-        Frames per second.
-
-    Returns
-    -------
-    np.ndarray [n_frames], float64
-    """
-    return np.sum([_novelty(bands[r], fps) for r in BEAT_ROWS if r < bands.shape[0]], axis=0)
-
-
-def _grid_score(strength: np.ndarray, period: float, phases: np.ndarray) -> np.ndarray:
-    """Mean strength (linearly interpolated) on the grids ``centre + phase + k * period`` inside the
-    signal, one per phase; the grids pivot on the centre frame, so that a small change of period
-    moves both ends alike and the best phase stays near the same value."""
-    n = strength.size
-    centre = 0.5 * (n - 1)
-    k = np.arange(-int(centre / period) - 1, int(centre / period) + 2)
-    t = centre + phases[:, None] + k[None, :] * period
-    inside = (t >= 0.0) & (t <= n - 1.001)
-    t = np.clip(t, 0.0, n - 1.001)
-    i = t.astype(np.int64)
-    frac = t - i
-    values = (strength[i] * (1.0 - frac) + strength[i + 1] * frac) * inside
-    return values.sum(axis=1) / np.maximum(inside.sum(axis=1), 1)
-
-
-def _fit_grid(strength: np.ndarray, period: float) -> tuple[float, float]:
-    """The constant beat grid (period, first beat; frames) that the strength agrees with most.
-
-    Coarse to fine: periods within ``_GRID_SPAN`` in 0.2 % steps and phases in half frames, then
-    0.025 % and an eighth of a frame around the best. A period 0.25 % off (the tempo model's median
-    error on the real charts) drifts half a beat over 200 beats: one fixed phase cannot follow it.
-    """
-    best = (-np.inf, period, 0.0)
-    for d in np.linspace(-_GRID_SPAN, _GRID_SPAN, 41):
-        p = period * (1.0 + d)
-        phases = np.arange(0.0, p, 0.5)
-        score = _grid_score(strength, p, phases)
-        j = int(np.argmax(score))
-        if score[j] > best[0]:
-            best = (float(score[j]), p, float(phases[j]))
-    _, p0, ph0 = best
-    for d in np.linspace(-0.002, 0.002, 17):
-        p = p0 * (1.0 + d)
-        phases = ph0 + np.arange(-1.0, 1.0 + 1e-9, 0.125)
-        score = _grid_score(strength, p, phases)
-        j = int(np.argmax(score))
-        if score[j] > best[0]:
-            best = (float(score[j]), p, float(phases[j]))
-    _, p, phase = best
-    return p, (0.5 * (strength.size - 1) + phase) % p
-
-
-def _track_beats(strength: np.ndarray, period: float) -> tuple[np.ndarray, float]:
-    """Beat frames and the grid's exact period (frames): the best-fitting constant grid, each beat
-    then drawn a little towards the strongest nearby onset (see ``_FOLLOW_GAIN``)."""
-    n = strength.size
-    period, t = _fit_grid(strength, period)
-    half = max(1, int(round(_FOLLOW_WINDOW * period)))
-    beats = []
-    while t < n:
-        c = int(round(t))
-        lo, hi = max(0, c - half), min(n, c + half + 1)
-        local = strength[lo:hi]
-        if local.size and local.max() > 0:
-            t += _FOLLOW_GAIN * (lo + int(np.argmax(local)) - t)
-        beats.append(t)
-        t += period
-    return np.asarray(beats, dtype=np.float64), period
 
 
 def _beat_accents(novelty: np.ndarray, beats: np.ndarray) -> np.ndarray:

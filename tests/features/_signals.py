@@ -122,3 +122,19 @@ def offbeat_hats(bpm: float = 170.0, *, dur: float = 30.0, sr: int = SR, seed: i
         hit = hat if i % 2 else (kick if i % 4 == 0 else snare)
         y[s : s + n] += hit[:n].astype(np.float32)
     return (0.5 * y / np.abs(y).max()).astype(np.float32)
+
+
+def accelerating_clicks(start_bpm: float, end_bpm: float, *, dur: float = 100.0, sr: int = SR) -> tuple[np.ndarray, np.ndarray]:
+    """1 kHz clicks from 0.5 s whose tempo moves linearly from ``start_bpm`` to ``end_bpm`` over
+    ``dur`` seconds (a band drifting), and the click times (s)."""
+    times = [0.5]
+    while times[-1] < dur - 0.5:
+        bpm = start_bpm + (end_bpm - start_bpm) * times[-1] / dur
+        times.append(times[-1] + 60.0 / bpm)
+    y = np.zeros(int(dur * sr), np.float32)
+    t = np.arange(int(0.02 * sr)) / sr
+    click = (np.sin(2 * np.pi * 1000 * t) * np.exp(-t * 200)).astype(np.float32)
+    for b in times[:-1]:
+        s = int(b * sr)
+        y[s : s + click.size] += click[: y.size - s]
+    return y, np.asarray(times[:-1])

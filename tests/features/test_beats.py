@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from audiotaste.features.rhythm import at_tempo, tempo
-from tests.features._signals import SR, click_track, offbeat_hats
+from tests.features._signals import SR, accelerating_clicks, click_track, offbeat_hats
 
 
 def _hits(reference, times, tol=0.07):
@@ -51,3 +51,12 @@ def test_a_segment_at_the_voted_or_another_tempo_keeps_its_beats(voted: float) -
 def test_beat_strength_is_not_in_to_dict() -> None:
     est = tempo(click_track(100.0, dur=6.0), SR)
     assert est.beat_strength is not None and "beat_strength" not in est.to_dict()
+
+
+@pytest.mark.parametrize(("start", "end"), [(120.0, 126.0), (126.0, 120.0), (120.0, 132.0)])
+def test_beats_follow_a_band_that_drifts(start: float, end: float) -> None:
+    # 5-10 % over 100 s: one constant grid keeps 17-66 % of these clicks
+    y, clicks = accelerating_clicks(start, end)
+    est = tempo(y, SR)
+    assert _hits(est.beat_times, clicks).mean() > 0.8  # recall
+    assert _hits(clicks, est.beat_times).mean() > 0.8  # precision
