@@ -27,7 +27,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from audiotaste._io import atomic_write_bytes
-from real.audiocheck import AUDIO_SUFFIXES, TRACKER_SUFFIXES, AudioProblem, blob_problem, probe
+from real.audiocheck import (
+    AUDIO_SUFFIXES,
+    TRACKER_SUFFIXES,
+    AudioInfo,
+    AudioProblem,
+    blob_problem,
+    probe,
+)
 from real.charts import (
     CHART_SUFFIXES,
     ChartError,
@@ -101,6 +108,23 @@ def _extract(repo: GitRepo, entry: Entry, dest: Path) -> str | None:
     dest.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(dest, data)
     return None
+
+
+def _extract_decodable(
+    repo: GitRepo, entry: Entry, dest: Path, source: Source, skips: SkipCounter
+) -> AudioInfo | None:
+    """Extract ``entry`` to ``dest`` and probe it; on a problem, count the skip (by the blob's path),
+    leave no file behind and return None."""
+    problem = _extract(repo, entry, dest)
+    if problem is not None:
+        skips.add(source.source, problem, entry.path)
+        return None
+    try:
+        return probe(dest)
+    except AudioProblem as error:
+        skips.add(source.source, error.reason, entry.path)
+        dest.unlink(missing_ok=True)
+        return None
 
 
 def _clip_id(source: str, path: str) -> str:
@@ -181,15 +205,8 @@ def build_charts(
             skips.add(source.source, "duplicate_chart_same_audio", chart_entry.path)
             continue
         rel = Path("audio") / source.source / _safe_relpath(audio.path)
-        problem = _extract(repo, audio, out / rel)
-        if problem is not None:
-            skips.add(source.source, problem, audio.path)
-            continue
-        try:
-            info = probe(out / rel)
-        except AudioProblem as error:
-            skips.add(source.source, error.reason, audio.path)
-            (out / rel).unlink(missing_ok=True)
+        info = _extract_decodable(repo, audio, out / rel, source, skips)
+        if info is None:
             continue
         song_folder = posixpath.basename(folder)
         rows[audio.sha] = {
@@ -271,15 +288,8 @@ def build_fourq(
             skips.add(source.source, "audio_not_in_snapshot", path)
             continue
         rel = Path("audio") / source.source / _safe_relpath(path)
-        problem = _extract(repo, entry, out / rel)
-        if problem is not None:
-            skips.add(source.source, problem, path)
-            continue
-        try:
-            info = probe(out / rel)
-        except AudioProblem as error:
-            skips.add(source.source, error.reason, path)
-            (out / rel).unlink(missing_ok=True)
+        info = _extract_decodable(repo, entry, out / rel, source, skips)
+        if info is None:
             continue
         rows.append(
             {
@@ -319,15 +329,8 @@ def build_keyed(
             skips.add(source.source, "audio_not_in_snapshot", item["path"])
             continue
         rel = Path("audio") / source.source / _safe_relpath(item["path"])
-        problem = _extract(repo, entry, out / rel)
-        if problem is not None:
-            skips.add(source.source, problem, item["path"])
-            continue
-        try:
-            info = probe(out / rel)
-        except AudioProblem as error:
-            skips.add(source.source, error.reason, item["path"])
-            (out / rel).unlink(missing_ok=True)
+        info = _extract_decodable(repo, entry, out / rel, source, skips)
+        if info is None:
             continue
         rows.append({
             "clip_id": _clip_id(source.source, item["path"]), "path": rel.as_posix(), "source": source.source,
