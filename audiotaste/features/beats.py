@@ -54,10 +54,7 @@ def _grid_score(strength: np.ndarray, period: float, phases: np.ndarray) -> np.n
     k = np.arange(-int(centre / period) - 1, int(centre / period) + 2)
     t = centre + phases[:, None] + k[None, :] * period
     inside = (t >= 0.0) & (t <= n - 1.001)
-    t = np.clip(t, 0.0, n - 1.001)
-    i = t.astype(np.int64)
-    frac = t - i
-    values = (strength[i] * (1.0 - frac) + strength[i + 1] * frac) * inside
+    values = _at(strength, t) * inside
     return values.sum(axis=1) / np.maximum(inside.sum(axis=1), 1)
 
 
@@ -136,10 +133,13 @@ def _follow(
 
 
 def _mean_at(strength: np.ndarray, frames: np.ndarray) -> float:
-    """Mean strength at (fractional) frames, linearly interpolated; 0 for none."""
-    if frames.size == 0:
-        return 0.0
+    """Mean strength at (fractional) frames; 0 for none."""
+    return float(_at(strength, frames).mean()) if frames.size else 0.0
+
+
+def _at(strength: np.ndarray, frames: np.ndarray) -> np.ndarray:
+    """Strength at fractional frames (any shape), linearly interpolated, clipped to the signal."""
     t = np.clip(frames, 0.0, strength.size - 1.001)
     i = t.astype(np.int64)
     frac = t - i
-    return float((strength[i] * (1.0 - frac) + strength[i + 1] * frac).mean())
+    return strength[i] * (1.0 - frac) + strength[i + 1] * frac
