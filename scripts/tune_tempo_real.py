@@ -286,11 +286,9 @@ def cmd_tune(args: argparse.Namespace) -> None:
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     df, feats = chart_rows("dev")
-    # --train-on select swaps the halves (a second fold, to see whether a recipe's gain holds); --train-on
-    # all fits every dev song for the number of epochs given (nothing left to choose on: the last epoch)
-    train_half = {"fit": "fit", "select": "select", "all": None}[args.train_on]
-    score_half = {"fit": "select", "select": "fit", "all": "select"}[args.train_on]
-    fit_i = [i for i in range(len(df)) if train_half is None or df.half[i] == train_half]
+    # --train-on select swaps the halves: a second fold, to see whether a recipe's gain holds
+    score_half = {"fit": "select", "select": "fit"}[args.train_on]
+    fit_i = [i for i in range(len(df)) if df.half[i] == args.train_on]
     sel_i = [i for i in range(len(df)) if df.half[i] == score_half]
     rows = df.to_dict("records")
     for r in rows:
@@ -376,9 +374,7 @@ def cmd_tune(args: argparse.Namespace) -> None:
               flush=True)
         # an epoch that forgets rendered music (beyond the slack) is never chosen, however well it reads charts
         # ties on the select half (30 songs: steps of 0.033) go to the epoch that reads rendered music better
-        last = args.train_on == "all" and epoch == args.epochs
-        better = args.train_on != "all" and (score, rendered) > (best, best_rendered) and not rendered < floor
-        if last or better:
+        if (score, rendered) > (best, best_rendered) and not rendered < floor:
             best, best_rendered, best_epoch = score, rendered, epoch
             best_state = copy.deepcopy(tuned.state_dict())
     tuned.load_state_dict(best_state)
@@ -416,8 +412,8 @@ def main() -> None:
     t.add_argument("--pulses", type=int, default=150)
     t.add_argument("--real-weight", type=float, default=1.0)
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--train-on", choices=("fit", "select", "all"), default="fit",
-                   help="dev half trained on (the other chooses the epoch); all: every dev song, last epoch")
+    t.add_argument("--train-on", choices=("fit", "select"), default="fit",
+                   help="dev half trained on (the other chooses the epoch)")
     t.add_argument("--rendered", type=Path, action="append", default=[],
                    help="rendered manifest (repeatable): train rows join training, val/test rows are the check")
     t.add_argument("--rendered-slack", type=float, default=0.02,
