@@ -110,6 +110,13 @@ def _extract(repo: GitRepo, entry: Entry, dest: Path) -> str | None:
     return None
 
 
+def _snapshot(source: Source, git_dir: Path) -> tuple[GitRepo, str, dict[str, Entry]]:
+    """The snapshot's repository, the commit read (the recipe's, else HEAD) and its files by path."""
+    repo = GitRepo(git_dir)
+    commit = source.version if source.version and repo.has_commit(source.version) else repo.head()
+    return repo, commit, {e.path: e for e in repo.tree(commit)}
+
+
 def _extract_decodable(
     repo: GitRepo, entry: Entry, dest: Path, source: Source, skips: SkipCounter
 ) -> AudioInfo | None:
@@ -149,11 +156,9 @@ def build_charts(
     source: Source, git_dir: Path, out: Path, skips: SkipCounter
 ) -> list[dict[str, object]]:
     """Rows for every constant-tempo chart of a snapshot whose audio can be extracted and decoded."""
-    repo = GitRepo(git_dir)
-    commit = source.version if source.version and repo.has_commit(source.version) else repo.head()
+    repo, commit, head = _snapshot(source, git_dir)
     if source.version and commit != source.version:
         skips.add(source.source, "recipe_commit_absent_used_head", source.version)
-    head = {e.path: e for e in repo.tree(commit)}
     history: dict[str, Entry] | None = None
     by_folder: dict[str, dict[str, Entry]] = {}
     for entry in head.values():
@@ -272,9 +277,7 @@ def build_fourq(
     source: Source, git_dir: Path, out: Path, listing: Path, skips: SkipCounter
 ) -> list[dict[str, object]]:
     """Rows for the 4Q dev clips: only ``mirror_path`` values of ``listing`` under ``Dataset/``."""
-    repo = GitRepo(git_dir)
-    commit = source.version if source.version and repo.has_commit(source.version) else repo.head()
-    head = {e.path: e for e in repo.tree(commit)}
+    repo, commit, head = _snapshot(source, git_dir)
     rows: list[dict[str, object]] = []
     with open(listing, newline="", encoding="utf-8") as handle:
         listed = list(csv.DictReader(handle))
@@ -317,9 +320,7 @@ def build_keyed(
     """Rows for recordings whose key is known (``listing``: ``path,key,mode,artist,title``, one row
     per file of the snapshot; the label's origin is documented in DATA.md). Evaluation only: their
     split is ``test``, never chosen on."""
-    repo = GitRepo(git_dir)
-    commit = source.version if source.version and repo.has_commit(source.version) else repo.head()
-    head = {e.path: e for e in repo.tree(commit)}
+    repo, commit, head = _snapshot(source, git_dir)
     rows: list[dict[str, object]] = []
     with open(listing, newline="", encoding="utf-8") as handle:
         listed = list(csv.DictReader(handle))
