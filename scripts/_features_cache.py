@@ -57,14 +57,16 @@ def _compute(args: tuple[str, str | None, str | None]) -> None:
     if tempo_out:
         spectrum = stft_power(y, sr=sr)
         bands, levels = tempo_inputs(melspectrogram(spectrum=spectrum), spectrum)
-        _save(tempo_out, bands=bands, levels=levels.astype(np.float16))
+        save_npz(tempo_out, bands=bands, levels=levels.astype(np.float16))
     if key_out:
         kf = key_features(y, sr)
-        _save(key_out, key=np.zeros((0, 12), np.float32) if kf is None else kf)
+        save_npz(key_out, key=np.zeros((0, 12), np.float32) if kf is None else kf)
 
 
-def _save(out: str, **arrays: np.ndarray) -> None:
-    tmp = Path(out).with_suffix(".tmp.npz")
+def save_npz(out: str | Path, **arrays: np.ndarray) -> None:
+    """Write ``out`` (.npz) whole or not at all: beside it first, then one rename (a killed run
+    leaves no half-written cache entry)."""
+    tmp = Path(out).with_name(f".{Path(out).stem}.tmp.npz")  # hidden: a glob for *.npz never sees it
     np.savez(tmp, **arrays)  # type: ignore[arg-type]
     tmp.rename(out)
 

@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _features_cache import save_npz
 
 DEV_CSV = Path("/work/shared/real_dev/4q_dev.csv")
 MIRROR = Path("/work/.mirror/Famelgas+MULT_TP2/repo")
@@ -173,8 +174,7 @@ def main(argv: list[str] | None = None) -> int:
             finally:
                 for p in Path(tmp).iterdir():
                     p.unlink()
-            np.savez(args.cache / f".{cid}.tmp.npz", **feats)
-            (args.cache / f".{cid}.tmp.npz").replace(target)
+            save_npz(target, **feats)
             done += 1
             if done % 25 == 0:
                 print(f"{i + 1}/{len(rows)} clips, {time.time() - t0:.0f} s", flush=True)

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _features_cache import save_npz  # noqa: E402
 from extract_real_features import LABELS, analysis_features, without_tag_head  # noqa: E402
 
 TEACHERS = ("musicnn-msd", "musicnn-mtt")
@@ -110,9 +111,7 @@ def main(argv: list[str] | None = None) -> int:
             failed += 1
             print(f"FAILED {row['clip_id']}: {exc}", file=sys.stderr)
             continue
-        tmp = args.cache / f".{target.stem}.tmp.npz"
-        np.savez(tmp, **feats)
-        tmp.replace(target)
+        save_npz(target, **feats)
         done += 1
         if done % 50 == 0:
             print(f"{i + 1}/{len(rows)} clips, {time.time() - t0:.0f} s", flush=True)
