@@ -11,6 +11,11 @@ three sources at once (``--weights`` sets their weights):
 - **distilled**: unlabelled real audio (the Debian tracks) with the musicnn teachers' tags mapped by
   name onto our genres as soft targets.
 
+``--blend`` then moves each genre's logit on a recording toward the student's calibrated by-name
+prior, by a weight per genre chosen on out-of-fold logits of the same recipe (5 folds grouped by
+artist over the labelled real clips the head is fitted on: the fit half while selecting, every dev
+clip at ``--save``); a domain classifier fitted with the head keeps the blend off renders.
+
 Selection reads the 4Q *select* half (genre macro ROC-AUC) and the rendered val split (heads fitted on
 the fit half); the rendered test split is read once, for the chosen recipe (``--test``). ``--save``
 refits the chosen recipe on every real dev clip and writes ``models/tags``.
@@ -18,13 +23,15 @@ refits the chosen recipe on every real dev clip and writes ``models/tags``.
 Usage::
 
     python scripts/train_tag_head.py --weights 1,1,0 1,1,1 1,2,1 --experts 1 2   # the selection table
-    python scripts/train_tag_head.py --test                 # the chosen recipe on the rendered test, once
-    python scripts/train_tag_head.py --save models/tags --version 1.0.0
+    python scripts/train_tag_head.py --blend                # the recipe with and without the prior blend
+    python scripts/train_tag_head.py --blend --test         # the chosen recipe on the rendered test, once
+    python scripts/train_tag_head.py --blend --save models/tags --version 1.1.0
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import csv
 import sys
 from pathlib import Path
@@ -200,6 +207,28 @@ def reliability(rows: list[dict[str, str]], P: np.ndarray) -> dict[str, object]:
     }
 
 
+def fit_recipe(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, bool]], *, experts: int, l2: float,
+               epochs: int) -> TagHead:
+    """A head fitted on ``(X, Y, M, recorded)`` sources stacked, with the domain classifier."""
+    X, Y, M = (np.vstack([p[i] for p in parts]) for i in range(3))
+    real = np.concatenate([np.full(len(p[0]), p[3]) for p in parts])
+    return TagHead(experts=experts, l2=l2, epochs=epochs).fit(X, Y, M, real=real)
+
+
+def with_prior_blend(head: TagHead, fixed: list[tuple[np.ndarray, np.ndarray, np.ndarray, bool]],
+                     Xq: np.ndarray, Yq: np.ndarray, Mq: np.ndarray, groups: np.ndarray, *, experts: int,
+                     l2: float, epochs: int) -> TagHead:
+    """``head`` with the prior blend chosen on out-of-fold logits of the labelled clips ``Xq``: five
+    heads, each fitted on ``fixed`` plus four artist-grouped folds of them."""
+    from sklearn.model_selection import GroupKFold
+
+    Z, D = np.zeros_like(Yq), np.zeros(len(Yq))
+    for tr, te in GroupKFold(n_splits=5).split(Xq, groups=groups):
+        fold = fit_recipe([*fixed, (Xq[tr], Yq[tr], Mq[tr], True)], experts=experts, l2=l2, epochs=epochs)
+        Z[te], D[te] = fold.decision_function(Xq[te]), fold.real_weight(Xq[te])
+    return head.fit_prior_blend(Xq, Z, D, Yq, Mq)
+
+
 def _line(name: str, s: dict[str, float], r: dict[str, float], ece: float) -> str:
     return (f"{name:34s} 4Q select macro {s['macro']:.3f} macro8 {s['macro8']:.3f} ECE {ece:.3f} | rendered genre "
             f"{r['genre']:.3f} mood {r['mood']:.3f} | " + " ".join(f"{k}={v:.3f}" for k, v in s.items()
@@ -212,6 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--experts", type=int, nargs="*", default=[2])
     ap.add_argument("--l2", type=float, nargs="*", default=[3e-3])
     ap.add_argument("--epochs", type=int, default=800)
+    ap.add_argument("--blend", action="store_true", help="also fit the calibrated by-name prior blend (1.1.0)")
     ap.add_argument("--test", action="store_true", help="score on the rendered test split instead of val (once)")
     ap.add_argument("--save", type=Path, default=None, help="refit the (single) recipe on every real dev clip, write here")
     ap.add_argument("--version", default="1.0.0")
@@ -222,6 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     deb_rows, deb = load_cache("deb")
     q_rows, q = load_4q()
     half = np.array([artist_half(r["artist"]) for r in q_rows])
+    groups = np.array([r["artist"].strip().lower() for r in q_rows])
     fit, sel = half == "fit", half == "select"
     sel_rows = [r for r, k in zip(q_rows, sel, strict=True) if k]
     split = "test (sf_GMbank)" if args.test else "val (OPL-3)"
@@ -241,34 +272,46 @@ def main(argv: list[str] | None = None) -> int:
     print(_line("student tags by name", score_4q(sel_rows, student[sel]),
                 score_rendered(Yv, by_name(stack_features(rv))), genre_ece(sel_rows, student[sel])))
     recipes = [(w, k, l2) for w in args.weights for k in args.experts for l2 in args.l2]
+    metrics: dict[str, object] = {}
     for w, k, l2 in recipes:
         wr, wq, wd = map(float, w.split(","))
-        X, Y = np.vstack([Xr, Xq[fit], Xd]), np.vstack([Yr, Yq[fit], Yd])
-        M = np.vstack([Mr * wr, Mq[fit] * wq, Md * wd])
-        head = TagHead(experts=k, l2=l2, epochs=args.epochs).fit(X, Y, M)
-        p_sel = head.predict_proba(Xq[sel])
-        s, r = score_4q(sel_rows, p_sel), score_rendered(Yv, head.predict_proba(stack_features(rv)))
-        ece = genre_ece(sel_rows, p_sel)
-        print(_line(f"head w={w} k={k} l2={l2:g}", s, r, ece), flush=True)
-        metrics = {"fitted_on": "4Q fit half + rendered train + Debian", "4q_select_genre_auc": s,
-                   "4q_select_genre_ece": ece, "reliability": reliability(sel_rows, p_sel), f"rendered_{'test' if args.test else 'val'}_auc": r}  # fmt: skip
+        fixed = [(Xr, Yr, Mr * wr, False), (Xd, Yd, Md * wd, True)]
+        head = fit_recipe([*fixed, (Xq[fit], Yq[fit], Mq[fit] * wq, True)], experts=k, l2=l2, epochs=args.epochs)
+        heads = [("head", head)]
+        if args.blend:
+            blended = with_prior_blend(copy.deepcopy(head), fixed, Xq[fit], Yq[fit], Mq[fit] * wq, groups[fit],
+                                       experts=k, l2=l2, epochs=args.epochs)  # fmt: skip
+            heads.append(("head+prior", blended))
+            assert blended.blend_ is not None
+            print("  prior blend weights: " + ", ".join(f"{lab}={b:.1f}" for lab, b in zip(LABELS, blended.blend_,
+                                                                                       strict=True) if b))  # fmt: skip
+        for name, h in heads:
+            p_sel = h.predict_proba(Xq[sel])
+            s, r = score_4q(sel_rows, p_sel), score_rendered(Yv, h.predict_proba(stack_features(rv)))
+            ece = genre_ece(sel_rows, p_sel)
+            print(_line(f"{name} w={w} k={k} l2={l2:g}", s, r, ece), flush=True)
+            metrics = {"fitted_on": "4Q fit half + rendered train + Debian", "4q_select_genre_auc": s,
+                       "4q_select_genre_ece": ece, "reliability": reliability(sel_rows, p_sel), f"rendered_{'test' if args.test else 'val'}_auc": r}  # fmt: skip
     if args.save is None:
         return 0
     if len(recipes) != 1:
         raise SystemExit("--save wants one recipe")
     (w, k, l2), = recipes
     wr, wq, wd = map(float, w.split(","))
-    X, Y = np.vstack([Xr, Xq, Xd]), np.vstack([Yr, Yq, Yd])
-    head = TagHead(experts=k, l2=l2, epochs=args.epochs).fit(X, Y, np.vstack([Mr * wr, Mq * wq, Md * wd]))
+    fixed = [(Xr, Yr, Mr * wr, False), (Xd, Yd, Md * wd, True)]
+    head = fit_recipe([*fixed, (Xq, Yq, Mq * wq, True)], experts=k, l2=l2, epochs=args.epochs)
+    if args.blend:
+        head = with_prior_blend(head, fixed, Xq, Yq, Mq * wq, groups, experts=k, l2=l2, epochs=args.epochs)
     from audiotaste.tagger import load_model
 
     cnn = load_model("default")
     card = {
         "name": "tags", "version": args.version, "cnn": f"{cnn.name}@{cnn.version}",
-        "student": "musicnn-msd-student", "recipe": {"weights": w, "experts": k, "l2": l2, "epochs": args.epochs},
+        "student": "musicnn-msd-student", "recipe": {"weights": w, "experts": k, "l2": l2, "epochs": args.epochs, "prior_blend": args.blend},
         "training": {"rendered_train_clips": len(rt_rows), "real_4q_dev_clips": len(q_rows),
                      "debian_unlabelled_clips": len(deb_rows)},
         "metrics": metrics,
+        "prior_blend": {} if head.blend_ is None else {lab: float(b) for lab, b in zip(LABELS, head.blend_, strict=True) if b},
         "reads": "the musicnn student's mean embedding and tags, the default CNN's embedding and tags, 11 descriptors",
         "trained_with": "rendered corpus exact labels; 4Q dev AllMusic genres and quadrants (all 461 dev clips); "
                         "Debian free-music tracks with the musicnn teachers' tags as soft targets",
