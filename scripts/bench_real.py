@@ -12,7 +12,7 @@ edma/bgate/temperley), librosa (beat_track, Krumhansl-Schmuckler key), the music
 student (tags mapped by name, ``scripts/anchors/mapping.py``) — each in its own venv as a subprocess, with
 answers cached per (anchor, version, file) under ``--cache`` so an interrupted run resumes. An anchor whose
 venv (or weights) is missing shows "not installed". Each anchor only hears the clips it can be scored on
-(tempo/key anchors: clips with a tempo or key label; taggers: clips with genre or quadrant labels).
+(tempo/key anchors: clips with a tempo or key label; taggers: the 4Q clips, with AllMusic genres and a quadrant).
 
 Printed per source and overall: tempo Acc1/Acc2 (±4 %), beat F-measure (±70 ms, grid = first_beat_s +
 k·60/tempo_bpm), key MIREX/exact, genre macro ROC-AUC (genres with ≥ --min-genre clips; the number of genres
@@ -78,7 +78,7 @@ def wants(anchor: runners.Anchor, row: dict[str, Any]) -> bool:
     has = {
         "tempo": _float(row.get("tempo_bpm")) is not None,
         "key": bool((row.get("key") or "").strip()),
-        "tags": bool((row.get("genres") or "").strip() or (row.get("quadrant") or "").strip()),
+        "tags": bool((row.get("quadrant") or "").strip()),
     }
     return any(has[t] for t in anchor.tasks)
 
@@ -119,8 +119,11 @@ def system_outputs(rows: list[dict[str, Any]], answers: dict[str, dict[str, dict
 
 
 def genre_truth(rows: list[dict[str, Any]]) -> dict[str, set[str]]:
+    """AllMusic genres of the 4Q clips (the rows with a quadrant). The ``genre`` sources' ``genres`` are
+    in their own vocabularies (a Jamendo "Pop" is not AllMusic's "Pop/Rock"), which the anchors'
+    mappings do not speak: scoring them here would count them as negatives, so they are left out."""
     return {r["clip_id"]: {g.strip() for g in r["genres"].split(";") if g.strip()}
-            for r in rows if (r.get("genres") or "").strip()}
+            for r in rows if (r.get("genres") or "").strip() and (r.get("quadrant") or "").strip()}
 
 
 def _mean(values: Sequence[float]) -> float | None:

@@ -1,5 +1,6 @@
 #!/usr/bin/env python
-"""Rebuild the real-recordings corpus: charts, 4Q dev clips and unlabelled Debian music.
+"""Rebuild the real-recordings corpus: charts, 4Q dev clips, keyed and genre-labelled recordings and
+unlabelled Debian music.
 
 Example
 -------
@@ -26,8 +27,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # audiotaste._io f
 
 from real.gitrepo import find_git_dir  # noqa: E402
 from real.manifest import COLUMNS, SkipCounter, write_manifest, write_skips  # noqa: E402
-from real.sources import Source, build_charts, build_deb, build_fourq, build_keyed, read_sources  # noqa: E402
-from real.splits import assign_splits  # noqa: E402
+from real.sources import (  # noqa: E402
+    Source,
+    build_charts,
+    build_deb,
+    build_fourq,
+    build_genre,
+    build_keyed,
+    read_sources,
+)
+from real.splits import assign_splits, extend_splits  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 FOURQ_LISTING = Path("/work/shared/real_dev/4q_dev.csv")
@@ -42,7 +51,8 @@ def build_rows(
     fourq_listing: Path,
     skips: SkipCounter,
 ) -> list[dict[str, object]]:
-    """Manifest rows of every source, with splits assigned (charts by artist, 4Q dev/devtest)."""
+    """Manifest rows of every source, with splits assigned (charts by artist, 4Q dev/devtest; genre
+    sources by artist beside those, never moving them)."""
     rows: list[dict[str, object]] = []
     for source in sources:
         started = time.monotonic()
@@ -59,6 +69,8 @@ def build_rows(
                 got = build_fourq(source, git_dir, out, fourq_listing, skips)
             elif source.kind == "keyed":
                 got = build_keyed(source, git_dir, out, HERE / source.include, skips)
+            elif source.kind == "genre":
+                got = build_genre(source, git_dir, out, HERE / source.include, skips)
             else:
                 skips.add(source.source, "unknown_source_kind", source.kind)
                 continue
@@ -83,9 +95,30 @@ def build_rows(
     )
     for row in rows:
         clip = str(row["clip_id"])
-        row["split"] = split.get(clip, str(row.pop("_split", "unlabelled")))
+        row["split"] = split.get(clip, str(row.get("_split", "unlabelled")))
         row["subsplit"] = subsplit.get(clip, "")
-        row.pop("_fallback", None)
+    # genre sources join the artist groups made above without moving any clip already split: an
+    # artist of theirs already in dev or test stays there; a new artist is hashed as above
+    by_artist = [r for r in rows if r.get("_by_artist")]
+    if by_artist:
+        grouped = {str(r["clip_id"]) for r in charts + fourq}
+        settled = [
+            (str(r["clip_id"]), str(r.get("artist", "")), str(r["_fallback"]), str(r["split"]))
+            for r in rows
+            if str(r["clip_id"]) in grouped or "_split" in r  # split by artist, or pinned (keyed: test)
+        ]
+        joined = extend_splits(
+            settled,
+            ((str(r["clip_id"]), str(r.get("artist", "")), str(r["_fallback"])) for r in by_artist),
+        )
+        for row in by_artist:
+            row["split"] = joined[str(row["clip_id"])]
+            if not row["split"]:
+                skips.add(str(row["source"]), "artist_in_dev_and_test", str(row["path"]))
+        rows = [r for r in rows if r["split"]]
+    for row in rows:
+        for key in ("_fallback", "_split", "_by_artist"):
+            row.pop(key, None)
     return rows
 
 

@@ -3,8 +3,10 @@
 Columns (a contract with scripts/bench_real.py and the feature work; empty = unknown): ``path`` is
 relative to the manifest's folder; ``tempo_bpm`` is the chart's constant tempo at the chart's own
 beat level; ``first_beat_s`` the first beat at or after the audio's start; ``meter`` ``"N/D"``;
-``genres`` ``;``-joined; ``split`` dev / test / unlabelled; ``subsplit`` (4Q clips only) dev / devtest,
-an artist-disjoint halving of the 4Q dev clips.
+``genres`` ``;``-joined, in the source's own vocabulary (AllMusic for 4Q); ``split`` dev / test /
+unlabelled; ``subsplit`` (4Q clips only) dev / devtest, an artist-disjoint halving of the 4Q dev
+clips; ``genre`` (the ``genre`` sources) the source's label mapped onto our 13 genres, empty where it
+names none of ours.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ __all__ = ["COLUMNS", "SkipCounter", "read_manifest", "write_manifest", "write_s
 COLUMNS = [
     "clip_id", "path", "source", "source_commit", "licence", "duration_s", "tempo_bpm",
     "first_beat_s", "meter", "key", "mode", "genres", "quadrant", "valence", "arousal", "artist",
-    "title", "split", "subsplit",
+    "title", "split", "subsplit", "genre",
 ]  # fmt: skip
 
 

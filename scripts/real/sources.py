@@ -4,6 +4,8 @@
   from the newest commit is taken from the newest older commit that still holds it.
 - ``4q``: the 4Q dev clips listed in the shared ``4q_dev.csv`` (ONLY those; the rest is reserved).
 - ``deb``: music files of a Debian package (``.deb`` in a folder), unlabelled.
+- ``keyed`` / ``genre``: the files of a snapshot named in a committed listing, with their key
+  (evaluation only) or their genre (the source's own label and ours; split dev/test by artist).
 
 Every file is checked (missing blob, LFS pointer, 0-byte placeholder, undecodable audio) and every
 skip counted by reason. Extraction is resumable: a file already there with the expected size is
@@ -46,7 +48,9 @@ from real.charts import (
 from real.gitrepo import Entry, GitRepo
 from real.manifest import SkipCounter
 
-__all__ = ["Source", "build_charts", "build_deb", "build_fourq", "read_sources"]
+__all__ = [
+    "Source", "build_charts", "build_deb", "build_fourq", "build_genre", "build_keyed", "read_sources",
+]  # fmt: skip
 
 #: Unlabelled files shorter than this are jingles or effects, not music to learn from.
 MIN_UNLABELLED_S = 30.0
@@ -339,6 +343,37 @@ def build_keyed(
             "key": item["key"], "mode": item["mode"], "artist": item["artist"], "title": item["title"],
             "_fallback": item["path"], "_split": "test",
         })
+    return rows
+
+
+def build_genre(
+    source: Source, git_dir: Path, out: Path, listing: Path, skips: SkipCounter
+) -> list[dict[str, object]]:
+    """Rows for recordings with a genre label (``listing``: ``real/genres.py``'s columns ``path,
+    source_genre, genre, artist, title, licence``). ``genres`` keeps the source's own label, ``genre``
+    is ours (empty where the label names none of ours); a track's own licence, where the listing has
+    one, goes before the source's. Their split (dev/test by artist) is set by the build beside the
+    splits already made (``splits.extend_splits``)."""
+    repo, commit, head = _snapshot(source, git_dir)
+    rows: list[dict[str, object]] = []
+    with open(listing, newline="", encoding="utf-8") as handle:
+        listed = list(csv.DictReader(handle))
+    for item in listed:
+        entry = head.get(item["path"])
+        if entry is None:
+            skips.add(source.source, "audio_not_in_snapshot", item["path"])
+            continue
+        rel = Path("audio") / source.source / _safe_relpath(item["path"])
+        info = _extract_decodable(repo, entry, out / rel, source, skips)
+        if info is None:
+            continue
+        own = (item.get("licence") or "").strip()
+        rows.append({
+            "clip_id": _clip_id(source.source, item["path"]), "path": rel.as_posix(), "source": source.source,
+            "source_commit": commit, "licence": f"{own}; {source.licence}" if own else source.licence,
+            "duration_s": f"{info.duration_s:.3f}", "genres": item["source_genre"], "genre": item["genre"],
+            "artist": item["artist"], "title": item["title"], "_fallback": item["path"], "_by_artist": True,
+        })  # fmt: skip
     return rows
 
 

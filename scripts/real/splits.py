@@ -14,7 +14,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 
-__all__ = ["SALT", "artist_names", "assign_splits", "hash_split"]
+__all__ = ["SALT", "artist_names", "assign_splits", "extend_splits", "hash_split"]
 
 SALT = "audiotaste-real-v1"
 _SEPARATORS = re.compile(
@@ -76,3 +76,58 @@ def assign_splits(
         clip_id: pinned.get(find(keys[0])) or hash_split(find(keys[0]), names, salt=salt)
         for clip_id, keys in members.items()
     }
+
+
+def _keys(clip_id: str, artist: str, fallback: str) -> list[str]:
+    return sorted(artist_names(artist)) or [f"folder:{_normal(fallback) or clip_id}"]
+
+
+def extend_splits(
+    settled: Iterable[tuple[str, str, str, str]],
+    new: Iterable[tuple[str, str, str]],
+    names: Sequence[str] = ("dev", "test"),
+    *,
+    salt: str = SALT,
+) -> dict[str, str]:
+    """Splits for ``new`` ``(clip_id, artist, fallback)`` clips beside ``settled`` ``(clip_id, artist,
+    fallback, split)`` clips whose splits are fixed and must not move. New clips that share a name form
+    groups (as in :func:`assign_splits`); a group holding a name of the settled clips takes that name's
+    side, a group of new names only is hashed as :func:`assign_splits` hashes it. A new clip crediting
+    settled names of both sides (a collaboration of a dev and a test artist), and the new clips of a
+    group that reaches both sides, get ``""``: no side keeps every artist on one."""
+    fixed: dict[str, set[str]] = {}
+    for clip_id, artist, fallback, split in settled:
+        for key in _keys(clip_id, artist, fallback):
+            fixed.setdefault(key, set()).add(split)
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    out: dict[str, str] = {}
+    fresh: dict[str, list[str]] = {}
+    for clip_id, artist, fallback in new:
+        keys = _keys(clip_id, artist, fallback)
+        if len(set().union(*(fixed.get(k, set()) for k in keys))) > 1:
+            out[clip_id] = ""
+            continue
+        fresh[clip_id] = keys
+        for key in keys[1:]:
+            a, b = find(keys[0]), find(key)
+            if a != b:
+                parent[max(a, b)] = min(a, b)
+        find(keys[0])
+    held: dict[str, set[str]] = {}
+    for key in list(parent):
+        held.setdefault(find(key), set()).update(fixed.get(key, set()))
+    for clip_id, keys in fresh.items():
+        root = find(keys[0])
+        sides = held[root]
+        out[clip_id] = (
+            next(iter(sides)) if len(sides) == 1 else "" if sides else hash_split(root, names, salt=salt)
+        )
+    return out

@@ -149,3 +149,15 @@ def test_an_empty_split_is_a_clear_error(tmp_path, no_anchors, capsys):
     manifest = write_manifest(tmp_path)
     assert bench_real.main(["--manifest", str(manifest), "--split", "unlabelled", "--cache", str(tmp_path)]) == 1
     assert "no rows in split 'unlabelled'" in capsys.readouterr().err
+
+
+def test_genre_truth_is_the_4q_clips_allmusic_genres_only():
+    rows = [
+        {"clip_id": "q", "genres": "Pop/Rock;Folk", "quadrant": "Q1"},
+        # a `genre` source's row: Jamendo's "Pop" is not AllMusic's Pop/Rock, so it is not a negative
+        {"clip_id": "j", "genres": "Pop", "quadrant": "", "genre": "pop"},
+        {"clip_id": "c", "genres": "", "quadrant": ""},
+    ]
+    assert bench_real.genre_truth(rows) == {"q": {"Pop/Rock", "Folk"}}
+    tagger = next(a for a in bench_real.runners.anchors() if "tags" in a.tasks)
+    assert [bench_real.wants(tagger, r) for r in rows] == [True, False, False]
