@@ -22,7 +22,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _train_common import add_common_args, describe, fit, load_rows, save, setup  # noqa: E402
 
 from audiotaste.features._models import KeyEnsemble, KeyNet  # noqa: E402
-from audiotaste.features.pitch import KEY_ROWS, N_KEY_BLOCKS, N_KEY_MATRICES, N_KEY_ROWS  # noqa: E402
+from audiotaste.features.pitch import (  # noqa: E402
+    KEY_ROWS,
+    N_KEY_BLOCKS,
+    N_KEY_MATRICES,
+    N_KEY_ROWS,
+    KeyFrames,
+    summarise_key_frames,
+)
 
 
 def mirex(pred: np.ndarray, ref: np.ndarray) -> float:
@@ -42,6 +49,25 @@ def mirex(pred: np.ndarray, ref: np.ndarray) -> float:
     return float(np.where(pred < 0, 0.0, score).mean())
 
 
+def random_windows(frames: KeyFrames, n: int, rng: np.random.Generator, *, min_s: float = 6.0,
+                   min_share: float = 0.4) -> np.ndarray:
+    """Key summaries of ``n`` random windows of a clip: [n, N_KEY_ROWS, 12].
+
+    Each window lasts from ``max(min_s, min_share x the clip)`` to the whole clip and starts anywhere
+    it fits. A rendered clip opens and closes on its tonic; a window of a song mostly does not (the
+    key of any 60 s of a song must be the song's, issue 17), so the model must not lean on the edges
+    more than the music in them warrants.
+    """
+    total = frames.n_frames
+    shortest = min(total, max(int(round(min_s * frames.fps)), int(min_share * total)))
+    out = np.empty((n, N_KEY_ROWS, 12), np.float32)
+    for i in range(n):
+        length = int(rng.integers(shortest, total + 1))
+        start = int(rng.integers(0, total - length + 1))
+        out[i] = summarise_key_frames(frames, start=start, stop=start + length)
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_common_args(p, out="models/features/key.safetensors", epochs=150)
@@ -49,12 +75,21 @@ def main() -> None:
     p.add_argument("--members", type=int, default=1, help="seeds trained per reading of the bass")
     p.add_argument("--readings", nargs="+", choices=sorted(KEY_ROWS), default=sorted(KEY_ROWS, reverse=True),
                    help="readings of the bass (pitch.KEY_ROWS); the members of all are averaged")
+    p.add_argument("--windows", type=int, default=0,
+                   help="random windows per clip (random_windows), drawn once; each epoch a training clip is "
+                        "read whole or as one of them; val is scored whole and on its windows")
+    p.add_argument("--window-share", type=float, default=0.5, help="share of training reads that are a window")
+    p.add_argument("--matrix-dropout", type=float, default=0.0,
+                   help="chance that a training read's bass matrix is replaced by a uniform one")
     args = p.parse_args()
-    setup(args)
+    rng = setup(args)
 
-    df, feats = load_rows(args, ("key",))
-    ok = np.array([f["key"].shape == (N_KEY_ROWS, 12) for f in feats])
-    x = torch.from_numpy(np.stack([f["key"] for f, good in zip(feats, ok, strict=True) if good]))
+    df, feats = load_rows(args, ("frames",))
+    ok = np.array([f["frames"] is not None for f in feats])
+    # [clips, 1 + windows, N_KEY_ROWS, 12]: the whole clip first, then its random windows
+    x = torch.from_numpy(np.stack([
+        np.concatenate([summarise_key_frames(f["frames"])[None], random_windows(f["frames"], args.windows, rng)])
+        for f, good in zip(feats, ok, strict=True) if good]))
     d = df[ok].reset_index(drop=True)
     y = torch.tensor(((1 - d["mode"].astype(int)) * 12 + d["key"].astype(int)).to_numpy(), dtype=torch.long)
     held = torch.tensor((d["split"] == "val").to_numpy())
@@ -63,9 +98,13 @@ def main() -> None:
     print(f"{len(xtr)} train clips, {len(xva)} val clips ({(~ok).sum()} silent skipped)", flush=True)
 
     def evaluate(model: torch.nn.Module, xs: torch.Tensor) -> dict[str, float]:
-        pred = model(xs).argmax(1).numpy()
+        pred = model(xs[:, 0]).argmax(1).numpy()
         ref = yva.numpy()
         out = {"mirex": mirex(pred, ref), "exact": float((pred == ref).mean())}
+        if xs.shape[1] > 1:  # the windows, and the selection score: the mean of whole and windows
+            windows = model(xs[:, 1:].reshape(-1, *xs.shape[2:])).argmax(1).numpy()
+            out["mirex_windows"] = mirex(windows, np.repeat(ref, xs.shape[1] - 1))
+            out["select"] = (out["mirex"] + out["mirex_windows"]) / 2
         if len(set(sources)) > 1:  # each source's own score too (the chorales are a small share)
             for src in dict.fromkeys(sources):
                 sel = sources == src
@@ -75,17 +114,27 @@ def main() -> None:
     nets, vals = [], []
     for reading in args.readings:
         rows = list(KEY_ROWS[reading])
-        xr, xvr = xtr[:, rows], xva[:, rows]  # each member is fitted on the rows it reads
+        xr, xvr = xtr[:, :, rows], xva[:, :, rows]  # each member is fitted on the rows it reads
         for k in range(args.members):
             torch.manual_seed(args.seed + k)
             net = KeyNet(N_KEY_BLOCKS, hidden=args.hidden, n_matrices=N_KEY_MATRICES)
 
             def step(idx: torch.Tensor, net: KeyNet = net, xr: torch.Tensor = xr) -> torch.Tensor:
-                noisy = xr[idx] * torch.exp(0.1 * torch.randn_like(xr[idx]))  # mix and voicing variation
+                windowed = (torch.rand(len(idx)) < args.window_share) & (xr.shape[1] > 1)
+                which = torch.where(windowed, torch.randint(1, max(xr.shape[1], 2), (len(idx),)), 0)
+                view = xr[idx, which]  # [B, rows, 12]: the whole clip, or one of its windows
+                noisy = view * torch.exp(0.1 * torch.randn_like(view))  # mix and voicing variation
+                if args.matrix_dropout > 0:  # [B, N_KEY_MATRICES] matrices read as uninformative
+                    drop = torch.rand(len(idx), N_KEY_MATRICES) < args.matrix_dropout
+                    rows_drop = drop.repeat_interleave(12, dim=1)  # [B, 12 * N_KEY_MATRICES]
+                    mats = noisy[:, N_KEY_BLOCKS:]
+                    noisy = torch.cat([noisy[:, :N_KEY_BLOCKS],
+                                       torch.where(rows_drop[:, :, None], torch.full_like(mats, 1 / 144), mats)], 1)
                 return torch.nn.functional.cross_entropy(net(noisy), ytr[idx], label_smoothing=0.05)
 
             vals.append({"reading": reading, **fit(
-                net, len(xr), step, lambda net=net, xvr=xvr: evaluate(net, xvr), lambda v: v["mirex"],
+                net, len(xr), step, lambda net=net, xvr=xvr: evaluate(net, xvr),
+                lambda v: v.get("select", v["mirex"]),
                 epochs=args.epochs, lr=3e-3, weight_decay=1e-3, log_every=10)})
             net.rows.copy_(torch.tensor(rows))  # from now on it reads the full feature array
             nets.append(net)
@@ -106,6 +155,9 @@ def main() -> None:
                  f"{args.members} seed(s) ({args.seed}-{args.seed + args.members - 1}) for each reading of the "
                  f"bass ({', '.join(args.readings)}: pitch.KEY_ROWS), probabilities averaged",
         "training_data": f"{describe(d)}; fitted on the train clips, each member's epoch picked on the val clips",
+        "windows": (f"each training read is, with probability {args.window_share}, one of {args.windows} random "
+                    "windows of the clip (train_key.random_windows), else the whole clip; epochs picked by the "
+                    "mean of the val clips' MIREX whole and on their windows") if args.windows else "whole clips only",
         "validation": val,
         "validation_members": vals,
     })

@@ -7,6 +7,7 @@ checks a model's feature layout against ``N_KEY_ROWS``: this module imports no m
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -141,8 +142,91 @@ def key_inputs(
 ) -> tuple[np.ndarray, float] | None:
     """Pitch-class summaries a key is read from, and the tonal share; ``None`` for silence.
 
-    Every summary is a mean over frames or a matrix normalised to sum 1, and the opening and ending
-    last at most 2 s: a piece looped gives the same summaries as the piece (up to the framing).
+    ``summarise_key_frames`` of the whole of ``key_frames``: see there for the rows.
+
+    Returns
+    -------
+    features : np.ndarray [N_KEY_ROWS, 12], float32
+    tonal_share : float
+        0-1.
+    """
+    frames = key_frames(y, sr, spectrum=spectrum)
+    return None if frames is None else (summarise_key_frames(frames), frames.tonal_share)
+
+
+@dataclass(frozen=True)
+class KeyFrames:
+    """Frame-wise pitch classes the key summaries are made of (``key_frames``).
+
+    Attributes
+    ----------
+    registers : np.ndarray [3, 12, n_frames], float32
+        Chroma of the bass (E1-D#3), middle and treble registers, tonal part only.
+    lowest : np.ndarray [12, n_frames], float32
+        The lowest prominent note of each frame (``lowest_notes``).
+    tonal_share : float
+        0-1: the part of the log-compressed semitone spectrum that stands above its broadband floor
+        (tones 0.1-0.7; noise, clicks and drums under 0.06).
+    fps : float
+        Frames per second.
+    """
+
+    registers: np.ndarray
+    lowest: np.ndarray
+    tonal_share: float
+    fps: float
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.lowest.shape[1])
+
+
+def key_frames(y: np.ndarray | None, sr: float, *, spectrum: Spectrum | None = None) -> KeyFrames | None:
+    """Frame-wise register chromas and bass line of a recording; ``None`` for silence.
+
+    Parameters
+    ----------
+    y : np.ndarray [n_samples], optional
+        Mono signal; resampled to 5.5 kHz for a 2.7 Hz-resolution spectrum (0.19-s frames).
+    sr : float
+        Sample rate of ``y``, Hz.
+    spectrum : Spectrum, optional
+        Precomputed power STFT, used only when ``y`` is not given.
+    """
+    if y is not None:
+        y = np.asarray(y, dtype=np.float32)
+        low = soxr.resample(y, sr, _KEY_SR, quality="HQ") if y.size else y
+        spectrum = stft_power(low, sr=int(_KEY_SR), n_fft=_KEY_N_FFT, hop_length=_KEY_HOP)
+        spectrum = Spectrum(spectrum.power, _KEY_SR, _KEY_N_FFT, _KEY_HOP)  # type: ignore[arg-type]
+    if spectrum is None:
+        raise TypeError("key_frames needs y or spectrum")
+    semis = semitone_spectrogram(spectrum, tuning=estimate_tuning(spectrum))
+    peak = float(semis.max()) if semis.size else 0.0
+    if not np.isfinite(peak) or peak < 1e-4:  # ~ -80 dB re a full-scale sine: nothing pitched
+        return None
+    # log compression: quiet inner voices count, one loud note does not dominate
+    semis = np.log1p(100.0 * semis / peak)
+    total = float(semis.sum())
+    # keep what stands above its neighbourhood (+-6 semitones): tones, not the broadband floor of
+    # drums and noise
+    padded = np.pad(semis, ((7, 6), (0, 0)), mode="edge")
+    padded[0] = 0.0
+    cumulative = np.cumsum(padded, axis=0)
+    local = (cumulative[13:] - cumulative[:-13]) / 13.0  # 13-semitone moving average
+    semis = np.maximum(semis - local, 0.0)
+    registers = np.stack([fold_pitch_classes(semis[i : i + 24], _MIDI_LO + i) for i in (0, 24, 48)])
+    return KeyFrames(registers.astype(np.float32), lowest_notes(semis, _MIDI_LO),
+                     float(semis.sum()) / total if total > 0 else 0.0, spectrum.sr / spectrum.hop_length)
+
+
+def summarise_key_frames(frames: KeyFrames, *, start: int = 0, stop: int | None = None) -> np.ndarray:
+    """The pitch-class summaries of frames ``start:stop`` that the key model reads.
+
+    Every summary is a mean over frames or a matrix normalised to sum 1 (the bass line's moves and
+    what follows each bass note are read round the loop), and the opening and ending last at most
+    2 s: a piece looped gives the same summaries as the piece (up to the framing). Any
+    window of a recording is summarised as that window alone would be (the key model is trained on
+    random windows of its clips).
 
     The bass is read two ways: the strongest note of the bass register (E1-D#3; robust to pads and
     melodies above a quiet bass) and the lowest prominent note wherever it lies (``lowest_notes``;
@@ -162,44 +246,19 @@ def key_inputs(
     held note to the next (cadences: 5 -> 1); the pitch classes sounding about a second after each
     bass note (V, then I).
 
-    The tonal share is the part of the log-compressed semitone spectrum that stands above its
-    broadband floor: tones give 0.1-0.7, noise, clicks and drums under 0.06.
-
     Returns
     -------
-    features : np.ndarray [N_KEY_ROWS, 12], float32
-    tonal_share : float
-        0-1.
+    np.ndarray [N_KEY_ROWS, 12], float32
     """
-    if y is not None:
-        y = np.asarray(y, dtype=np.float32)
-        low = soxr.resample(y, sr, _KEY_SR, quality="HQ") if y.size else y
-        spectrum = stft_power(low, sr=int(_KEY_SR), n_fft=_KEY_N_FFT, hop_length=_KEY_HOP)
-        spectrum = Spectrum(spectrum.power, _KEY_SR, _KEY_N_FFT, _KEY_HOP)  # type: ignore[arg-type]
-    if spectrum is None:
-        raise TypeError("key_inputs needs y or spectrum")
-    semis = semitone_spectrogram(spectrum, tuning=estimate_tuning(spectrum))
-    peak = float(semis.max()) if semis.size else 0.0
-    if not np.isfinite(peak) or peak < 1e-4:  # ~ -80 dB re a full-scale sine: nothing pitched
-        return None
-    # log compression: quiet inner voices count, one loud note does not dominate
-    semis = np.log1p(100.0 * semis / peak)
-    total = float(semis.sum())
-    # keep what stands above its neighbourhood (+-6 semitones): tones, not the broadband floor of
-    # drums and noise
-    padded = np.pad(semis, ((7, 6), (0, 0)), mode="edge")
-    padded[0] = 0.0
-    cumulative = np.cumsum(padded, axis=0)
-    local = (cumulative[13:] - cumulative[:-13]) / 13.0  # 13-semitone moving average
-    semis = np.maximum(semis - local, 0.0)
-    tonal_share = float(semis.sum()) / total if total > 0 else 0.0
-    n = semis.shape[1]
-    edge = max(1, int(round(min(_EDGE_FRACTION * n, _EDGE_S * spectrum.sr / spectrum.hop_length))))
-    regs = [fold_pitch_classes(semis[i : i + 24], _MIDI_LO + i) for i in (0, 24, 48)]
+    regs = frames.registers[:, :, start:stop]
+    lowest = frames.lowest[:, start:stop]
+    n = lowest.shape[1]
+    if n == 0:
+        raise ValueError("summarise_key_frames needs at least one frame")
+    edge = max(1, int(round(min(_EDGE_FRACTION * n, _EDGE_S * frames.fps))))
     full = regs[0] + regs[1] + regs[2]
     frame_max = full.max(axis=0, keepdims=True)
     prominent = (full >= 0.5 * frame_max) & (frame_max > 0)
-    lowest = lowest_notes(semis, _MIDI_LO)
     blocks = [
         regs[0].mean(axis=1), regs[1].mean(axis=1), regs[2].mean(axis=1),
         full[:, :edge].mean(axis=1), full[:, -edge:].mean(axis=1), regs[0][:, -edge:].mean(axis=1),
@@ -214,9 +273,9 @@ def key_inputs(
     shares = full / np.maximum(full.sum(axis=0, keepdims=True), 1e-9)
     matrices = []
     for bass, held in ((strongest, regs[0]), (lowest, lowest)):
-        later = bass[:, :-_LAG_FRAMES] @ shares[:, _LAG_FRAMES:].T if n > _LAG_FRAMES else np.zeros((12, 12))
+        later = bass @ np.roll(shares, -_LAG_FRAMES, axis=1).T  # round the loop, as bass_transitions
         matrices += [bass @ shares.T, bass_transitions(held), later]
-    return np.concatenate([feats] + [_unit_sum(m) for m in matrices]), tonal_share
+    return np.concatenate([feats] + [_unit_sum(m) for m in matrices])
 
 
 def lowest_notes(semis: np.ndarray, midi_lo: int, *, share: float = 0.5) -> np.ndarray:
@@ -253,7 +312,9 @@ def bass_transitions(bass_chroma: np.ndarray, *, min_frames: int = 2) -> np.ndar
 
     The bass note of a frame is the strongest pitch class of ``bass_chroma``; runs shorter than
     ``min_frames`` frames (passing notes, note-onset smear) are dropped before consecutive different
-    notes are counted.
+    notes are counted. The line is read as a loop (its last held note moves on to its first), so a
+    piece looped k times counts each of its moves k times: the same proportions as the piece (issue
+    17). In a minute of music that is one move among dozens.
 
     Parameters
     ----------
@@ -269,12 +330,18 @@ def bass_transitions(bass_chroma: np.ndarray, *, min_frames: int = 2) -> np.ndar
     if bass_chroma.shape[1] == 0:
         return out
     notes = np.where(bass_chroma.max(axis=0) > 0, bass_chroma.argmax(axis=0), -1)
-    change = np.flatnonzero(np.diff(notes)) + 1
-    starts = np.concatenate([[0], change])
+    change = np.flatnonzero(notes != np.roll(notes, 1))  # where a run starts, read round the loop
+    if change.size == 0:  # one note (or silence) throughout: no move
+        return out
+    notes = np.roll(notes, -int(change[0]))  # start at a run's start, so no run is cut in two
+    starts = change - change[0]
     lengths = np.diff(np.concatenate([starts, [notes.size]]))
     held = notes[starts][(lengths >= min_frames) & (notes[starts] >= 0)]
-    moves = held[1:] != held[:-1]
-    np.add.at(out, (held[:-1][moves], held[1:][moves]), 1.0)
+    if held.size < 2:
+        return out
+    loop = np.append(held, held[0])
+    moves = loop[1:] != loop[:-1]
+    np.add.at(out, (loop[:-1][moves], loop[1:][moves]), 1.0)
     return out
 
 
