@@ -79,8 +79,6 @@ def main() -> None:
                    help="random windows per clip (random_windows), drawn once; each epoch a training clip is "
                         "read whole or as one of them; val is scored whole and on its windows")
     p.add_argument("--window-share", type=float, default=0.5, help="share of training reads that are a window")
-    p.add_argument("--matrix-dropout", type=float, default=0.0,
-                   help="chance that a training read's bass matrix is replaced by a uniform one")
     args = p.parse_args()
     rng = setup(args)
 
@@ -124,12 +122,6 @@ def main() -> None:
                 which = torch.where(windowed, torch.randint(1, max(xr.shape[1], 2), (len(idx),)), 0)
                 view = xr[idx, which]  # [B, rows, 12]: the whole clip, or one of its windows
                 noisy = view * torch.exp(0.1 * torch.randn_like(view))  # mix and voicing variation
-                if args.matrix_dropout > 0:  # [B, N_KEY_MATRICES] matrices read as uninformative
-                    drop = torch.rand(len(idx), N_KEY_MATRICES) < args.matrix_dropout
-                    rows_drop = drop.repeat_interleave(12, dim=1)  # [B, 12 * N_KEY_MATRICES]
-                    mats = noisy[:, N_KEY_BLOCKS:]
-                    noisy = torch.cat([noisy[:, :N_KEY_BLOCKS],
-                                       torch.where(rows_drop[:, :, None], torch.full_like(mats, 1 / 144), mats)], 1)
                 return torch.nn.functional.cross_entropy(net(noisy), ytr[idx], label_smoothing=0.05)
 
             vals.append({"reading": reading, **fit(
