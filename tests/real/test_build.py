@@ -378,5 +378,6 @@ def test_committed_keyed_listings_have_valid_labels_and_unique_paths():
         paths = [item["path"] for item in listed]
         assert len(paths) == len(set(paths)), source.source
         for item in listed:
-            assert sources.key_label_problem(item["key"], item["mode"]) is None, (source.source, item)
+            problem = sources.key_label_problem(item["key"], item["mode"])
+            assert problem is None, (source.source, item["path"], problem)
             assert item["title"].strip() and item["artist"].strip(), (source.source, item)
