@@ -49,7 +49,8 @@ from real.gitrepo import Entry, GitRepo
 from real.manifest import SkipCounter
 
 __all__ = [
-    "Source", "build_charts", "build_deb", "build_fourq", "build_genre", "build_keyed", "read_sources",
+    "KEY_MODES", "KEY_TONICS", "Source", "build_charts", "build_deb", "build_fourq", "build_genre",
+    "build_keyed", "key_label_problem", "read_sources",
 ]  # fmt: skip
 
 #: Unlabelled files shorter than this are jingles or effects, not music to learn from.
@@ -318,17 +319,37 @@ def build_fourq(
     return rows
 
 
+#: Tonic names of the ``keyed`` labels (sharps only, as the manifest writes them) and their modes.
+KEY_TONICS = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+KEY_MODES = ("major", "minor")
+
+
+def key_label_problem(key: str, mode: str) -> str | None:
+    """Why a listing's ``key``/``mode`` is not a label the manifest can carry, or None: the tonic
+    must be one of ``KEY_TONICS`` (sharps: E-flat is ``D#``) and the mode ``major`` or ``minor``."""
+    if key not in KEY_TONICS:
+        return f"tonic {key!r} is not one of {', '.join(KEY_TONICS)}"
+    if mode not in KEY_MODES:
+        return f"mode {mode!r} is not major or minor"
+    return None
+
+
 def build_keyed(
     source: Source, git_dir: Path, out: Path, listing: Path, skips: SkipCounter
 ) -> list[dict[str, object]]:
     """Rows for recordings whose key is known (``listing``: ``path,key,mode,artist,title``, one row
-    per file of the snapshot; the label's origin is documented in DATA.md). Evaluation only: their
-    split is ``test``, never chosen on."""
+    per file of the snapshot, and optionally ``licence``: the file's own licence, written before the
+    source's, for sources whose files are licensed one by one; the label's origin is documented in
+    DATA.md). A row whose label is not a tonic of ``KEY_TONICS`` with ``major``/``minor`` is skipped
+    (``key_label_invalid``). Evaluation only: their split is ``test``, never chosen on."""
     repo, commit, head = _snapshot(source, git_dir)
     rows: list[dict[str, object]] = []
     with open(listing, newline="", encoding="utf-8") as handle:
         listed = list(csv.DictReader(handle))
     for item in listed:
+        if key_label_problem(item["key"], item["mode"]) is not None:
+            skips.add(source.source, "key_label_invalid", item["path"])
+            continue
         entry = head.get(item["path"])
         if entry is None:
             skips.add(source.source, "audio_not_in_snapshot", item["path"])
@@ -337,12 +358,13 @@ def build_keyed(
         info = _extract_decodable(repo, entry, out / rel, source, skips)
         if info is None:
             continue
+        own = (item.get("licence") or "").strip()
         rows.append({
             "clip_id": _clip_id(source.source, item["path"]), "path": rel.as_posix(), "source": source.source,
-            "source_commit": commit, "licence": source.licence, "duration_s": f"{info.duration_s:.3f}",
-            "key": item["key"], "mode": item["mode"], "artist": item["artist"], "title": item["title"],
-            "_fallback": item["path"], "_split": "test",
-        })
+            "source_commit": commit, "licence": f"{own}; {source.licence}" if own else source.licence,
+            "duration_s": f"{info.duration_s:.3f}", "key": item["key"], "mode": item["mode"],
+            "artist": item["artist"], "title": item["title"], "_fallback": item["path"], "_split": "test",
+        })  # fmt: skip
     return rows
 
 

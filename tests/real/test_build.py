@@ -321,3 +321,63 @@ def test_keyed_recordings_carry_their_key_and_are_test_only(tmp_path):
     rows = read_manifest(out / "manifest.csv")
     assert [(r["key"], r["mode"], r["split"], r["tempo_bpm"]) for r in rows] == [("C#", "minor", "test", "")]
     assert skips(out)[("piano", "audio_not_in_snapshot")] == 1
+
+
+def test_keyed_rows_carry_their_own_licence_and_bad_labels_are_skipped(tmp_path):
+    mirror, out = tmp_path / "mirror", tmp_path / "out"
+    repo = mirror / "someone+strings"
+    repo.mkdir(parents=True)
+    git(repo, "init", "-q")
+    for name in ("suite", "sonata", "flat", "modal"):
+        tone(write(repo, f"music/{name}.ogg", b""), 1.5, "OGG")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "strings")
+    listing = tmp_path / "keyed_strings.csv"
+    listing.write_text("path,key,mode,artist,title,licence\n"
+                       "music/suite.ogg,G,major,Cellist,Suite No. 1 in G major: Prelude,CC-BY-SA-3.0\n"
+                       "music/sonata.ogg,A#,minor,Pianist,Sonata in B-flat minor: I,\n"
+                       "music/flat.ogg,Eb,major,Pianist,Nocturne in E-flat major,CC0-1.0\n"
+                       "music/modal.ogg,D,dorian,Pianist,Toccata in D dorian,CC0-1.0\n")
+    recipe = tmp_path / "sources.csv"
+    recipe.write_text("source,kind,origin,version,licence,include,inner\n"
+                      f"strings,keyed,someone/strings,,compositions public domain,{listing},\n")
+    fourq = tmp_path / "4q_dev.csv"
+    fourq.write_text("mirror_path,quadrant,valence,arousal,artist,title,genres\n")
+    assert build.main(["--out", str(out), "--mirror", str(mirror), "--debs", str(tmp_path),
+                       "--sources", str(recipe), "--fourq-listing", str(fourq)]) == 0
+    rows = {r["path"]: r for r in read_manifest(out / "manifest.csv")}
+    assert sorted(rows) == ["audio/strings/music/sonata.ogg", "audio/strings/music/suite.ogg"]
+    suite, sonata = rows["audio/strings/music/suite.ogg"], rows["audio/strings/music/sonata.ogg"]
+    assert suite["licence"] == "CC-BY-SA-3.0; compositions public domain"
+    assert sonata["licence"] == "compositions public domain"  # no licence of its own: the source's
+    assert (suite["key"], suite["mode"], suite["split"]) == ("G", "major", "test")
+    assert (sonata["key"], sonata["mode"], sonata["split"]) == ("A#", "minor", "test")
+    assert skips(out)[("strings", "key_label_invalid")] == 2
+    assert not (out / "audio/strings/music/flat.ogg").exists()
+
+
+def test_key_label_problem_names_sharps_and_two_modes_only():
+    assert sources.key_label_problem("F#", "minor") is None
+    assert sources.key_label_problem("C", "major") is None
+    assert sources.key_label_problem("Gb", "major") is not None  # flats are written as sharps
+    assert sources.key_label_problem("c", "major") is not None
+    assert sources.key_label_problem("C", "Major") is not None
+    assert sources.key_label_problem("", "") is not None
+
+
+def test_committed_keyed_listings_have_valid_labels_and_unique_paths():
+    recipe = sources.read_sources(Path(build.HERE) / "sources.csv")
+    keyed = [s for s in recipe if s.kind == "keyed"]
+    assert keyed, "no keyed source in the recipe"
+    names = [s.source for s in keyed]
+    assert len(names) == len(set(names))
+    for source in keyed:
+        with open(Path(build.HERE) / source.include, newline="", encoding="utf-8") as handle:
+            listed = list(csv.DictReader(handle))
+        assert listed, source.source
+        paths = [item["path"] for item in listed]
+        assert len(paths) == len(set(paths)), source.source
+        for item in listed:
+            problem = sources.key_label_problem(item["key"], item["mode"])
+            assert problem is None, (source.source, item["path"], problem)
+            assert item["title"].strip() and item["artist"].strip(), (source.source, item)
