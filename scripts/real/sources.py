@@ -1,4 +1,4 @@
-"""The three kinds of source the real corpus is made of, each yielding manifest rows and skips.
+"""The kinds of source the real corpus is made of, each yielding manifest rows and skips.
 
 - ``charts``: a repository snapshot of rhythm-game songs (chart + audio per folder); audio deleted
   from the newest commit is taken from the newest older commit that still holds it.
@@ -24,7 +24,7 @@ import subprocess
 import tarfile
 import tempfile
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,11 +76,7 @@ class Source:
 
 def read_sources(path: str | Path) -> list[Source]:
     with open(path, newline="", encoding="utf-8") as handle:
-        rows = [
-            row
-            for row in csv.DictReader(handle)
-            if row["source"] and not row["source"].startswith("#")
-        ]
+        rows = [row for row in csv.DictReader(handle) if row["source"] and not row["source"].startswith("#")]
     return [
         Source(**{k: (v or "").strip() for k, v in row.items() if k in Source.__dataclass_fields__})
         for row in rows
@@ -89,11 +85,7 @@ def read_sources(path: str | Path) -> list[Source]:
 
 def _safe_relpath(path: str) -> str:
     """A repository path as a relative file path: no absolute part, no ``..``, no odd characters."""
-    parts = [
-        re.sub(r"[\x00-\x1f\\:*?\"<>|]", "_", p)
-        for p in path.split("/")
-        if p not in ("", ".", "..")
-    ]
+    parts = [re.sub(r"[\x00-\x1f\\:*?\"<>|]", "_", p) for p in path.split("/") if p not in ("", ".", "..")]
     return "/".join(parts)
 
 
@@ -338,34 +330,15 @@ def build_keyed(
     source: Source, git_dir: Path, out: Path, listing: Path, skips: SkipCounter
 ) -> list[dict[str, object]]:
     """Rows for recordings whose key is known (``listing``: ``path,key,mode,artist,title``, one row
-    per file of the snapshot, and optionally ``licence``: the file's own licence, written before the
-    source's, for sources whose files are licensed one by one; the label's origin is documented in
+    per file of the snapshot, and optionally ``licence``; the label's origin is documented in
     DATA.md). A row whose label is not a tonic of ``KEY_TONICS`` with ``major``/``minor`` is skipped
     (``key_label_invalid``). Evaluation only: their split is ``test``, never chosen on."""
-    repo, commit, head = _snapshot(source, git_dir)
-    rows: list[dict[str, object]] = []
-    with open(listing, newline="", encoding="utf-8") as handle:
-        listed = list(csv.DictReader(handle))
-    for item in listed:
+    def label(item: dict[str, str]) -> dict[str, object] | None:
         if key_label_problem(item["key"], item["mode"]) is not None:
-            skips.add(source.source, "key_label_invalid", item["path"])
-            continue
-        entry = head.get(item["path"])
-        if entry is None:
-            skips.add(source.source, "audio_not_in_snapshot", item["path"])
-            continue
-        rel = Path("audio") / source.source / _safe_relpath(item["path"])
-        info = _extract_decodable(repo, entry, out / rel, source, skips)
-        if info is None:
-            continue
-        own = (item.get("licence") or "").strip()
-        rows.append({
-            "clip_id": _clip_id(source.source, item["path"]), "path": rel.as_posix(), "source": source.source,
-            "source_commit": commit, "licence": f"{own}; {source.licence}" if own else source.licence,
-            "duration_s": f"{info.duration_s:.3f}", "key": item["key"], "mode": item["mode"],
-            "artist": item["artist"], "title": item["title"], "_fallback": item["path"], "_split": "test",
-        })  # fmt: skip
-    return rows
+            return None
+        return {"key": item["key"], "mode": item["mode"], "_split": "test"}
+
+    return _build_listed(source, git_dir, out, listing, skips, label, invalid="key_label_invalid")
 
 
 def build_genre(
@@ -373,14 +346,30 @@ def build_genre(
 ) -> list[dict[str, object]]:
     """Rows for recordings with a genre label (``listing``: ``real/genres.py``'s columns ``path,
     source_genre, genre, artist, title, licence``). ``genres`` keeps the source's own label, ``genre``
-    is ours (empty where the label names none of ours); a track's own licence, where the listing has
-    one, goes before the source's. Their split (dev/test by artist) is set by the build beside the
-    splits already made (``splits.extend_splits``)."""
+    is ours (empty where the label names none of ours). Their split (dev/test by artist) is set by the
+    build beside the splits already made (``splits.extend_splits``)."""
+    def label(item: dict[str, str]) -> dict[str, object]:
+        return {"genres": item["source_genre"], "genre": item["genre"], "_by_artist": True}
+
+    return _build_listed(source, git_dir, out, listing, skips, label, invalid="")
+
+
+def _build_listed(
+    source: Source, git_dir: Path, out: Path, listing: Path, skips: SkipCounter,
+    label: Callable[[dict[str, str]], dict[str, object] | None], *, invalid: str,
+) -> list[dict[str, object]]:
+    """Rows for the snapshot files a committed listing names, with the columns ``label`` gives each
+    listing row (``None``: skipped as ``invalid``). A file's own licence (the listing's optional
+    ``licence`` column) is written before the source's, for sources licensed file by file."""
     repo, commit, head = _snapshot(source, git_dir)
     rows: list[dict[str, object]] = []
     with open(listing, newline="", encoding="utf-8") as handle:
         listed = list(csv.DictReader(handle))
     for item in listed:
+        columns = label(item)
+        if columns is None:
+            skips.add(source.source, invalid, item["path"])
+            continue
         entry = head.get(item["path"])
         if entry is None:
             skips.add(source.source, "audio_not_in_snapshot", item["path"])
@@ -393,8 +382,8 @@ def build_genre(
         rows.append({
             "clip_id": _clip_id(source.source, item["path"]), "path": rel.as_posix(), "source": source.source,
             "source_commit": commit, "licence": f"{own}; {source.licence}" if own else source.licence,
-            "duration_s": f"{info.duration_s:.3f}", "genres": item["source_genre"], "genre": item["genre"],
-            "artist": item["artist"], "title": item["title"], "_fallback": item["path"], "_by_artist": True,
+            "duration_s": f"{info.duration_s:.3f}", "artist": item["artist"], "title": item["title"],
+            "_fallback": item["path"], **columns,
         })  # fmt: skip
     return rows
 
