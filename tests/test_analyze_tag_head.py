@@ -95,6 +95,29 @@ def test_what_the_taggers_cannot_judge_gets_no_confident_tag(name: str, seconds:
         assert all(0.25 < p < 0.75 for p in probs.values()), (name, probs)
 
 
+def test_speech_gets_no_key_and_no_confident_tag() -> None:
+    """Before the speech check (features.nonmusic), a speech-like signal read electronic 0.89 and a key."""
+    from tests.features._signals import SR, speech_like
+
+    a = audiotaste.analyze((speech_like(dur=12.0), SR))
+    assert a.key is None and a.key_name is None and a.mode is None
+    assert a.notes is not None and "key: no key: speech" in a.notes
+    assert "genre/mood: low confidence, speech" in a.notes
+    for probs in a.tags.values():
+        assert all(0.25 < p < 0.75 for p in probs.values()), probs
+    out = a.to_dict()
+    assert out["key"] is None and "genre/mood: low confidence, speech" in out["notes"]
+
+
+def test_drums_get_no_key_but_keep_their_tags() -> None:
+    """Percussion alone has no key; its tags are not the speech flag's business (a groove has a genre)."""
+    from tests.features._signals import SR, drums
+
+    a = audiotaste.analyze((drums(dur=12.0), SR))
+    assert a.key is None and a.notes is not None and "key: no key: percussion only" in a.notes
+    assert "low confidence, speech" not in a.notes
+
+
 def test_music_is_not_flagged() -> None:
     a = audiotaste.analyze(SAMPLES / "pulse_division-neon_runner.ogg")
     assert "low confidence" not in (a.notes or "")
@@ -109,3 +132,20 @@ def test_the_catalogue_retags_when_the_head_is_new(tmp_path: Path) -> None:
     _, model_id = AnalyzerSpec(tags=True, model=None, extra_models=()).build()
     assert model_id is not None and model_id.endswith("+" + _head_id())
     assert model_id == audiotaste.analyze(SAMPLES / "pulse_division-neon_runner.ogg").model
+
+
+def test_cli_json_says_speech_is_speech(tmp_path: Path) -> None:
+    """``audiotaste analyze --json`` shows the speech notes and a null key."""
+    import soundfile as sf
+    from typer.testing import CliRunner
+
+    from audiotaste.cli import app
+    from tests.features._signals import SR, speech_like
+
+    path = tmp_path / "reading.wav"
+    sf.write(path, speech_like(dur=12.0), SR)
+    out = CliRunner().invoke(app, ["analyze", str(path), "--json"])
+    assert out.exit_code == 0, out.output
+    result = json.loads(out.stdout)  # one file: one object
+    assert result["key"] is None and result["mode"] is None
+    assert "key: no key: speech" in result["notes"] and "genre/mood: low confidence, speech" in result["notes"]

@@ -156,14 +156,20 @@ def tagging_id(tagger_id: str) -> str:
 def with_tag_confidence(result: Analysis) -> Analysis:
     """Genre and mood of a recording the taggers cannot judge, shrunk toward 0.5 and flagged in ``notes``.
 
-    Too short for one tagger patch, or neither a pulse nor a key (noise, hum): the taggers still
-    answer, and an unflagged answer would read as a confident genre. Their logits are multiplied by
-    :data:`LOW_CONFIDENCE_SHRINK`, so the order stays and no probability is far from 0.5.
+    Too short for one tagger patch, speech (the key's check, ``features.nonmusic``, heard speech in
+    every analysis segment: the key note says ``no key: speech``), or neither a pulse nor a key
+    (noise, hum): the taggers still answer, and an unflagged answer would read as a confident genre.
+    Their logits are multiplied by :data:`LOW_CONFIDENCE_SHRINK`, so the order stays and no
+    probability is far from 0.5.
     """
     if not result.tags:
         return result
+    from audiotaste.features.tonal import SPEECH_REASON
+
     if result.duration_s < TAG_MIN_S:
         reason = f"too short ({result.duration_s:.2f} s < {TAG_MIN_S} s)"
+    elif result.key is None and f"key: {SPEECH_REASON}" in (result.notes or ""):
+        reason = "speech"
     elif result.tempo_bpm is None and result.key is None:
         reason = "neither a pulse nor a key (noise-like)"
     else:

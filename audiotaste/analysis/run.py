@@ -172,7 +172,7 @@ def _analyse_segment(y: np.ndarray, tagger: Tagger | None, timings: dict[str, fl
     mel_db = melspectrogram(spectrum=spectrum)
     if y.size >= MIN_ANALYSIS_S * ANALYSIS_SR:
         tempo_est = rhythm.tempo(y, spectrum=spectrum, mel_db=mel_db)
-        key_est = tonal.key(y, spectrum=spectrum)
+        key_est = tonal.key(y, spectrum=spectrum, mel_db=mel_db)
     else:
         short = f"too short ({y.size / ANALYSIS_SR:.2f} s)"
         tempo_est, key_est = rhythm.TempoEstimate.none(short), tonal.KeyEstimate.none(short)

@@ -4,9 +4,9 @@ The key is the tonic pitch class (C = 0, spelled with sharps) and the mode (1 ma
 Spotify audio-features API. Where there is no key to hear (shorter than ``MIN_KEY_S``, silence,
 noise, a single note) the key, its name and the mode are ``None`` and ``reason`` says why: the *key
 strength* (how much of the spectrum is tonal) is below ``MIN_KEY_STRENGTH``, or only one note sounds.
-Drums and speech are not told from music yet: on real recordings the tonal share of loud electronic
-and pop (from 0.044) overlaps that of a drum kit (0.047), and the key model's confidence on real
-music (from 0.13) overlaps a speech-like signal's (0.15).
+Speech and percussion alone, whose tonal share overlaps that of loud electronic and pop, are told
+from music by :mod:`.nonmusic` (a check fitted on real speech, drum grooves and music), and get no
+key either (``SPEECH_REASON``, ``PERCUSSION_REASON``).
 
 Method: the signal is resampled to 5.5 kHz for a 2.7 Hz-resolution STFT, folded onto a
 tuning-corrected semitone axis (41 Hz-2.5 kHz), log-compressed and stripped of its broadband floor
@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
+from audiotaste.features import nonmusic
 from audiotaste.features._models import load_key_net
 from audiotaste.features.pitch import (
     _MIDI_HI,
@@ -30,7 +31,7 @@ from audiotaste.features.pitch import (
     key_inputs,
     semitone_spectrogram,
 )
-from audiotaste.features.spectrum import ANALYSIS_SR, Spectrum
+from audiotaste.features.spectrum import ANALYSIS_SR, Spectrum, melspectrogram
 
 KEY_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 
@@ -87,6 +88,10 @@ MIN_KEY_STRENGTH = 0.035 / _FULL_TONAL_SHARE
 #: ``pitch.key_inputs`` row with the share of frames in which each pitch class is prominent: a key
 #: needs at least three pitch classes that are, not all adjacent (``_one_note``).
 _PROMINENCE_ROW = 6
+#: ``KeyEstimate.reason`` of speech and of percussion alone (``nonmusic.judge``); the analysis flags
+#: the genre and mood of speech by it.
+SPEECH_REASON = "no key: speech"
+PERCUSSION_REASON = "no key: percussion only"
 
 
 def chromagram(spectrum: Spectrum, *, midi_lo: int = _MIDI_LO, midi_hi: int = _MIDI_HI) -> np.ndarray:
@@ -108,7 +113,10 @@ def chromagram(spectrum: Spectrum, *, midi_lo: int = _MIDI_LO, midi_hi: int = _M
     semis = semitone_spectrogram(spectrum, midi_lo=midi_lo, midi_hi=midi_hi)
     return fold_pitch_classes(semis, midi_lo)
 
-def key(y: np.ndarray | None = None, sr: int = ANALYSIS_SR, *, spectrum: Spectrum | None = None) -> KeyEstimate:
+def key(
+    y: np.ndarray | None = None, sr: int = ANALYSIS_SR, *, spectrum: Spectrum | None = None,
+    mel_db: np.ndarray | None = None,
+) -> KeyEstimate:
     """Estimate the key (tonic and mode).
 
     A small transposition-equivariant classifier (``models/features/key.safetensors``) reads
@@ -121,12 +129,18 @@ def key(y: np.ndarray | None = None, sr: int = ANALYSIS_SR, *, spectrum: Spectru
     sr : int
         Sample rate of ``y``, Hz.
     spectrum : Spectrum, optional
-        Precomputed power STFT, used only when ``y`` is not given (coarser low notes).
+        Precomputed power STFT, used for the key only when ``y`` is not given (coarser low notes).
+    mel_db : np.ndarray [N_MELS, n_frames], optional
+        Mel spectrogram in dB at ``ANALYSIS_SR`` (``spectrum.melspectrogram``), read by the speech and
+        percussion check; computed from ``spectrum`` (or ``y``) when not given.
 
     Returns
     -------
     KeyEstimate
-        ``key``, ``key_name`` and ``mode`` are ``None`` with a ``reason`` when there is no key.
+        ``key``, ``key_name`` and ``mode`` are ``None`` with a ``reason`` when there is no key:
+        too short, silent, noise, speech (``SPEECH_REASON``), one note, percussion only
+        (``PERCUSSION_REASON``), checked in this order (speech before one note: a monotone reader
+        may sound one note).
     """
     if y is None and spectrum is None:
         raise TypeError("key needs y or spectrum")
@@ -152,10 +166,30 @@ def key(y: np.ndarray | None = None, sr: int = ANALYSIS_SR, *, spectrum: Spectru
     strength = min(1.0, tonal_share / _FULL_TONAL_SHARE)
     if strength < MIN_KEY_STRENGTH:
         return KeyEstimate.none("no key: little pitched content (noise)", strength=strength)
+    # after the noise gate: the check was fitted on speech, drums and music, never on noise
+    verdict = nonmusic.judge(_mel_db(y, sr, spectrum, mel_db), feats, tonal_share)
+    if verdict.kind == "speech":
+        return KeyEstimate.none(SPEECH_REASON, strength=strength)
     if _one_note(feats[_PROMINENCE_ROW] >= 0.05):
         return KeyEstimate.none("no key: a single note or interval", strength=strength)
+    if verdict.kind is not None:
+        return KeyEstimate.none(PERCUSSION_REASON, strength=strength)
     tonic, mode = best % 12, 1 - best // 12
     return KeyEstimate(tonic, KEY_NAMES[tonic], mode, confidence, strength)
+
+
+def _mel_db(y: np.ndarray | None, sr: float, spectrum: Spectrum | None, mel_db: np.ndarray | None) -> np.ndarray:
+    """The mel spectrogram (dB) at ``ANALYSIS_SR`` the non-music check reads: given, or made."""
+    if mel_db is not None:
+        return mel_db
+    if spectrum is not None and (spectrum.sr == ANALYSIS_SR or y is None):
+        return melspectrogram(spectrum=spectrum)
+    import soxr
+
+    signal = np.asarray(y, dtype=np.float32)
+    if sr != ANALYSIS_SR:
+        signal = soxr.resample(signal, sr, ANALYSIS_SR, quality="HQ")
+    return melspectrogram(signal, ANALYSIS_SR)
 
 
 def _one_note(prominent: np.ndarray) -> bool:

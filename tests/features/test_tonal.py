@@ -9,7 +9,13 @@ from hypothesis import given, settings
 from hypothesis.extra.numpy import arrays
 
 from audiotaste.features.spectrum import stft_power
-from audiotaste.features.tonal import MIN_KEY_STRENGTH, chromagram, key
+from audiotaste.features.tonal import (
+    MIN_KEY_STRENGTH,
+    PERCUSSION_REASON,
+    SPEECH_REASON,
+    chromagram,
+    key,
+)
 from tests.features._signals import SR, cadence, click_track, drums, speech_like, white_noise
 
 
@@ -76,11 +82,11 @@ def test_one_millisecond_has_no_key() -> None:
         ("DC", lambda: np.full(10 * SR, 0.3, np.float32), "no key"),
         ("white noise", white_noise, "no key"),
         ("a click track", lambda: click_track(128.0), "no key"),
-        # known limits (issue 17): on real recordings loud electronic and pop are as little tonal as a
-        # drum kit, and the key model is as unsure of real music as of speech
-        pytest.param("drums", drums, "no key", marks=pytest.mark.xfail(strict=True, reason="drums read a key")),
-        pytest.param("speech-like", speech_like, "no key",
-                     marks=pytest.mark.xfail(strict=True, reason="speech reads a key")),
+        # issue 17: told from music by features.nonmusic (fitted on real speech, drums and music)
+        ("drums", drums, "no key: percussion only"),
+        ("drums at 90 BPM", lambda: drums(90.0, dur=20.0, seed=2), "no key: percussion only"),
+        ("speech-like", speech_like, "no key: speech"),
+        ("speech-like, 30 s", lambda: speech_like(dur=30.0, seed=1), "no key: speech"),
         ("a single tone", lambda: (0.3 * np.sin(2 * np.pi * 220.0 * np.arange(10 * SR) / SR)).astype(np.float32),
          "single note"),
     ],
@@ -90,7 +96,16 @@ def test_signals_without_a_key_say_why(name: str, signal, reason: str) -> None:
     assert est.key is None, f"{name} read {est.key_name} {'major' if est.mode else 'minor'}"
     assert est.key_name is None and est.mode is None and est.confidence == 0.0
     assert est.reason is not None and reason in est.reason
-    assert 0.0 <= est.strength < MIN_KEY_STRENGTH or est.reason.startswith(("no key: a single", "too short"))
+    assert 0.0 <= est.strength < MIN_KEY_STRENGTH or est.reason.startswith(
+        ("no key: a single", "too short", SPEECH_REASON, PERCUSSION_REASON))
+
+
+def test_the_key_of_speech_can_be_read_from_a_given_mel_spectrogram() -> None:
+    """``analyze`` hands ``key`` its mel spectrogram; the answer is the one ``key`` makes itself."""
+    from audiotaste.features.spectrum import melspectrogram
+
+    y = speech_like()
+    assert key(y, SR, spectrum=stft_power(y), mel_db=melspectrogram(y, SR)).reason == SPEECH_REASON
 
 
 def test_key_strength_is_high_for_a_cadence() -> None:
