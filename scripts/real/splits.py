@@ -51,24 +51,12 @@ def assign_splits(
     """Split per clip id for ``(clip_id, artist, fallback)`` triples; ``fallback`` (e.g. the song's
     folder) stands in for an empty artist credit. A group holding a clip of ``forced`` (clip id ->
     split) takes that split whole, so an artist of an all-dev source never lands in test."""
-    parent: dict[str, str] = {}
-
-    def find(x: str) -> str:
-        parent.setdefault(x, x)
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
+    groups = _Groups()
+    find = groups.find
     members: dict[str, list[str]] = {}
     for clip_id, artist, fallback in clips:
-        keys = sorted(artist_names(artist)) or [f"folder:{_normal(fallback) or clip_id}"]
-        members[clip_id] = keys
-        for key in keys[1:]:
-            a, b = find(keys[0]), find(key)
-            if a != b:
-                parent[max(a, b)] = min(a, b)
-        find(keys[0])
+        members[clip_id] = keys = _keys(clip_id, artist, fallback)
+        groups.join(keys)
     pinned = {
         find(members[c][0]): split for c, split in sorted((forced or {}).items()) if c in members
     }
@@ -79,7 +67,31 @@ def assign_splits(
 
 
 def _keys(clip_id: str, artist: str, fallback: str) -> list[str]:
+    """A clip's artist names, or its folder standing in for an empty credit."""
     return sorted(artist_names(artist)) or [f"folder:{_normal(fallback) or clip_id}"]
+
+
+class _Groups:
+    """Union-find over names: the names one clip credits end up in one group, whose root is the
+    smallest name (so the grouping does not depend on the order clips come in)."""
+
+    def __init__(self) -> None:
+        self.parent: dict[str, str] = {}
+
+    def find(self, x: str) -> str:
+        parent = self.parent
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    def join(self, keys: Sequence[str]) -> None:
+        for key in keys[1:]:
+            a, b = self.find(keys[0]), self.find(key)
+            if a != b:
+                self.parent[max(a, b)] = min(a, b)
+        self.find(keys[0])
 
 
 def extend_splits(
@@ -99,15 +111,8 @@ def extend_splits(
     for clip_id, artist, fallback, split in settled:
         for key in _keys(clip_id, artist, fallback):
             fixed.setdefault(key, set()).add(split)
-    parent: dict[str, str] = {}
-
-    def find(x: str) -> str:
-        parent.setdefault(x, x)
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
+    groups = _Groups()
+    find = groups.find
     out: dict[str, str] = {}
     fresh: dict[str, list[str]] = {}
     for clip_id, artist, fallback in new:
@@ -116,13 +121,9 @@ def extend_splits(
             out[clip_id] = ""
             continue
         fresh[clip_id] = keys
-        for key in keys[1:]:
-            a, b = find(keys[0]), find(key)
-            if a != b:
-                parent[max(a, b)] = min(a, b)
-        find(keys[0])
+        groups.join(keys)
     held: dict[str, set[str]] = {}
-    for key in list(parent):
+    for key in list(groups.parent):
         held.setdefault(find(key), set()).update(fixed.get(key, set()))
     for clip_id, keys in fresh.items():
         root = find(keys[0])
