@@ -138,3 +138,19 @@ def accelerating_clicks(start_bpm: float, end_bpm: float, *, dur: float = 100.0,
         s = int(b * sr)
         y[s : s + click.size] += click[: y.size - s]
     return y, np.asarray(times[:-1])
+
+
+def blues(tonic: int, *, blue_notes: bool, beat_s: float = 0.5, sr: int = SR) -> np.ndarray:
+    """A 12-bar blues in ``tonic`` major: dominant sevenths on I, IV and V (root doubled below), and
+    with ``blue_notes`` a melody that leans on the key's minor third and flat seventh (a blues
+    singer's or guitarist's line over major harmony: the key is still major)."""
+    out = []
+    for degree in (0, 0, 0, 0, 5, 5, 0, 0, 7, 5, 0, 7):
+        root = 45 + tonic + degree
+        bar = sum(_tone(n, 4 * beat_s, sr) for n in (root - 12, root, root + 4, root + 7, root + 10))
+        if blue_notes:
+            line = np.concatenate([_tone(57 + 12 + tonic + step, beat_s, sr) for step in (3, 0, 10, 7)])
+            bar = bar + 0.8 * line[: bar.size]
+        out.append(bar)
+    y = np.concatenate(out)
+    return (0.2 * y / np.abs(y).max()).astype(np.float32)
