@@ -56,6 +56,30 @@ def drop_blob(repo: Path, rel: str) -> None:
     (repo / ".git" / "objects" / sha[:2] / sha[2:]).unlink()
 
 
+def new_repo(mirror: Path, name: str) -> Path:
+    """An empty git repository where the mirror keeps ``someone/<name>``."""
+    repo = mirror / f"someone+{name}"
+    repo.mkdir(parents=True)
+    git(repo, "init", "-q")
+    return repo
+
+
+def commit(repo: Path) -> None:
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "files")
+
+
+def build_from(tmp_path: Path, out: Path, mirror: Path, recipe_rows: str) -> list[dict[str, str]]:
+    """Run the build on ``recipe_rows`` (``sources.csv`` rows, no header) and no 4Q clips; the manifest."""
+    recipe = tmp_path / "sources.csv"
+    recipe.write_text("source,kind,origin,version,licence,include,inner\n" + recipe_rows)
+    fourq = tmp_path / "4q_dev.csv"
+    fourq.write_text("mirror_path,quadrant,valence,arousal,artist,title,genres\n")
+    assert build.main(["--out", str(out), "--mirror", str(mirror), "--debs", str(tmp_path),
+                       "--sources", str(recipe), "--fourq-listing", str(fourq)]) == 0
+    return read_manifest(out / "manifest.csv")
+
+
 @pytest.fixture()
 def world(tmp_path: Path) -> dict[str, Path]:
     mirror, out, debs = tmp_path / "mirror", tmp_path / "out", tmp_path / "debs"
@@ -278,74 +302,45 @@ def test_safe_relpath_never_leaves_the_corpus():
 def test_charts_whose_audio_lies_apart_are_paired_by_the_inner_template(tmp_path):
     # taiko-web keeps songs/<id>/main.tja apart from assets/<id>.ogg
     mirror, out = tmp_path / "mirror", tmp_path / "out"
-    site = mirror / "someone+site"
-    site.mkdir(parents=True)
-    git(site, "init", "-q")
+    site = new_repo(mirror, "site")
     for song_id, bpm in (("7", 150), ("8", 120)):
         write(site, f"songs/{song_id}/main.tja",
               f"TITLE:S{song_id}\nSUBTITLE:--Artist {song_id}\nBPM:{bpm}\nOFFSET:-0.2\n#START\n1,\n#END\n")
     tone(write(site, "assets/7.ogg", b""), 2.0, "OGG")  # song 8 has no audio anywhere
-    git(site, "add", "-A")
-    git(site, "commit", "-qm", "site")
-    recipe = tmp_path / "sources.csv"
-    recipe.write_text("source,kind,origin,version,licence,include,inner\n"
-                      "site,charts,someone/site,,CC0,songs/*,assets/{folder}.ogg\n")
-    listing = tmp_path / "4q_dev.csv"
-    listing.write_text("mirror_path,quadrant,valence,arousal,artist,title,genres\n")
-    assert build.main(["--out", str(out), "--mirror", str(mirror), "--debs", str(tmp_path),
-                       "--sources", str(recipe), "--fourq-listing", str(listing)]) == 0
-    rows = read_manifest(out / "manifest.csv")
+    commit(site)
+    rows = build_from(tmp_path, out, mirror, "site,charts,someone/site,,CC0,songs/*,assets/{folder}.ogg\n")
     assert [(r["title"], r["tempo_bpm"], r["path"]) for r in rows] == [("S7", "150", "audio/site/assets/7.ogg")]
     assert skips(out)[("site", "audio_not_in_snapshot")] == 1
 
 
 def test_keyed_recordings_carry_their_key_and_are_test_only(tmp_path):
     mirror, out = tmp_path / "mirror", tmp_path / "out"
-    repo = mirror / "someone+piano"
-    repo.mkdir(parents=True)
-    git(repo, "init", "-q")
+    repo = new_repo(mirror, "piano")
     tone(write(repo, "audio/p1.ogg", b""), 2.0, "OGG")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", "piano")
+    commit(repo)
     listing = tmp_path / "keyed.csv"
     listing.write_text("path,key,mode,artist,title\n"
                        "audio/p1.ogg,C#,minor,Pianist,Fugue in C-sharp minor\n"
                        "audio/absent.ogg,D,major,Pianist,Prelude in D major\n")
-    recipe = tmp_path / "sources.csv"
-    recipe.write_text("source,kind,origin,version,licence,include,inner\n"
-                      f"piano,keyed,someone/piano,,CC0,{listing},\n")
-    fourq = tmp_path / "4q_dev.csv"
-    fourq.write_text("mirror_path,quadrant,valence,arousal,artist,title,genres\n")
-    assert build.main(["--out", str(out), "--mirror", str(mirror), "--debs", str(tmp_path),
-                       "--sources", str(recipe), "--fourq-listing", str(fourq)]) == 0
-    rows = read_manifest(out / "manifest.csv")
+    rows = build_from(tmp_path, out, mirror, f"piano,keyed,someone/piano,,CC0,{listing},\n")
     assert [(r["key"], r["mode"], r["split"], r["tempo_bpm"]) for r in rows] == [("C#", "minor", "test", "")]
     assert skips(out)[("piano", "audio_not_in_snapshot")] == 1
 
 
 def test_keyed_rows_carry_their_own_licence_and_bad_labels_are_skipped(tmp_path):
     mirror, out = tmp_path / "mirror", tmp_path / "out"
-    repo = mirror / "someone+strings"
-    repo.mkdir(parents=True)
-    git(repo, "init", "-q")
+    repo = new_repo(mirror, "strings")
     for name in ("suite", "sonata", "flat", "modal"):
         tone(write(repo, f"music/{name}.ogg", b""), 1.5, "OGG")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", "strings")
+    commit(repo)
     listing = tmp_path / "keyed_strings.csv"
     listing.write_text("path,key,mode,artist,title,licence\n"
                        "music/suite.ogg,G,major,Cellist,Suite No. 1 in G major: Prelude,CC-BY-SA-3.0\n"
                        "music/sonata.ogg,A#,minor,Pianist,Sonata in B-flat minor: I,\n"
                        "music/flat.ogg,Eb,major,Pianist,Nocturne in E-flat major,CC0-1.0\n"
                        "music/modal.ogg,D,dorian,Pianist,Toccata in D dorian,CC0-1.0\n")
-    recipe = tmp_path / "sources.csv"
-    recipe.write_text("source,kind,origin,version,licence,include,inner\n"
-                      f"strings,keyed,someone/strings,,compositions public domain,{listing},\n")
-    fourq = tmp_path / "4q_dev.csv"
-    fourq.write_text("mirror_path,quadrant,valence,arousal,artist,title,genres\n")
-    assert build.main(["--out", str(out), "--mirror", str(mirror), "--debs", str(tmp_path),
-                       "--sources", str(recipe), "--fourq-listing", str(fourq)]) == 0
-    rows = {r["path"]: r for r in read_manifest(out / "manifest.csv")}
+    recipe_row = f"strings,keyed,someone/strings,,compositions public domain,{listing},\n"
+    rows = {r["path"]: r for r in build_from(tmp_path, out, mirror, recipe_row)}
     assert sorted(rows) == ["audio/strings/music/sonata.ogg", "audio/strings/music/suite.ogg"]
     suite, sonata = rows["audio/strings/music/suite.ogg"], rows["audio/strings/music/sonata.ogg"]
     assert suite["licence"] == "CC-BY-SA-3.0; compositions public domain"

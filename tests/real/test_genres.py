@@ -15,7 +15,6 @@ from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 
-from real import build  # noqa: E402
 from real.genres import (  # noqa: E402
     OURS,
     SOURCE_TO_OURS,
@@ -23,11 +22,10 @@ from real.genres import (  # noqa: E402
     listing_text,
     map_genre,
 )
-from real.manifest import read_manifest  # noqa: E402
 from real.splits import artist_names, assign_splits, extend_splits  # noqa: E402
 
 from audiotaste.tagger.tag_head import GENRES  # noqa: E402
-from tests.real.test_build import drop_blob, git, sm, tone, write  # noqa: E402
+from tests.real.test_build import build_from, commit, drop_blob, new_repo, sm, tone, write  # noqa: E402
 
 
 def test_our_genres_are_the_tag_heads():
@@ -105,21 +103,15 @@ def test_no_artist_on_two_sides_after_extending(settled_raw, new_raw):
 def test_a_genre_source_is_split_by_artist_without_moving_earlier_clips(tmp_path):
     mirror, listing_dir = tmp_path / "mirror", tmp_path / "listings"
     listing_dir.mkdir()
-    songs = mirror / "someone+songs"
-    songs.mkdir(parents=True)
-    git(songs, "init", "-q")
+    songs = new_repo(mirror, "songs")
     for i, artist in enumerate(["Band", "Crew", "Solo", "Duo", "Trio", "Quartet"]):
         write(songs, f"pack/S{i}/s.sm", sm("0=120", "s.wav", artist=artist))
         tone(songs / f"pack/S{i}/s.wav", 1.0)
-    git(songs, "add", "-A")
-    git(songs, "commit", "-qm", "songs")
-    genre = mirror / "someone+genres"
-    genre.mkdir(parents=True)
-    git(genre, "init", "-q")
+    commit(songs)
+    genre = new_repo(mirror, "genres")
     for name in ("a", "b", "c", "big"):
         tone(write(genre, f"mp3/{name}.ogg", b""), 1.0, "OGG")
-    git(genre, "add", "-A")
-    git(genre, "commit", "-qm", "tracks")
+    commit(genre)
     drop_blob(genre, "mp3/big.ogg")  # as fetched snapshots lack files of 4 MiB and more
     (listing_dir / "genre_g.csv").write_text(
         "path,source_genre,genre,artist,title,licence\n"
@@ -129,20 +121,13 @@ def test_a_genre_source_is_split_by_artist_without_moving_earlier_clips(tmp_path
         "mp3/big.ogg,Pop,pop,Big,Big,CC BY\n"
         "mp3/absent.ogg,Pop,pop,Absent,Absent,CC BY\n"
     )
-    fourq = tmp_path / "4q_dev.csv"
-    fourq.write_text("mirror_path,quadrant,valence,arousal,artist,title,genres\n")
-    base = "source,kind,origin,version,licence,include,inner\nsongs,charts,someone/songs,,CC0,,\n"
-    recipe = tmp_path / "sources.csv"
+    base = "songs,charts,someone/songs,,CC0,,\n"
 
-    def run(out: Path) -> dict[str, dict[str, str]]:
-        assert build.main(["--out", str(out), "--mirror", str(mirror), "--debs", str(tmp_path),
-                           "--sources", str(recipe), "--fourq-listing", str(fourq)]) == 0  # fmt: skip
-        return {r["clip_id"]: r for r in read_manifest(out / "manifest.csv")}
+    def run(out: Path, recipe_rows: str) -> dict[str, dict[str, str]]:
+        return {r["clip_id"]: r for r in build_from(tmp_path, out, mirror, recipe_rows)}
 
-    recipe.write_text(base)
-    before = run(tmp_path / "before")
-    recipe.write_text(base + f"g,genre,someone/genres,,repo licence,{listing_dir / 'genre_g.csv'},\n")
-    after = run(tmp_path / "after")
+    before = run(tmp_path / "before", base)
+    after = run(tmp_path / "after", base + f"g,genre,someone/genres,,repo licence,{listing_dir / 'genre_g.csv'},\n")
     assert {c: r["split"] for c, r in after.items() if c in before} == {
         c: r["split"] for c, r in before.items()
     }
