@@ -140,7 +140,7 @@ def main() -> None:
     print("val", val, flush=True)
     save(model, args, meta, {
         "model": f"KeyNet (audiotaste.features._models): transposition-equivariant MLP over {N_KEY_BLOCKS} "
-                 f"pitch-class summaries and {N_KEY_MATRICES} bass/pitch-class matrices (pitch.key_features: "
+                 f"pitch-class summaries and {N_KEY_MATRICES} bass/pitch-class matrices (pitch.summarise_key_frames: "
                  "register chromas, opening/ending chroma and bass, prominence; the pitch classes over, and "
                  "a second after, each bass note; the bass line's moves) from a tuning-corrected 2.7 Hz-"
                  "resolution semitone spectrum; "

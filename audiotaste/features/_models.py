@@ -210,7 +210,7 @@ def load_key_net() -> tuple[KeyNet | KeyEnsemble, dict[str, str]] | None:
         members: list[KeyNet] = list(net.members) if isinstance(net, KeyEnsemble) else [net]  # type: ignore[arg-type]
         read = max(int(m.rows.max()) for m in members) + 1
         if read > N_KEY_ROWS:
-            raise ValueError(f"it reads {read} feature rows, pitch.key_features gives {N_KEY_ROWS}")
+            raise ValueError(f"it reads {read} feature rows, pitch.key_inputs gives {N_KEY_ROWS}")
     except (KeyError, ValueError, RuntimeError) as exc:
         raise ModelError(model_path(KEY_WEIGHTS), f"weights do not match KeyNet ({exc})") from None
     return net.eval(), meta

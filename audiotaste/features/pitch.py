@@ -1,5 +1,5 @@
 """Pitch analysis shared by the key and the tempo: tuning, the semitone spectrogram, pitch classes,
-and the pitch-class summaries the key model reads (``key_features``).
+and the pitch-class summaries the key model reads (``key_inputs``, ``summarise_key_frames``).
 
 Below ``tonal`` (the key estimate) and ``rhythm`` (the harmonic change), and below ``_models``, which
 checks a model's feature layout against ``N_KEY_ROWS``: this module imports no model code.
@@ -25,7 +25,7 @@ _KEY_N_FFT, _KEY_HOP = 2048, 1024  # 2.7 Hz bins (a semitone at 55 Hz is 3.3 Hz)
 #: share alone made the key of a looped piece drift (issue 17): its "opening" took in the whole piece.
 _EDGE_FRACTION = 0.15
 _EDGE_S = 2.0
-#: Rows of ``key_features``: 10 pitch-class blocks, then six 12 x 12 matrices.
+#: Rows of ``summarise_key_frames``: 10 pitch-class blocks, then six 12 x 12 matrices.
 N_KEY_ROWS = 10 + 6 * 12
 #: What one key model reads (8 blocks and 3 matrices), under each of the two readings of the bass:
 #: the strongest note of the bass register, and the lowest prominent note wherever it lies.
@@ -128,13 +128,6 @@ def fold_pitch_classes(semis: np.ndarray, midi_lo: int) -> np.ndarray:
     for i in range(semis.shape[0]):
         out[(midi_lo + i) % 12] += semis[i]
     return out
-
-
-def key_features(y: np.ndarray | None, sr: float, *, spectrum: Spectrum | None = None) -> np.ndarray | None:
-    """Pitch-class summaries a key is read from, or ``None`` for silence (``key_inputs`` without the
-    tonal share)."""
-    inputs = key_inputs(y, sr, spectrum=spectrum)
-    return None if inputs is None else inputs[0]
 
 
 def key_inputs(

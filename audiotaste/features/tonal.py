@@ -10,7 +10,7 @@ key either (``SPEECH_REASON``, ``PERCUSSION_REASON``).
 
 Method: the signal is resampled to 5.5 kHz for a 2.7 Hz-resolution STFT, folded onto a
 tuning-corrected semitone axis (41 Hz-2.5 kHz), log-compressed and stripped of its broadband floor
-(drums, noise). Pitch-class summaries of it (``key_features``) feed a transposition-equivariant
+(drums, noise). Pitch-class summaries of it (``pitch.key_inputs``) feed a transposition-equivariant
 classifier (``KeyNet``, ``models/features/key.safetensors``, trained by ``scripts/train_key.py``);
 without the model file, Temperley's key profiles are matched to the mean chroma.
 """

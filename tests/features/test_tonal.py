@@ -181,7 +181,6 @@ def test_key_ensemble_file_averages_members_that_read_different_rows(tmp_path, m
         KEY_ROWS,
         N_KEY_BLOCKS,
         N_KEY_MATRICES,
-        key_features,
         key_inputs,
     )
 
@@ -196,7 +195,7 @@ def test_key_ensemble_file_averages_members_that_read_different_rows(tmp_path, m
         assert isinstance(loaded, _models.KeyEnsemble) and meta["n_models"] == "3"
         assert [m.rows.tolist() for m in loaded.members] == [list(KEY_ROWS[r]) for r in
                                                             ("strongest", "strongest", "lowest")]
-        feats = torch.from_numpy(key_features(cadence(2, minor=True), SR))[None]
+        feats = torch.from_numpy(key_inputs(cadence(2, minor=True), SR)[0])[None]
         with torch.no_grad():
             mean_p = torch.stack([torch.softmax(n(feats), dim=1) for n in nets]).mean(0)
             got = torch.softmax(loaded(feats), dim=1)
@@ -249,10 +248,10 @@ def test_bass_transitions_count_moves_between_held_notes() -> None:
     assert bass_transitions(np.zeros((12, 0), np.float32)).sum() == 0.0
 
 
-def test_key_features_matrices_rotate_with_transposition() -> None:
-    from audiotaste.features.pitch import N_KEY_ROWS, key_features
+def test_key_inputs_matrices_rotate_with_transposition() -> None:
+    from audiotaste.features.pitch import N_KEY_ROWS, key_inputs
 
-    a, b = key_features(cadence(0, minor=False), SR), key_features(cadence(5, minor=False), SR)
+    a, b = key_inputs(cadence(0, minor=False), SR)[0], key_inputs(cadence(5, minor=False), SR)[0]
     assert a is not None and b is not None and a.shape == (N_KEY_ROWS, 12)
     for first in range(10, N_KEY_ROWS, 12):
         m = slice(first, first + 12)
