@@ -208,9 +208,12 @@ def write_melody(spec: ClipSpec, timeline: list[tuple[int, int, int, tuple[int, 
     """Melody notes (start_tick, dur_tick, pitch, velocity) over the chord timeline.
 
     Two-bar motifs are repeated with new pitches (music repeats itself); chord tones land on the
-    beats, scale steps between them; ``spec.avoid_tonic`` keeps the tonic out of the line.
+    beats, scale steps between them; ``spec.avoid_tonic`` keeps the tonic out of the line;
+    ``spec.blue_notes`` bends that share of the notes, on the beat or between, to the key's minor
+    third, flat seventh or flat fifth.
     """
     rng = _rng(spec, 11)
+    blue_rng = _rng(spec, 17)  # its own stream: a melody without blue notes is note-for-note as before
     sub = tap_ticks // spec.subdiv
     vocab = _RHYTHMS[spec.subdiv][spec.density]
     lo, hi = spec.register
@@ -245,6 +248,8 @@ def write_melody(spec: ClipSpec, timeline: list[tuple[int, int, int, tuple[int, 
             pcs = chord_tones if on_beat else scale
             if spec.density == "chromatic" and rng.random() < 0.3:
                 pcs = list(range(12))
+            if spec.blue_notes and blue_rng.random() < spec.blue_notes:
+                pcs = [(tonic + int(blue_rng.choice((3, 3, 10, 10, 6)))) % 12]
             if spec.avoid_tonic:
                 pcs = [p for p in pcs if p != spec.key % 12] or [(spec.key + 7) % 12]
             step = int(rng.choice((-2, -1, 1, 2, 0, -4, 4, 7, -7) if spec.density != "sparse"

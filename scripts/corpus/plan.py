@@ -18,7 +18,9 @@ import numpy as np
 from .theory import BLUES_MAJOR, BLUES_MINOR, KEY_NAMES, MOODS, PROGRESSIONS, Chord, jazzify
 
 GROOVES_CSV = Path(__file__).with_name("grooves.csv")
-PRESETS = {"train": 1, "bench": 2, "sample": 3, "drumless": 4}
+PRESETS = {"train": 1, "bench": 2, "sample": 3, "drumless": 4, "blue": 5}
+#: Genres whose major-key melodies lean on blue notes (preset ``blue``).
+BLUE_GENRES = ("blues", "country", "jazz", "pop", "rock", "soul")
 
 # SoundFont keys by split.  Validation and test each use a font never used in training.
 TRAIN_FONTS = ("fluidr3_gm", "fluidr3_gs", "fluidr3mono", "freepats")
@@ -110,6 +112,7 @@ class ClipSpec:
     detune_cents: float = 0.0
     hard_kind: str = ""
     transpose: int = 0  # chorales: semitones applied to the score
+    blue_notes: float = 0.0  # share of a major-key melody's notes bent to b3, b7 (or b5)
 
     @property
     def mma_tempo(self) -> float:
@@ -185,10 +188,15 @@ def plan_clip(preset: str, seed: int, index: int) -> ClipSpec:
     energetic, tense) and never keeps drums: in ``train`` only the quiet moods drop them, so fast
     drumless playing (gypsy jazz, two-beat country, fast classical) is almost absent there, while
     listeners still tap its beat.
+
+    Preset ``blue`` plans the ``BLUE_GENRES`` only, and gives 15-50 % of a major-key melody's notes
+    the minor third, flat seventh or flat fifth (issue 17): a blues singer's or guitarist's line
+    over major harmony, which is still a major key. The other presets' melodies never do this,
+    so the key model read such records as the parallel minor.
     """
     cs = comp_seed(preset, seed, index)
     rng = np.random.default_rng(cs)
-    gs = genres()
+    gs = BLUE_GENRES if preset == "blue" else genres()
     block = np.random.default_rng([PRESETS[preset], seed, index // len(gs), 99]).permutation(len(gs))
     genre = gs[int(block[index % len(gs)])]
     split, font = _split(rng)
@@ -220,6 +228,8 @@ def plan_clip(preset: str, seed: int, index: int) -> ClipSpec:
     leads = GENRE_LEADS[genre] if genre in ("classical", "ambient") or rng.random() < 0.6 \
         else mood.leads
     velocity = float(rng.uniform(*mood.velocity))
+    # drawn last, so that every other preset's plan is unchanged
+    blue = float(rng.uniform(0.15, 0.5)) if preset == "blue" and mode == 1 else 0.0
     return ClipSpec(
         clip_id=f"{preset}-{seed}-{index:05d}", index=index, seed=cs, split=split, genre=genre,
         moods=mood.moods, groove=g.groove, variant=_pick(rng, (g.groove,) + g.variants),
@@ -231,7 +241,7 @@ def plan_clip(preset: str, seed: int, index: int) -> ClipSpec:
         density=mood.density, articulation=float(rng.uniform(*mood.articulation)),
         lead_program=int(_pick(rng, leads)), remap_p=0.6 if rng.random() < 0.5 else 0.0,
         drop_drums=g.drums and (preset == "drumless" or rng.random() > mood.drums_keep),
-        soundfont=font, aug=_aug(rng, velocity),
+        soundfont=font, aug=_aug(rng, velocity), blue_notes=blue,
     )
 
 

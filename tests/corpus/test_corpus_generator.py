@@ -23,9 +23,9 @@ sys.path.insert(0, str(SCRIPTS))
 import make_corpus  # noqa: E402
 
 from corpus import render  # noqa: E402
-from corpus.compose import compose  # noqa: E402
+from corpus.compose import PPQ, chord_timeline, compose, write_melody  # noqa: E402
 from corpus.manifest import COLUMNS, Manifest  # noqa: E402
-from corpus.plan import comp_seed, genres, grooves, plan_clip, plan_clips  # noqa: E402
+from corpus.plan import BLUE_GENRES, comp_seed, genres, grooves, plan_clip, plan_clips  # noqa: E402
 from corpus.theory import MAJOR_SCALE, MINOR_SCALE, MMA_ROOTS, MOOD_NAMES  # noqa: E402
 
 HAVE_TOOLS = all(
@@ -76,6 +76,34 @@ def test_drumless_preset_is_fast_capable_and_never_keeps_drums():
     # the train preset draws exactly as before: its first clips' drum choice follows the mood
     train = plan_clips("train", 0, 200)
     assert any(not s.drop_drums for s in train if grooves_by_name[s.groove].drums)
+
+
+def test_train_plan_is_the_one_the_recorded_corpora_were_rendered_from():
+    # docs/DATA.md gives make_corpus.py commands for corpus/train1-3; a change to the train plan
+    # would make them render other music (fields added later with a default are left out)
+    specs = [s.to_dict() for s in plan_clips("train", 1, 30)]
+    for d in specs:
+        assert d.pop("blue_notes") == 0.0
+    assert hashlib.sha1(repr(specs).encode()).hexdigest()[:12] == "0382efd9f61a"
+
+
+def test_blue_preset_bends_major_melodies_to_blue_notes():
+    specs = plan_clips("blue", 0, 120)
+    assert {s.genre for s in specs} == set(BLUE_GENRES)
+    assert all(0.15 <= s.blue_notes <= 0.5 if s.mode == 1 else s.blue_notes == 0.0 for s in specs)
+    spec = next(s for s in specs if s.mode == 1 and s.genre == "pop" and s.blue_notes > 0.3)
+    spec = replace(spec, bars=48, modulate_bar=10**6)
+    bar_ticks = spec.mma_time * PPQ
+    args = (chord_timeline(spec, bar_ticks), bar_ticks, int(round(spec.beats_per_tap * PPQ)), spec.bars * bar_ticks)
+    blue_pcs = {(spec.key + i) % 12 for i in (3, 6, 10)}
+
+    def blue_share(s) -> float:
+        notes = write_melody(s, *args)
+        return sum(n[2] % 12 in blue_pcs for n in notes) / len(notes)
+
+    plain, bent = blue_share(replace(spec, blue_notes=0.0)), blue_share(spec)
+    assert plain < 0.1  # a pop progression in major has no b3, b5 or b7
+    assert bent - plain > 0.6 * spec.blue_notes
 
 
 # --- MIDI labels ----------------------------------------------------------------------------------
