@@ -25,7 +25,16 @@ import make_corpus  # noqa: E402
 from corpus import render  # noqa: E402
 from corpus.compose import PPQ, chord_timeline, compose, write_melody  # noqa: E402
 from corpus.manifest import COLUMNS, Manifest  # noqa: E402
-from corpus.plan import BLUE_GENRES, comp_seed, genres, grooves, plan_clip, plan_clips  # noqa: E402
+from corpus.plan import (  # noqa: E402
+    BLUE_GENRES,
+    FAST_BPM,
+    FAST_GENRES,
+    comp_seed,
+    genres,
+    grooves,
+    plan_clip,
+    plan_clips,
+)
 from corpus.theory import MAJOR_SCALE, MINOR_SCALE, MMA_ROOTS, MOOD_NAMES  # noqa: E402
 
 HAVE_TOOLS = all(
@@ -85,6 +94,16 @@ def test_train_plan_is_the_one_the_recorded_corpora_were_rendered_from():
     for d in specs:
         assert d.pop("blue_notes") == 0.0
     assert hashlib.sha1(repr(specs).encode()).hexdigest()[:12] == "0382efd9f61a"
+
+
+def test_fast_preset_plays_drum_grooves_at_170_to_260_bpm():
+    specs = plan_clips("fast", 0, 120)
+    assert {s.genre for s in specs} == set(FAST_GENRES)
+    assert all(FAST_BPM[0] <= s.tempo_bpm <= FAST_BPM[1] for s in specs)
+    assert all(grooves_by_name[s.groove].drums and not s.drop_drums for s in specs)
+    assert all(s.beats_per_tap == 1 and s.meter == "4/4" for s in specs)  # the beat is the written quarter
+    assert sum(s.tempo_bpm >= 220 for s in specs) >= 30
+    assert not {comp_seed("train", 0, i) for i in range(5000)} & {comp_seed("fast", 0, i) for i in range(500)}
 
 
 def test_blue_preset_bends_major_melodies_to_blue_notes():
