@@ -19,7 +19,9 @@ ANALYSIS_SR = 22050  # Hz
 N_FFT = 2048  # samples (~93 ms at 22.05 kHz)
 HOP_LENGTH = 512  # samples (~23 ms)
 N_MELS = 128
-STFT_CHUNK_FRAMES = 512  # frames per torch.stft call (bounds memory on long signals)
+#: Frames per torch.stft call: bounds memory on long signals, and 128 frames (a 0.5 MB chunk of
+#: power) stay in cache while they are squared and transposed; 512 took ~30 % longer.
+STFT_CHUNK_FRAMES = 128
 
 
 @dataclass(frozen=True)
@@ -90,14 +92,16 @@ def stft_power(
     # Frames are transformed in chunks so the complex STFT of a long segment never sits in memory.
     chunk = max(1, STFT_CHUNK_FRAMES)
     with torch.inference_mode():
+        out = torch.from_numpy(power)
         for first in range(0, n_frames, chunk):
             last = min(n_frames, first + chunk)
             piece = torch.from_numpy(padded[first * hop_length : (last - 1) * hop_length + n_fft])
             spec = torch.stft(
                 piece, n_fft=n_fft, hop_length=hop_length, window=window, center=False,
                 return_complex=True,
-            )  # [n_fft//2+1, last-first]
-            power[:, first:last] = (spec.real.square() + spec.imag.square()).numpy()
+            ).T  # [last-first, n_fft//2+1]: torch.stft's memory order, so the squares read in order
+            # re² + im² in place (same rounding as a fresh sum), one transposed copy into ``power``
+            out[:, first:last] = spec.real.square().add_(spec.imag.square()).T
     return Spectrum(power=power, sr=sr, n_fft=n_fft, hop_length=hop_length)
 
 
