@@ -116,6 +116,7 @@ class ClipSpec:
     hard_kind: str = ""
     transpose: int = 0  # chorales: semitones applied to the score
     blue_notes: float = 0.0  # share of a major-key melody's notes bent to b3, b7 (or b5)
+    low_voicing: bool = False  # the accompaniment's chords an octave down, under the melody
 
     @property
     def mma_tempo(self) -> float:
@@ -195,7 +196,9 @@ def plan_clip(preset: str, seed: int, index: int) -> ClipSpec:
     Preset ``blue`` plans the ``BLUE_GENRES`` only, and gives 15-50 % of a major-key melody's notes
     the minor third, flat seventh or flat fifth (issue 17): a blues singer's or guitarist's line
     over major harmony, which is still a major key. The other presets' melodies never do this,
-    so the key model read such records as the parallel minor.
+    so the key model read such records as the parallel minor. From seed 7 on, half of its clips
+    also voice the accompaniment's chords an octave down (the third of the chord in the bass
+    register, the melody's blue third above it).
 
     Preset ``fast`` plays the drum grooves of ``FAST_GENRES`` (4/4, beat = the written quarter) at
     170-260 BPM, each beat a kick or a snare as in J-pop, punk or drum'n'bass: the other presets
@@ -242,6 +245,7 @@ def plan_clip(preset: str, seed: int, index: int) -> ClipSpec:
     velocity = float(rng.uniform(*mood.velocity))
     # drawn last, so that every other preset's plan is unchanged
     blue = float(rng.uniform(0.15, 0.5)) if preset == "blue" and mode == 1 else 0.0
+    low = preset == "blue" and seed >= 7 and bool(rng.random() < 0.5)
     return ClipSpec(
         clip_id=f"{preset}-{seed}-{index:05d}", index=index, seed=cs, split=split, genre=genre,
         moods=mood.moods, groove=g.groove, variant=_pick(rng, (g.groove,) + g.variants),
@@ -253,7 +257,7 @@ def plan_clip(preset: str, seed: int, index: int) -> ClipSpec:
         density=mood.density, articulation=float(rng.uniform(*mood.articulation)),
         lead_program=int(_pick(rng, leads)), remap_p=0.6 if rng.random() < 0.5 else 0.0,
         drop_drums=g.drums and preset != "fast" and (preset == "drumless" or rng.random() > mood.drums_keep),
-        soundfont=font, aug=_aug(rng, velocity), blue_notes=blue,
+        soundfont=font, aug=_aug(rng, velocity), blue_notes=blue, low_voicing=low,
     )
 
 
