@@ -8,9 +8,11 @@ it returns, so nothing is re-implemented): each week a listener is in one of the
 ``sigmoid(1.5 * utility - gap + 0.3)``, the gap being the tempo/energy mismatch or the unfamiliar
 artist, as the world's skip model says; a full play makes the artist familiar.
 
-Discovery, measured two ways:
+Discovery, measured three ways:
 - ``new_artists``: distinct artists the listener had never played in full before the rounds and
   now did, per listener (mean). It cannot saturate short of the catalogue's artists.
+- ``adopted``: of those, the artists the listener fully played in two or more of the rounds (found,
+  then chosen again: discovery that stays), per listener (mean). It cannot saturate either.
 - ``second_cluster`` (the bench's old kind of measure, it saturates): among listeners with two or
   more taste clusters, the share whose second cluster (by mix weight over the rounds) got at least
   three full plays of tracks that suit it best.
@@ -135,7 +137,7 @@ def run_policy(
     )
     n_users = len(s["cl_w"])
     before = [set(a) for a in s["known_artists"]]
-    found: list[set[int]] = [set() for _ in range(n_users)]
+    found: list[dict[int, set[int]]] = [{} for _ in range(n_users)]  # new artist -> rounds
     second_full = np.zeros(n_users)
     mix_mean = np.mean([world.mix(cfg.weeks + r) for r in range(rounds)], axis=0)
     order = np.argsort(-mix_mean, axis=1)
@@ -160,7 +162,7 @@ def run_policy(
         for x, i in zip(u_arr[full], i_arr[full], strict=True):
             a = int(s["artist"][i])
             if a not in before[x]:
-                found[x].add(a)
+                found[x].setdefault(a, set()).add(r)
         suit = world.suits(u_arr, i_arr)
         hit = full & (suit == order[u_arr, 1])
         np.add.at(second_full, u_arr[hit], 1)
@@ -174,6 +176,7 @@ def run_policy(
         "full_plays": full_total,
         "full_rate": full_total / max(starts, 1),
         "new_artists": float(np.mean([len(f) for f in found])),
+        "adopted": float(np.mean([sum(len(v) >= 2 for v in f.values()) for f in found])),
         "second_cluster": float((second_full[multi] >= 3).mean()) if multi.any() else float("nan"),
     }
 
@@ -192,6 +195,7 @@ def worlds(
     g = df[df.policy == "greedy"].set_index("world")
     df["full_vs_greedy"] = df["full_plays"] / df["world"].map(g["full_plays"])
     df["new_artists_vs_greedy"] = df["new_artists"] / df["world"].map(g["new_artists"])
+    df["adopted_vs_greedy"] = df["adopted"] / df["world"].map(g["adopted"])
     df["second_cluster_vs_greedy"] = df["second_cluster"] / df["world"].map(g["second_cluster"])
     pd.set_option("display.width", 220)
     print(f"\n{rounds} weekly rounds x {size} tracks per listener (seed {seed})")

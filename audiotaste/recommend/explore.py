@@ -38,7 +38,7 @@ from audiotaste.recommend.impressions import (
 )
 from audiotaste.recommend.offpolicy import FULL_FRACTION, full_plays, off_policy_estimate
 from audiotaste.recommend.playlist import Playlist
-from audiotaste.recommend.ranker import FEATURES, features, fit_ranker, liked, update_recent
+from audiotaste.recommend.ranker import FEATURES, features, fit_ranker, liked, update_recent, worth
 from audiotaste.recommend.recommender import Recommender, check_fitted
 from audiotaste.recommend.shelves import (
     NEW_RELEASE_DAYS,
@@ -63,8 +63,8 @@ __all__ = [
 
 #: Constructor arguments kept in a saved state (``rec`` and ``tracks`` are given to ``load``).
 _PARAMS = ("size", "epsilon", "discovery_share", "second_genres", "prior_strength", "discount",
-           "diversity", "learn", "new_artists", "fresh_shelves", "artist_cap", "pool", "draws",
-           "mix", "random_state")  # fmt: skip
+           "diversity", "learn", "new_artists", "fresh_shelves", "artist_cap", "new_artist_value",
+           "pool", "draws", "mix", "random_state")  # fmt: skip
 
 
 class Discovery:
@@ -107,6 +107,14 @@ class Discovery:
         the listener has never played, where there are any: discovery, not more of the same.
     artist_cap
         Tracks per artist per 30 tracks.
+    new_artist_value
+        Within every shelf, a full play of an artist the listener has not adopted yet (fewer than
+        two of their tracks liked: never played, or found once) counts ``1 + new_artist_value``
+        plays: tracks are taken by ``p(full) * (1 + new_artist_value)`` for those artists and
+        ``p(full)`` for the others, once the re-ranker gives ``p(full)`` (0, the default: by
+        ``p(full)`` alone). Shelves, reasons and propensities are unchanged. It trades full plays
+        for discovery: 0.5 doubled greedy's new artists on more worlds but cost Discovery its lead
+        in full plays on two held-out worlds (docs/BENCHMARKS.md, session 11).
     pool
         Best-scoring tracks kept per shelf.
     draws
@@ -141,6 +149,7 @@ class Discovery:
         new_artists: bool = True,
         fresh_shelves: Iterable[str] = ("second_genre", "outside", "new"),
         artist_cap: int = 1,
+        new_artist_value: float = 0.0,
         pool: int = 60,
         draws: int = 1000,
         mix: Mapping[str, float] | None = None,
@@ -160,6 +169,7 @@ class Discovery:
         self.new_artists = new_artists
         self.fresh_shelves = tuple(str(a) for a in fresh_shelves)
         self.artist_cap = artist_cap
+        self.new_artist_value = new_artist_value
         self.pool = pool
         self.draws = draws
         self.mix = None if mix is None else dict(mix)
@@ -288,9 +298,12 @@ class Discovery:
             wanted=target_n,
             unmet=unmet,
         )
-        rank = score  # repeats rank after every track never offered
+        rank = score
+        if u is not None and self.coef_ is not None and self.new_artist_value > 0:
+            rank = worth(rec, u, score, self.new_artist_value)
+        # repeats rank after every track never offered
         if repeats is not None and len(score):
-            rank = np.where(repeats, score - (np.ptp(score) + 1.0), score)
+            rank = np.where(repeats, rank - (np.ptp(rank) + 1.0), rank)
         shelves = build_shelves(
             cat,
             rec,

@@ -44,3 +44,4 @@ def test_both_policies_run_and_count_what_they_found() -> None:
         r = b.run_policy(name, cfg, rounds=2, size=5, seed=0)
         assert 0 < r["full_plays"] <= 2 * 5 * TINY["n_users"]
         assert 0 <= r["new_artists"] <= 10
+        assert 0 <= r["adopted"] <= r["new_artists"]  # adopted: found, then fully played again

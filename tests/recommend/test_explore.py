@@ -295,3 +295,24 @@ def test_fresh_shelves_hold_artists_the_listener_never_played() -> None:
     assert got["new"] == [1]  # no new release by an unheard artist: the shelf keeps its track
     assert shelves(("second_genre",))["outside"] == [1, 4]  # the former default
     assert shelves(())["second_genre"] == [3]  # no fresh shelves: familiar artists stay
+
+
+def test_artists_to_discover_are_worth_more_until_adopted() -> None:
+    from types import SimpleNamespace
+
+    import scipy.sparse as sp
+
+    from audiotaste.recommend.ranker import unadopted, worth
+
+    # artist 0: two liked tracks (adopted); artist 1: one liked (found once); artist 2: skipped;
+    # artist 3: never played; track 7 has no artist
+    codes = np.array([0, 0, 0, 1, 1, 2, 3, -1])
+    ev = sp.csr_matrix((np.array([1.0, 0.5, 1.0, -1.0]), ([0, 0, 0, 0], [0, 1, 3, 5])), (1, 8))
+    rec = SimpleNamespace(evidence_=ev, artist_code_=codes)
+    assert unadopted(rec, 0).tolist() == [False, False, False, True, True, True, True, False]
+    p = np.array([0.7, 0.8, 0.7, 0.5, 0.5, 0.5, 0.5, 0.5])
+    logit = np.log(p / (1 - p))
+    w = np.exp(worth(rec, 0, logit, 0.5))
+    np.testing.assert_allclose(w, [0.7, 0.8, 0.7, 0.75, 0.75, 0.75, 0.75, 0.5])
+    assert w[3] > w[0] and w[3] < w[1]  # 0.5 x 1.5 beats 0.7, not 0.8
+    np.testing.assert_allclose(np.exp(worth(rec, 0, logit, 0.0))[3:], 0.5)  # value 0: p alone
