@@ -196,14 +196,15 @@ def plan_clip(preset: str, seed: int, index: int) -> ClipSpec:
     Preset ``blue`` plans the ``BLUE_GENRES`` only, and gives 15-50 % of a major-key melody's notes
     the minor third, flat seventh or flat fifth (issue 17): a blues singer's or guitarist's line
     over major harmony, which is still a major key. The other presets' melodies never do this,
-    so the key model read such records as the parallel minor. From seed 7 on, half of its clips
-    also voice the accompaniment's chords an octave down (the third of the chord in the bass
-    register, the melody's blue third above it).
+    so the key model read such records as the parallel minor. Half of its clips also voice the
+    accompaniment's chords an octave down (the chord's third in the bass register, the melody's
+    blue third above it; ``corpus/blue5`` was rendered at e78b066, before this).
 
     Preset ``fast`` plays the drum grooves of ``FAST_GENRES`` (4/4, beat = the written quarter) at
     170-260 BPM, each beat a kick or a snare as in J-pop, punk or drum'n'bass: the other presets
     keep a groove within its natural range, so 2 % of their clips are at 190 BPM or more, against
-    20 % of the real charts (issue 17), and the tempo model learned to hear those at half.
+    20 % of the real charts, where the tempo model's octave errors are (issue 17; fine-tuning on
+    this preset did not help, docs/BENCHMARKS.md session 11).
     """
     cs = comp_seed(preset, seed, index)
     rng = np.random.default_rng(cs)
@@ -245,7 +246,7 @@ def plan_clip(preset: str, seed: int, index: int) -> ClipSpec:
     velocity = float(rng.uniform(*mood.velocity))
     # drawn last, so that every other preset's plan is unchanged
     blue = float(rng.uniform(0.15, 0.5)) if preset == "blue" and mode == 1 else 0.0
-    low = preset == "blue" and seed >= 7 and bool(rng.random() < 0.5)
+    low = preset == "blue" and bool(rng.random() < 0.5)
     return ClipSpec(
         clip_id=f"{preset}-{seed}-{index:05d}", index=index, seed=cs, split=split, genre=genre,
         moods=mood.moods, groove=g.groove, variant=_pick(rng, (g.groove,) + g.variants),
