@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent / "anchors"))
 
 import score  # noqa: E402
-from bench_key_windows import agreement, madmom, with_key_model  # noqa: E402
+from bench_key_windows import agreement, key_label, madmom, with_key_model  # noqa: E402
 
 from audiotaste.audio import load  # noqa: E402
 from audiotaste.features import tonal  # noqa: E402
@@ -36,8 +36,7 @@ from audiotaste.features import tonal  # noqa: E402
 def ours(path: Path) -> str | None:
     """audiotaste's key of a whole file, as ``analyze`` reads it (22.05 kHz mono)."""
     y, sr = load(path, sr=22050)
-    est = tonal.key(y, sr)
-    return None if est.key is None else f"{est.key_name} {'major' if est.mode == 1 else 'minor'}"
+    return key_label(tonal.key(y, sr))
 
 
 def mode_flips(keys: list[str | None], reference: list[str | None]) -> tuple[int, int]:

@@ -68,10 +68,14 @@ def write_excerpts(rows: list[dict], folder: Path) -> list[dict[str, Path]]:
     return songs
 
 
+def key_label(est: tonal.KeyEstimate) -> str | None:
+    """``"F# minor"``, madmom's spelling (``score.parse_key`` reads both); None without a key."""
+    return None if est.key is None else f"{est.key_name} {'major' if est.mode == 1 else 'minor'}"
+
+
 def ours(path: Path) -> str | None:
     y, sr = sf.read(path, dtype="float32")
-    est = tonal.key(y, sr)
-    return None if est.key is None else f"{est.key_name} {'major' if est.mode == 1 else 'minor'}"
+    return key_label(tonal.key(y, sr))
 
 
 def madmom(paths: list[Path]) -> dict[str, str] | None:

@@ -50,10 +50,11 @@ def liked(rec: Any, u: int) -> tuple[np.ndarray, np.ndarray]:
 def features(rec: Any, cat: ShelfCatalogue, u: int, recent: np.ndarray | None) -> np.ndarray:
     """:data:`FEATURES` of every track for listener ``u``, ``[n_tracks, n_features]``."""
     out = np.zeros((len(rec.track_ids_), len(FEATURES)))
-    out[:, 0] = rec._score(np.array([u]))[0]  # the recommender's own score, the one function
+    collaborative, content = rec._score_parts(np.array([u]))  # the recommender's score, in parts
+    out[:, 0] = collaborative[0] + content[0] + rec.bias_
     out[:, 7] = np.log1p(np.asarray(rec.listens_, float))
-    out[:, 8] = rec.item_factors_ @ rec.user_factors_[u]
-    out[:, 9] = rec.Xw_ @ rec.taste_[u]
+    out[:, 8] = collaborative[0]
+    out[:, 9] = content[0]
     tracks, w = liked(rec, u)
     if len(tracks):
         w = w / w.sum()

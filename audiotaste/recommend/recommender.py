@@ -298,9 +298,8 @@ class Recommender:
             self.X_, self.item_cf_, self.listens_, self.artist_code_, ridge=self.ridge,
             artist_listens=self.artist_listens, blend_listens=self.blend_listens)[0]  # fmt: skip
         self.user_factors_[users] = fold_in(prior, conf[users], self.regularization)
-        self.item_cf_[items] = fold_in(
-            self.user_factors_, conf.T.tocsr()[items], self.regularization
-        )
+        played_by = conf.T.tocsr()[items]
+        self.item_cf_[items] = fold_in(self.user_factors_, played_by, self.regularization)
         self._update_items()
         self.taste_[users] = self._taste(users)
         self._center()
@@ -311,20 +310,21 @@ class Recommender:
         """Scores ``[n_users, n_tracks]`` of the named tracks (all tracks when ``None``), exact."""
         check_fitted(self)
         u = self._user_index(users)
-        items = (
-            np.arange(len(self.track_ids_)) if track_ids is None else self._track_index(track_ids)
-        )
+        items = None if track_ids is None else self._track_index(track_ids)
         return self._score(u, items)
 
     def _score(self, u: np.ndarray, items: np.ndarray | None = None) -> np.ndarray:
-        """Scores ``[len(u), n_items]``; ``items=None`` scores the whole catalogue without
-        copying its factors (the discovery re-ranker calls this for every track)."""
-        f = self.item_factors_ if items is None else self.item_factors_[items]
-        x = self.Xw_ if items is None else self.Xw_[items]
-        out = self.user_factors_[u] @ f.T
-        out += self.taste_[u] @ x.T
+        """Scores ``[len(u), n_items]`` (``items=None``: every track, its factors not copied)."""
+        out, content = self._score_parts(u, items)
+        out += content
         out += self.bias_ if items is None else self.bias_[items]
         return out
+
+    def _score_parts(self, u: np.ndarray, items: np.ndarray | None = None) -> list[np.ndarray]:
+        """``_score`` less the bias, as [collaborative, content]; Discovery reads them apart."""
+        f = self.item_factors_ if items is None else self.item_factors_[items]
+        x = self.Xw_ if items is None else self.Xw_[items]
+        return [self.user_factors_[u] @ f.T, self.taste_[u] @ x.T]
 
     def recommend(
         self,

@@ -449,7 +449,7 @@ def _rewrite_mma(mid: mido.MidiFile, spec: ClipSpec, rng: np.random.Generator) -
             if m.type == "note_on" and m.velocity > 0:
                 m = m.copy(velocity=int(np.clip(round(m.velocity * spec.velocity), 1, 127)))
             if spec.low_voicing and m.type in ("note_on", "note_off") and not bassy \
-                    and m.channel != DRUM_CH and m.note >= 40:
+                    and m.channel != DRUM_CH and m.note >= 40:  # none drops below E1, the key range
                 m = m.copy(note=m.note - 12)
             elif m.type == "program_change" and m.channel != DRUM_CH:
                 prog = m.program
