@@ -13,15 +13,18 @@ import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
+from audiotaste.recommend.finish import comfort_gap, track_finish_odds
 from audiotaste.recommend.profile import SKIP_S
 from audiotaste.recommend.shelves import ShelfCatalogue
 
 #: Per (listener, track) inputs: the recommender's score; the listener's liked genre and mood mix
-#: dotted with the track's tags; whether they like the artist; the gaps to their liked energy and
-#: (octave-folded, log2) tempo; cosine with their recent feedback (finished minus skipped tracks of
-#: past playlists, discounted weekly); how many listeners played the track (log1p); and the
-#: score's collaborative and content parts apart (they predict finishing differently from world
-#: to world: the collaborative part ranks artists new to a listener better where taste is latent).
+#: dotted with the track's tags; whether they like the artist; the gaps to the energy and
+#: (octave-folded, log2) tempo their finishes centre on (:func:`~.finish.comfort_centre`);
+#: cosine with their recent feedback (finished minus skipped tracks of past playlists, discounted
+#: weekly); how many listeners played the track (log1p); the score's collaborative and content
+#: parts apart (they predict finishing differently from world to world: the collaborative part
+#: ranks artists new to a listener better where taste is latent); and the odds that the track's
+#: listeners kept it (:func:`~.finish.track_finish_odds`).
 FEATURES = (
     "score",
     "genre_match",
@@ -33,6 +36,7 @@ FEATURES = (
     "popularity",
     "collaborative",
     "content",
+    "finish_odds",
 )
 #: Started slots needed before the re-ranker is fitted.
 MIN_ROWS = 200
@@ -63,14 +67,12 @@ def features(rec: Any, cat: ShelfCatalogue, u: int, recent: np.ndarray | None) -
                 out[:, col] = tags @ (w @ tags[tracks])
         liked_artists = np.unique(rec.artist_code_[tracks])
         out[:, 3] = np.isin(rec.artist_code_, liked_artists[liked_artists >= 0])
-        for col, v, fold in ((4, cat.meta["energy"], False), (5, cat.log_tempo, True)):
-            if v is None or not np.isfinite(v[tracks]).any():
-                continue
-            ok = np.isfinite(v[tracks])
-            gap = np.abs(v - np.average(v[tracks][ok], weights=w[ok] + 1e-12))
-            if fold:
-                gap = np.minimum(gap, np.abs(gap - 1))  # octave errors
-            out[:, col] = np.where(np.isfinite(gap), gap, 0.5 if fold else 0.25)
+    row = rec.evidence_[u]
+    for col, v, fold in ((4, cat.meta["energy"], False), (5, cat.log_tempo, True)):
+        gap = comfort_gap(v, row.indices, row.data, fold=fold, unknown=0.5 if fold else 0.25)
+        if gap is not None:
+            out[:, col] = gap
+    out[:, 10] = track_finish_odds(rec.evidence_, rec.listens_)
     if recent is not None:
         out[:, 6] = rec.X_ @ (recent / max(float(np.linalg.norm(recent)), 1e-9))
     return out
