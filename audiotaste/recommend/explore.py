@@ -111,10 +111,10 @@ class Discovery:
         Within every shelf, a full play of an artist the listener has not adopted yet (fewer than
         two of their tracks liked: never played, or found once) counts ``1 + new_artist_value``
         plays: tracks are taken by ``p(full) * (1 + new_artist_value)`` for those artists and
-        ``p(full)`` for the others, once the re-ranker gives ``p(full)`` (0, the default: by
-        ``p(full)`` alone). Shelves, reasons and propensities are unchanged. It trades full plays
-        for discovery: 0.5 doubled greedy's new artists on more worlds but cost Discovery its lead
-        in full plays on two held-out worlds (docs/BENCHMARKS.md, session 11).
+        ``p(full)`` for the others, once the re-ranker gives ``p(full)`` (0: by ``p(full)``
+        alone). Shelves, reasons and propensities are unchanged. It trades full plays for
+        discovery; 0.25 was chosen on the tuning worlds once the re-ranker read the finish
+        evidence of :mod:`~audiotaste.recommend.finish` (docs/BENCHMARKS.md, session 12).
     pool
         Best-scoring tracks kept per shelf.
     draws
@@ -149,7 +149,7 @@ class Discovery:
         new_artists: bool = True,
         fresh_shelves: Iterable[str] = ("second_genre", "outside", "new"),
         artist_cap: int = 1,
-        new_artist_value: float = 0.0,
+        new_artist_value: float = 0.25,
         pool: int = 60,
         draws: int = 1000,
         mix: Mapping[str, float] | None = None,
