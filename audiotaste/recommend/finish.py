@@ -62,7 +62,8 @@ def comfort_centre(
     Among the candidate centres (:data:`GRID` quantiles of ``values``), the one that minimises
     ``sum((liked - mean liked) * distance)`` over the listener's tracks: finishes close to the
     centre, skips far from it (the linear term of a logistic fit of "liked" on the distance).
-    With no skip (or no like) there is no contrast, and the liked tracks' weighted median stands in.
+    With no skip there is no contrast, and the liked tracks' weighted median stands in; with no
+    like, nothing says where the listener finishes (``None``).
 
     Parameters
     ----------
@@ -76,7 +77,7 @@ def comfort_centre(
     Returns
     -------
     float or None
-        ``None`` when the listener has no track with a known value.
+        ``None`` when the listener has no track with a known value, or likes none of them.
     """
     v = np.asarray(values, float)
     x = v[tracks]
@@ -84,8 +85,10 @@ def comfort_centre(
     if not ok.any():
         return None
     x, y = x[ok], (evidence[ok] > 0).astype(float)
-    if y.min() == y.max():
-        w = np.abs(evidence[ok])
+    if y.max() == 0:
+        return None
+    if y.min() == 1:
+        w = evidence[ok]
         order = np.argsort(x)
         cum = np.cumsum(w[order])
         return float(x[order][np.searchsorted(cum, cum[-1] / 2)])

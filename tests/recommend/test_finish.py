@@ -32,6 +32,7 @@ def test_comfort_centre_follows_finishes_not_starts() -> None:
     # no skips: no contrast, the liked tracks' weighted median
     assert comfort_centre(values, fast, np.ones(10)) == pytest.approx(0.79)
     assert comfort_centre(np.full(101, np.nan), tracks, evidence) is None
+    assert comfort_centre(values, slow, -np.ones(30)) is None  # only skips: no centre
 
 
 def test_a_listener_who_finishes_only_fast_tracks_gets_fast_unheard_tracks_first() -> None:
