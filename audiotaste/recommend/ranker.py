@@ -51,6 +51,16 @@ def liked(rec: Any, u: int) -> tuple[np.ndarray, np.ndarray]:
     return row.indices[pos], row.data[pos].astype(float)
 
 
+def _finish_odds(rec: Any) -> np.ndarray:
+    """:func:`~.finish.track_finish_odds` of ``rec``'s evidence, computed once per evidence matrix
+    (``partial_fit`` replaces it), not once per listener: a pass over every event each time."""
+    cached = getattr(rec, "_finish_odds_cache", None)
+    if cached is None or cached[0] is not rec.evidence_:
+        cached = (rec.evidence_, track_finish_odds(rec.evidence_, rec.listens_))
+        rec._finish_odds_cache = cached
+    return cached[1]
+
+
 def features(rec: Any, cat: ShelfCatalogue, u: int, recent: np.ndarray | None) -> np.ndarray:
     """:data:`FEATURES` of every track for listener ``u``, ``[n_tracks, n_features]``."""
     out = np.zeros((len(rec.track_ids_), len(FEATURES)))
@@ -72,7 +82,7 @@ def features(rec: Any, cat: ShelfCatalogue, u: int, recent: np.ndarray | None) -
         gap = comfort_gap(v, row.indices, row.data, fold=fold, unknown=0.5 if fold else 0.25)
         if gap is not None:
             out[:, col] = gap
-    out[:, 10] = track_finish_odds(rec.evidence_, rec.listens_)
+    out[:, 10] = _finish_odds(rec)
     if recent is not None:
         out[:, 6] = rec.X_ @ (recent / max(float(np.linalg.norm(recent)), 1e-9))
     return out
