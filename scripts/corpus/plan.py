@@ -202,8 +202,11 @@ def plan_clip(preset: str, seed: int, index: int) -> ClipSpec:
     so the key model read such records as the parallel minor. A third of its clips voice the
     accompaniment's chords an octave down, a third fold them into E2-D#3 (``VOICINGS``): the
     chord's major third in the bass register, the melody's blue third above it, as a left-hand
-    piano or a low guitar comps under a singer (``corpus/blue5`` was rendered at e78b066, before
-    any of this, ``corpus/blue7`` at bcf16b0, with "low" on half of its clips and no "deep").
+    piano or a low guitar comps under a singer. Its melodies take any mood's register, whatever
+    the mode: elsewhere minor moods sing ~10 semitones lower than major ones, and the key model
+    learned to hear low music as minor (a blues read minor when played an octave down, major an
+    octave up; docs/BENCHMARKS.md, session 12). ``corpus/blue5`` was rendered at e78b066, before
+    any of this, ``corpus/blue7`` at bcf16b0 ("low" on half its clips, no "deep", moods' registers).
 
     Preset ``fast`` plays the drum grooves of ``FAST_GENRES`` (4/4, beat = the written quarter) at
     170-260 BPM, each beat a kick or a snare as in J-pop, punk or drum'n'bass: the other presets
@@ -252,6 +255,7 @@ def plan_clip(preset: str, seed: int, index: int) -> ClipSpec:
     # drawn last, so that every other preset's plan is unchanged
     blue = float(rng.uniform(0.15, 0.5)) if preset == "blue" and mode == 1 else 0.0
     voicing = str(_pick(rng, VOICINGS)) if preset == "blue" else ""
+    register = _pick(rng, sorted({m.register for m in MOODS})) if preset == "blue" else mood.register
     return ClipSpec(
         clip_id=f"{preset}-{seed}-{index:05d}", index=index, seed=cs, split=split, genre=genre,
         moods=mood.moods, groove=g.groove, variant=_pick(rng, (g.groove,) + g.variants),
@@ -259,7 +263,7 @@ def plan_clip(preset: str, seed: int, index: int) -> ClipSpec:
         beats_per_tap=g.beats_per_tap, subdiv=g.subdiv, tempo_bpm=tempo,
         key=int(rng.integers(12)), mode=mode, progression=prog, chords_per_bar=cpb,
         bars=max(2, math.ceil(duration / bar_s)), duration_s=duration,
-        velocity=velocity, register=mood.register,
+        velocity=velocity, register=register,
         density=mood.density, articulation=float(rng.uniform(*mood.articulation)),
         lead_program=int(_pick(rng, leads)), remap_p=0.6 if rng.random() < 0.5 else 0.0,
         drop_drums=g.drums and preset != "fast" and (preset == "drumless" or rng.random() > mood.drums_keep),

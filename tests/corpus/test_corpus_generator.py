@@ -11,6 +11,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 import soundfile as sf
 from hypothesis import HealthCheck, given, settings
@@ -110,6 +111,9 @@ def test_blue_preset_bends_major_melodies_to_blue_notes():
     specs = plan_clips("blue", 0, 120)
     assert {s.genre for s in specs} == set(BLUE_GENRES)
     assert all(0.15 <= s.blue_notes <= 0.5 if s.mode == 1 else s.blue_notes == 0.0 for s in specs)
+    # melodies sing as low in major as in minor (the train preset's are ~10 semitones lower in minor)
+    low = {m: np.mean([s.register[0] for s in plan_clips("blue", 1, 600) if s.mode == m]) for m in (0, 1)}
+    assert abs(low[1] - low[0]) < 3
     spec = next(s for s in specs if s.mode == 1 and s.genre == "pop" and s.blue_notes > 0.3)
     spec = replace(spec, bars=48, modulate_bar=10**6)
     bar_ticks = spec.mma_time * PPQ
