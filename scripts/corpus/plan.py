@@ -18,7 +18,7 @@ import numpy as np
 from .theory import BLUES_MAJOR, BLUES_MINOR, KEY_NAMES, MOODS, PROGRESSIONS, Chord, jazzify
 
 GROOVES_CSV = Path(__file__).with_name("grooves.csv")
-PRESETS = {"train": 1, "bench": 2, "sample": 3, "drumless": 4, "blue": 5, "fast": 6}
+PRESETS = {"train": 1, "bench": 2, "sample": 3, "drumless": 4, "blue": 5, "fast": 6, "anyregister": 7}
 #: Genres whose major-key melodies lean on blue notes (preset ``blue``).
 BLUE_GENRES = ("blues", "country", "jazz", "pop", "rock", "soul")
 VOICINGS = ("", "low", "deep")  # the blue preset's accompaniment voicings (ClipSpec.voicing)
@@ -208,6 +208,9 @@ def plan_clip(preset: str, seed: int, index: int) -> ClipSpec:
     octave up; docs/BENCHMARKS.md, session 12). ``corpus/blue5`` was rendered at e78b066, before
     any of this, ``corpus/blue7`` at bcf16b0 ("low" on half its clips, no "deep", moods' registers).
 
+    Preset ``anyregister`` plans as ``train`` does, but like ``blue`` draws the melody's register
+    from every mood's, whatever the mode.
+
     Preset ``fast`` plays the drum grooves of ``FAST_GENRES`` (4/4, beat = the written quarter) at
     170-260 BPM, each beat a kick or a snare as in J-pop, punk or drum'n'bass: the other presets
     keep a groove within its natural range, so 2 % of their clips are at 190 BPM or more, against
@@ -255,7 +258,8 @@ def plan_clip(preset: str, seed: int, index: int) -> ClipSpec:
     # drawn last, so that every other preset's plan is unchanged
     blue = float(rng.uniform(0.15, 0.5)) if preset == "blue" and mode == 1 else 0.0
     voicing = str(_pick(rng, VOICINGS)) if preset == "blue" else ""
-    register = _pick(rng, sorted({m.register for m in MOODS})) if preset == "blue" else mood.register
+    free = preset in ("blue", "anyregister")
+    register = _pick(rng, sorted({m.register for m in MOODS})) if free else mood.register
     return ClipSpec(
         clip_id=f"{preset}-{seed}-{index:05d}", index=index, seed=cs, split=split, genre=genre,
         moods=mood.moods, groove=g.groove, variant=_pick(rng, (g.groove,) + g.variants),
