@@ -34,7 +34,7 @@ from corpus.render import CorpusError, check_tools, disk_full, disk_full_message
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, required=True, help="corpus folder (manifest.csv, audio/, midi/)")
-    p.add_argument("--preset", choices=("train", "bench", "sample", "drumless", "blue", "fast"), default="train")
+    p.add_argument("--preset", choices=("train", "bench", "sample", "drumless", "blue", "fast", "anyregister"), default="train")
     p.add_argument("--n", type=int, default=None, help="number of clips (bench: per subset)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--soundfont", action="append", default=[], metavar="PATH",

@@ -168,12 +168,10 @@ def chord_timeline(spec: ClipSpec, bar_ticks: int) -> list[tuple[int, int, int, 
     out = []
     slots = spec.chords_per_bar
     slot = bar_ticks // slots
-    k = 0
     for bar in range(spec.bars):
         tonic = spec.key if bar < spec.modulate_bar else (spec.key + spec.modulate_by) % 12
         for s in range(slots):
-            ch = spec.progression[k % len(spec.progression)]
-            k += 1
+            ch = spec.progression[(bar * slots + s) % len(spec.progression)]
             start = bar * bar_ticks + s * slot
             out.append((start, start + slot, tonic, ch))
     return out
@@ -448,9 +446,9 @@ def _rewrite_mma(mid: mido.MidiFile, spec: ClipSpec, rng: np.random.Generator) -
                 carry = 0
             if m.type == "note_on" and m.velocity > 0:
                 m = m.copy(velocity=int(np.clip(round(m.velocity * spec.velocity), 1, 127)))
-            if spec.low_voicing and m.type in ("note_on", "note_off") and not bassy \
-                    and m.channel != DRUM_CH and m.note >= 40:  # none drops below E1, the key range
-                m = m.copy(note=m.note - 12)
+            if spec.voicing and m.type in ("note_on", "note_off") and not bassy \
+                    and m.channel != DRUM_CH:
+                m = m.copy(note=_voiced(m.note, spec.voicing))
             elif m.type == "program_change" and m.channel != DRUM_CH:
                 prog = m.program
                 if spec.extra == "orchestral":
@@ -466,6 +464,14 @@ def _rewrite_mma(mid: mido.MidiFile, spec: ClipSpec, rng: np.random.Generator) -
                         for m in mid.tracks[0]]
     # the labels as meta events, in the first track, at time 0
     mid.tracks[0][0:0] = [m for m in _meta(spec) if m.type != "set_tempo"]
+
+
+def _voiced(note: int, voicing: str) -> int:
+    """An accompaniment note under ``voicing`` (``ClipSpec.voicing``): notes below E2 (40) stay;
+    "deep" folds the rest by octaves into E2-D#3, the lowest of the key model's registers."""
+    if voicing == "low":
+        return note - 12 if note >= 40 else note
+    return note - 12 * ((note - 40) // 12) if note >= 52 else note
 
 
 def _detune(mid: mido.MidiFile, cents: float) -> None:

@@ -18,9 +18,10 @@ import numpy as np
 from .theory import BLUES_MAJOR, BLUES_MINOR, KEY_NAMES, MOODS, PROGRESSIONS, Chord, jazzify
 
 GROOVES_CSV = Path(__file__).with_name("grooves.csv")
-PRESETS = {"train": 1, "bench": 2, "sample": 3, "drumless": 4, "blue": 5, "fast": 6}
+PRESETS = {"train": 1, "bench": 2, "sample": 3, "drumless": 4, "blue": 5, "fast": 6, "anyregister": 7}
 #: Genres whose major-key melodies lean on blue notes (preset ``blue``).
 BLUE_GENRES = ("blues", "country", "jazz", "pop", "rock", "soul")
+VOICINGS = ("", "low", "deep")  # the blue preset's accompaniment voicings (ClipSpec.voicing)
 #: Genres played with drums at 170-260 BPM (preset ``fast``), and that tempo range.
 FAST_GENRES = ("country", "electronic", "latin", "pop", "rock", "soul")
 FAST_BPM = (170.0, 260.0)
@@ -116,7 +117,9 @@ class ClipSpec:
     hard_kind: str = ""
     transpose: int = 0  # chorales: semitones applied to the score
     blue_notes: float = 0.0  # share of a major-key melody's notes bent to b3, b7 (or b5)
-    low_voicing: bool = False  # the accompaniment's chords an octave down, under the melody
+    #: the accompaniment's chords: as written (""), an octave down ("low"), or every chord tone
+    #: folded into E2-D#3 ("deep": the third in the key model's bass register, under the melody)
+    voicing: str = ""
 
     @property
     def mma_tempo(self) -> float:
@@ -196,9 +199,17 @@ def plan_clip(preset: str, seed: int, index: int) -> ClipSpec:
     Preset ``blue`` plans the ``BLUE_GENRES`` only, and gives 15-50 % of a major-key melody's notes
     the minor third, flat seventh or flat fifth (issue 17): a blues singer's or guitarist's line
     over major harmony, which is still a major key. The other presets' melodies never do this,
-    so the key model read such records as the parallel minor. Half of its clips also voice the
-    accompaniment's chords an octave down (the chord's third in the bass register, the melody's
-    blue third above it; ``corpus/blue5`` was rendered at e78b066, before this).
+    so the key model read such records as the parallel minor. A third of its clips voice the
+    accompaniment's chords an octave down, a third fold them into E2-D#3 (``VOICINGS``): the
+    chord's major third in the bass register, the melody's blue third above it, as a left-hand
+    piano or a low guitar comps under a singer. Its melodies take any mood's register, whatever
+    the mode: elsewhere minor moods sing ~10 semitones lower than major ones, and the key model
+    learned to hear low music as minor (a blues read minor when played an octave down, major an
+    octave up; docs/BENCHMARKS.md, session 12). ``corpus/blue5`` was rendered at e78b066, before
+    any of this, ``corpus/blue7`` at bcf16b0 ("low" on half its clips, no "deep", moods' registers).
+
+    Preset ``anyregister`` plans as ``train`` does, but like ``blue`` draws the melody's register
+    from every mood's, whatever the mode.
 
     Preset ``fast`` plays the drum grooves of ``FAST_GENRES`` (4/4, beat = the written quarter) at
     170-260 BPM, each beat a kick or a snare as in J-pop, punk or drum'n'bass: the other presets
@@ -246,7 +257,9 @@ def plan_clip(preset: str, seed: int, index: int) -> ClipSpec:
     velocity = float(rng.uniform(*mood.velocity))
     # drawn last, so that every other preset's plan is unchanged
     blue = float(rng.uniform(0.15, 0.5)) if preset == "blue" and mode == 1 else 0.0
-    low = preset == "blue" and bool(rng.random() < 0.5)
+    voicing = str(_pick(rng, VOICINGS)) if preset == "blue" else ""
+    free = preset in ("blue", "anyregister")
+    register = _pick(rng, sorted({m.register for m in MOODS})) if free else mood.register
     return ClipSpec(
         clip_id=f"{preset}-{seed}-{index:05d}", index=index, seed=cs, split=split, genre=genre,
         moods=mood.moods, groove=g.groove, variant=_pick(rng, (g.groove,) + g.variants),
@@ -254,11 +267,11 @@ def plan_clip(preset: str, seed: int, index: int) -> ClipSpec:
         beats_per_tap=g.beats_per_tap, subdiv=g.subdiv, tempo_bpm=tempo,
         key=int(rng.integers(12)), mode=mode, progression=prog, chords_per_bar=cpb,
         bars=max(2, math.ceil(duration / bar_s)), duration_s=duration,
-        velocity=velocity, register=mood.register,
+        velocity=velocity, register=register,
         density=mood.density, articulation=float(rng.uniform(*mood.articulation)),
         lead_program=int(_pick(rng, leads)), remap_p=0.6 if rng.random() < 0.5 else 0.0,
         drop_drums=g.drums and preset != "fast" and (preset == "drumless" or rng.random() > mood.drums_keep),
-        soundfont=font, aug=_aug(rng, velocity), blue_notes=blue, low_voicing=low,
+        soundfont=font, aug=_aug(rng, velocity), blue_notes=blue, voicing=voicing,
     )
 
 

@@ -11,6 +11,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 import soundfile as sf
 from hypothesis import HealthCheck, given, settings
@@ -92,7 +93,7 @@ def test_train_plan_is_the_one_the_recorded_corpora_were_rendered_from():
     # would make them render other music (fields added later with a default are left out)
     specs = [s.to_dict() for s in plan_clips("train", 1, 30)]
     for d in specs:
-        assert d.pop("blue_notes") == 0.0 and d.pop("low_voicing") is False
+        assert d.pop("blue_notes") == 0.0 and d.pop("voicing") == ""
     assert hashlib.sha1(repr(specs).encode()).hexdigest()[:12] == "0382efd9f61a"
 
 
@@ -110,6 +111,9 @@ def test_blue_preset_bends_major_melodies_to_blue_notes():
     specs = plan_clips("blue", 0, 120)
     assert {s.genre for s in specs} == set(BLUE_GENRES)
     assert all(0.15 <= s.blue_notes <= 0.5 if s.mode == 1 else s.blue_notes == 0.0 for s in specs)
+    # melodies sing as low in major as in minor (the train preset's are ~10 semitones lower in minor)
+    low = {m: np.mean([s.register[0] for s in plan_clips("blue", 1, 600) if s.mode == m]) for m in (0, 1)}
+    assert abs(low[1] - low[0]) < 3
     spec = next(s for s in specs if s.mode == 1 and s.genre == "pop" and s.blue_notes > 0.3)
     spec = replace(spec, bars=48, modulate_bar=10**6)
     bar_ticks = spec.mma_time * PPQ
@@ -123,6 +127,19 @@ def test_blue_preset_bends_major_melodies_to_blue_notes():
     plain, bent = blue_share(replace(spec, blue_notes=0.0)), blue_share(spec)
     assert plain < 0.1  # a pop progression in major has no b3, b5 or b7
     assert bent - plain > 0.6 * spec.blue_notes
+
+
+@needs_tools
+def test_deep_voicing_puts_every_chord_tone_under_the_melody_in_the_bass_register(tmp_path):
+    # issue 17: a blues whose chords' thirds sit below D#3 and whose melody bends to b3 above them
+    specs = plan_clips("blue", 0, 60)
+    assert {s.voicing for s in specs} == {"", "low", "deep"}
+    spec = next(s for s in specs if s.voicing == "deep" and s.mode == 1 and not s.groove.startswith("@"))
+    compose(replace(spec, bars=4), tmp_path / "x.mid")
+    chords = [m.note for tr in mido.MidiFile(tmp_path / "x.mid").tracks
+              if tr.name != "melody" and not tr.name.lower().startswith(("bass", "walk"))
+              for m in tr if m.type == "note_on" and m.velocity > 0 and m.channel != 9]
+    assert chords and max(chords) <= 51 and sum(n >= 40 for n in chords) > 0.9 * len(chords)
 
 
 # --- MIDI labels ----------------------------------------------------------------------------------
