@@ -18,6 +18,8 @@ Usage::
         --cache /work/data/cache/tags/rendered
     nice -n 10 python scripts/extract_tag_features.py --manifest /work/data/real/manifest.csv \
         --split unlabelled --teachers --cache /work/data/cache/tags/deb
+    nice -n 10 python scripts/extract_tag_features.py --manifest /work/data/real/manifest.csv \
+        --split dev --source-prefix stepmania- taiko- --teachers --cache /work/data/cache/tags2/charts
 """
 
 from __future__ import annotations
@@ -78,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--manifest", type=Path, required=True)
     ap.add_argument("--cache", type=Path, required=True)
     ap.add_argument("--split", nargs="*", default=None, help="only rows of these splits")
+    ap.add_argument("--source-prefix", nargs="*", default=None,
+                    help="only rows whose source starts with one of these (e.g. stepmania- taiko-)")
     ap.add_argument("--teachers", action="store_true", help="also cache the musicnn teachers' tags")
     ap.add_argument("--excerpt", type=float, default=30.0, help="seconds read from each clip's middle")
     ap.add_argument("--limit", type=int, default=None)
@@ -93,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     teachers = {name: load_model(name) for name in TEACHERS} if args.teachers else {}
     with args.manifest.open(newline="") as f:
         rows = [r for r in csv.DictReader(f) if args.split is None or r.get("split") in args.split]
+    if args.source_prefix is not None:
+        rows = [r for r in rows if r.get("source", "").startswith(tuple(args.source_prefix))]
     # a random order, so that an interrupted run covers every source a little rather than the first ones
     rows = [rows[i] for i in np.random.default_rng(0).permutation(len(rows))][: args.limit]
     args.cache.mkdir(parents=True, exist_ok=True)
