@@ -204,8 +204,8 @@ def plan_clip(preset: str, seed: int, index: int) -> ClipSpec:
     chord's major third in the bass register, the melody's blue third above it, as a left-hand
     piano or a low guitar comps under a singer. Its melodies take any mood's register, whatever
     the mode: elsewhere minor moods sing ~10 semitones lower than major ones, and the key model
-    learned to hear low music as minor (a blues read minor when played an octave down, major an
-    octave up; docs/BENCHMARKS.md, session 12). ``corpus/blue5`` was rendered at e78b066, before
+    learned to hear low music as minor (the test blues with blue notes: 0 of 12 tonics major as
+    written or an octave down, 5 of 12 an octave up; docs/BENCHMARKS.md, session 12). ``corpus/blue5`` was rendered at e78b066, before
     any of this, ``corpus/blue7`` at bcf16b0 ("low" on half its clips, no "deep", moods' registers).
 
     Preset ``anyregister`` plans as ``train`` does, but like ``blue`` draws the melody's register
