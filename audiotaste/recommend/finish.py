@@ -50,12 +50,23 @@ def _distance(x: np.ndarray, c: np.ndarray | float, fold: bool) -> np.ndarray:
     return np.minimum(d, np.abs(d - 1.0)) if fold else d  # log2 tempo: octave errors
 
 
+def comfort_grid(values: np.ndarray | None) -> np.ndarray | None:
+    """The candidate centres of :func:`comfort_centre`: the :data:`GRID` quantiles of a
+    descriptor over the catalogue (``None`` when no track has it). The same for every listener,
+    so a caller serving many computes it once (a catalogue of 1 M tracks takes ~45 ms)."""
+    if values is None:
+        return None
+    v = np.asarray(values, float)
+    return np.nanquantile(v, GRID) if np.isfinite(v).any() else None
+
+
 def comfort_centre(
     values: np.ndarray,
     tracks: np.ndarray,
     evidence: np.ndarray,
     *,
     fold: bool = False,
+    grid: np.ndarray | None = None,
 ) -> float | None:
     """The value of ``values`` (a track descriptor) that one listener's finishes centre on.
 
@@ -73,6 +84,8 @@ def comfort_centre(
         The listener's tracks and their signed evidence.
     fold
         Distances in log2 tempo fold octaves (a track read at twice its tempo is as close).
+    grid
+        :func:`comfort_grid` of ``values``, computed here when not given.
 
     Returns
     -------
@@ -92,7 +105,8 @@ def comfort_centre(
         order = np.argsort(x)
         cum = np.cumsum(w[order])
         return float(x[order][np.searchsorted(cum, cum[-1] / 2)])
-    grid = np.nanquantile(v, GRID)
+    grid = comfort_grid(v) if grid is None else grid
+    assert grid is not None  # some track has a value: x does
     cost = _distance(x[None, :], grid[:, None], fold) @ (y - y.mean())
     return float(grid[np.argmin(cost)])
 
@@ -104,12 +118,13 @@ def comfort_gap(
     *,
     fold: bool = False,
     unknown: float = 0.0,
+    grid: np.ndarray | None = None,
 ) -> np.ndarray | None:
     """Every track's distance from the listener's :func:`comfort_centre` (``unknown`` where the
     track's value is missing); ``None`` when there is no centre."""
     if values is None:
         return None
-    c = comfort_centre(values, tracks, evidence, fold=fold)
+    c = comfort_centre(values, tracks, evidence, fold=fold, grid=grid)
     if c is None:
         return None
     gap = _distance(np.asarray(values, float), c, fold)

@@ -78,8 +78,10 @@ def features(rec: Any, cat: ShelfCatalogue, u: int, recent: np.ndarray | None) -
         liked_artists = np.unique(rec.artist_code_[tracks])
         out[:, 3] = np.isin(rec.artist_code_, liked_artists[liked_artists >= 0])
     row = rec.evidence_[u]
-    for col, v, fold in ((4, cat.meta["energy"], False), (5, cat.log_tempo, True)):
-        gap = comfort_gap(v, row.indices, row.data, fold=fold, unknown=0.5 if fold else 0.25)
+    for col, name, fold in ((4, "energy", False), (5, "log_tempo", True)):
+        v = cat.meta["energy"] if name == "energy" else cat.log_tempo
+        gap = comfort_gap(v, row.indices, row.data, fold=fold, unknown=0.5 if fold else 0.25,
+                          grid=cat.comfort_grids[name])
         if gap is not None:
             out[:, col] = gap
     out[:, 10] = _finish_odds(rec)

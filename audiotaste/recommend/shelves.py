@@ -18,6 +18,7 @@ import pandas as pd
 
 from audiotaste.recommend.bandit import ARMS
 from audiotaste.recommend.explain import and_join, mood_genre_phrases
+from audiotaste.recommend.finish import comfort_grid
 from audiotaste.recommend.playlist import DEFAULT_DURATION_S
 
 #: Tracks released this close to the newest release are "new releases", days.
@@ -57,6 +58,9 @@ class ShelfCatalogue:
         log2 BPM.
     phrase : numpy.ndarray
         ``"calm jazz"`` per track.
+    comfort_grids : dict
+        :func:`~.finish.comfort_grid` of ``energy`` and ``log_tempo`` (the re-ranker's candidate
+        centres, the same for every listener).
     """
 
     genres: list[str]
@@ -74,6 +78,7 @@ class ShelfCatalogue:
     duration: np.ndarray
     log_tempo: np.ndarray | None
     phrase: np.ndarray
+    comfort_grids: dict[str, np.ndarray | None]
 
     @classmethod
     def build(cls, rec: Any, tracks: pd.DataFrame | None) -> ShelfCatalogue:
@@ -104,6 +109,7 @@ class ShelfCatalogue:
             new_label = ""
         dur = np.asarray(rec.duration_s_, float)
         tempo = order["tempo_bpm"]
+        log_tempo = None if tempo is None else np.log2(np.where(tempo > 0, tempo, np.nan))
         return cls(
             genres=genres,
             moods=moods,
@@ -118,8 +124,10 @@ class ShelfCatalogue:
             new=new,
             new_label=new_label,
             duration=np.where(np.isfinite(dur) & (dur > 0), dur, DEFAULT_DURATION_S),
-            log_tempo=None if tempo is None else np.log2(np.where(tempo > 0, tempo, np.nan)),
+            log_tempo=log_tempo,
             phrase=mood_genre_phrases(mtags, moods, gtags, genres),
+            comfort_grids={"energy": comfort_grid(order["energy"]),
+                           "log_tempo": comfort_grid(log_tempo)},
         )
 
 

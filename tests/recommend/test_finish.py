@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from audiotaste.recommend.finish import comfort_centre, comfort_gap, track_finish_odds
+from audiotaste.recommend.finish import comfort_centre, comfort_gap, comfort_grid, track_finish_odds
 
 
 def test_track_finish_odds_counts_likes_against_skips() -> None:
@@ -50,3 +50,13 @@ def test_a_listener_who_finishes_only_fast_tracks_gets_fast_unheard_tracks_first
         pytest.approx([0.0, 0.0, 0.0])
     )
     assert comfort_gap(None, heard, evidence) is None
+
+
+def test_a_grid_computed_once_gives_the_same_centre() -> None:
+    values = np.linspace(0.0, 1.0, 101)
+    tracks = np.arange(10, 90, 3)
+    evidence = np.where(values[tracks] > 0.6, 1.0, -1.0)
+    grid = comfort_grid(values)
+    assert grid is not None and len(grid) == 49
+    assert comfort_centre(values, tracks, evidence, grid=grid) == comfort_centre(values, tracks, evidence)
+    assert comfort_grid(np.full(5, np.nan)) is None and comfort_grid(None) is None
