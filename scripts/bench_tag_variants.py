@@ -43,7 +43,7 @@ import train_tag_head as T  # noqa: E402
 from extract_tag_features import excerpt, safe_id  # noqa: E402
 from train_real_heads import artist_half  # noqa: E402
 
-from audiotaste.tagger.tag_head import GENRES, TagHead, stack_features  # noqa: E402
+from audiotaste.tagger.tag_head import GENRES, TagHead, logit, stack_features, weighted_bce  # noqa: E402
 
 DATA = Path("/work/data")
 REAL = DATA / "real/manifest.csv"
@@ -51,17 +51,6 @@ CHARTS = ("stepmania-", "taiko-")
 RENDERED = {"train1": (DATA / "corpus/train1/manifest.csv", ("train",)),
             "full": (DATA / "corpus/full/manifest.csv", ("val", "test"))}  # fmt: skip
 Part = tuple[np.ndarray, np.ndarray, np.ndarray, bool]
-
-
-def _logit(p: np.ndarray) -> np.ndarray:
-    """Logit of probabilities clipped to [1e-4, 1 - 1e-4], as the head's inputs take them."""
-    p = np.clip(np.asarray(p, np.float64), 1e-4, 1 - 1e-4)
-    return np.log(p / (1 - p))
-
-
-def _weighted_bce(z: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
-    """Mean cross-entropy of logits ``z`` against soft targets ``y``, cells weighted by ``w``."""
-    return float((w * (np.logaddexp(0.0, z) - y * z)).sum() / max(float(w.sum()), 1e-12))
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
@@ -119,7 +108,7 @@ def features(a: dict[str, np.ndarray], folder: Path, ids: list[str], kinds: list
     X = stack_features(a)
     if not kinds:
         return X
-    stat = {"tstd": lambda t, e: _logit(t).std(0), "tmax": lambda t, e: _logit(t).max(0),
+    stat = {"tstd": lambda t, e: logit(t).std(0), "tmax": lambda t, e: logit(t).max(0),
             "estd": lambda t, e: e.std(0), "emax": lambda t, e: e.max(0)}  # fmt: skip
     S = np.array([np.concatenate([stat[k](t, e) for k in kinds]) for t, e in pt])
     return np.hstack([X[:, : -T.N_PRIOR_COLUMNS], S, X[:, -T.N_PRIOR_COLUMNS :]])
@@ -179,8 +168,8 @@ def run_variant(args: argparse.Namespace) -> dict[str, object]:
     c_oof = blend.prior_cal_[0] * Xq[fi][:, -T.N_PRIOR_COLUMNS // 2 :] + blend.prior_cal_[1]
     Zb = Z + blend.blend_[None] * D[:, None] * (c_oof - Z)
     res: dict[str, object] = {
-        "name": args.name, "oof_raw_loss": _weighted_bce(Z[:, g], Yf[:, g], Mf[:, g]),
-        "oof_loss": _weighted_bce(Zb[:, g], Yf[:, g], Mf[:, g]),
+        "name": args.name, "oof_raw_loss": weighted_bce(Z[:, g], Yf[:, g], Mf[:, g]),
+        "oof_loss": weighted_bce(Zb[:, g], Yf[:, g], Mf[:, g]),
         "oof": T.score_4q(fit_rows, 1 / (1 + np.exp(-Zb))), "oof_raw": T.score_4q(fit_rows, 1 / (1 + np.exp(-Z))),
         "blend": {T.LABELS[j]: float(b) for j, b in enumerate(blend.blend_) if b},
         "oof_logits": np.round(Zb[:, g], 4).tolist(),  # for paired comparisons of variants

@@ -29,7 +29,8 @@ import numpy as np
 
 from audiotaste.errors import ModelError
 
-__all__ = ["GENRES", "MOODS", "TagHead", "input_vector", "load_tag_head", "stack_features"]
+__all__ = ["GENRES", "MOODS", "TagHead", "input_vector", "load_tag_head", "logit", "stack_features",
+           "weighted_bce"]
 
 GENRES = ("ambient", "blues", "classical", "country", "electronic", "folk", "hiphop", "jazz", "latin",
           "pop", "reggae", "rock", "soul")  # fmt: skip
@@ -42,7 +43,8 @@ DESCRIPTORS = (
 _CLIP = 1e-4
 
 
-def _logit(p: np.ndarray) -> np.ndarray:
+def logit(p: np.ndarray) -> np.ndarray:
+    """Logit of probabilities clipped to [1e-4, 1 - 1e-4], as the head's inputs take them."""
     p = np.clip(np.asarray(p, np.float64), _CLIP, 1.0 - _CLIP)
     return np.log(p / (1.0 - p))
 
@@ -83,7 +85,7 @@ def student_priors(student_tags: np.ndarray) -> np.ndarray:
     for j, label in enumerate(LABELS):
         names = STUDENT_NAMES.get(label)
         if names:
-            out[:, j] = _logit(student_tags[:, [MSD_LABELS.index(n) for n in names]].max(axis=1))
+            out[:, j] = logit(student_tags[:, [MSD_LABELS.index(n) for n in names]].max(axis=1))
     return out
 
 
@@ -104,7 +106,7 @@ def stack_features(a: Mapping[str, np.ndarray]) -> np.ndarray:
     all: the CNN's own logit [19] and :func:`student_priors` [19].
     """
     tags = np.asarray(a["affect_tags"], np.float64)
-    parts = [a["affect_emb"], _logit(tags), a["desc"], a["default_emb"], _logit(a["default_tags"]),
+    parts = [a["affect_emb"], logit(tags), a["desc"], a["default_emb"], logit(a["default_tags"]),
              student_priors(tags)]  # fmt: skip
     return np.hstack([np.asarray(p, np.float64) for p in parts])
 
@@ -288,7 +290,7 @@ class TagHead:
             j = self.labels.index(lab)
             cal[:, j] = _platt(prior[:, j], Y[:, j], M[:, j])
             c = cal[0, j] * prior[:, j] + cal[1, j]
-            losses = [_weighted_bce(Z[:, j] + w * D * (c - Z[:, j]), Y[:, j], M[:, j]) for w in grid]
+            losses = [weighted_bce(Z[:, j] + w * D * (c - Z[:, j]), Y[:, j], M[:, j]) for w in grid]
             blend[j] = grid[int(np.argmin(losses))]
         self.prior_cal_, self.blend_ = cal, blend
         return self
@@ -397,7 +399,7 @@ def _platt(s: np.ndarray, y: np.ndarray, w: np.ndarray, steps: int = 50) -> np.n
     return beta
 
 
-def _weighted_bce(z: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
+def weighted_bce(z: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
     """Mean cross-entropy of logits ``z`` against soft targets ``y``, cells weighted by ``w``."""
     loss = np.logaddexp(0.0, z) - y * z  # -[y log s(z) + (1-y) log(1-s(z))], overflow-free
     return float((w * loss).sum() / max(float(w.sum()), 1e-12))
