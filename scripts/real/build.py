@@ -105,7 +105,7 @@ def build_rows(
         settled = [
             (str(r["clip_id"]), str(r.get("artist", "")), str(r["_fallback"]), str(r["split"]))
             for r in rows
-            if str(r["clip_id"]) in grouped or "_split" in r  # split by artist, or pinned (keyed: test)
+            if str(r["clip_id"]) in grouped or "_split" in r  # split by artist, or pinned (keyed: dev/test)
         ]
         joined = extend_splits(
             settled,

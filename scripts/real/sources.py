@@ -49,8 +49,8 @@ from real.gitrepo import Entry, GitRepo
 from real.manifest import SkipCounter
 
 __all__ = [
-    "KEY_MODES", "KEY_TONICS", "Source", "build_charts", "build_deb", "build_fourq", "build_genre",
-    "build_keyed", "key_label_problem", "read_sources",
+    "KEYED_SPLITS", "KEY_MODES", "KEY_TONICS", "Source", "build_charts", "build_deb", "build_fourq",
+    "build_genre", "build_keyed", "key_label_problem", "read_sources",
 ]  # fmt: skip
 
 #: Unlabelled files shorter than this are jingles or effects, not music to learn from.
@@ -314,6 +314,9 @@ def build_fourq(
 #: Tonic names of the ``keyed`` labels (sharps only, as the manifest writes them) and their modes.
 KEY_TONICS = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 KEY_MODES = ("major", "minor")
+#: Splits a keyed listing row may name (its optional ``split`` column); a row that names none is
+#: ``test``, as every keyed recording was before the dev set (DATA.md, "A real key dev set").
+KEYED_SPLITS = ("dev", "test")
 
 
 def key_label_problem(key: str, mode: str) -> str | None:
@@ -330,13 +333,18 @@ def build_keyed(
     source: Source, git_dir: Path, out: Path, listing: Path, skips: SkipCounter
 ) -> list[dict[str, object]]:
     """Rows for recordings whose key is known (``listing``: ``path,key,mode,artist,title``, one row
-    per file of the snapshot, and optionally ``licence``; the label's origin is documented in
-    DATA.md). A row whose label is not a tonic of ``KEY_TONICS`` with ``major``/``minor`` is skipped
-    (``key_label_invalid``). Evaluation only: their split is ``test``, never chosen on."""
-    def label(item: dict[str, str]) -> dict[str, object] | None:
+    per file of the snapshot, and optionally ``licence`` and ``split``; the label's origin is
+    documented in DATA.md). A row whose label is not a tonic of ``KEY_TONICS`` with ``major``/
+    ``minor`` is skipped (``key_label_invalid``). The split is pinned, never drawn by artist: the
+    row's ``split`` (``dev`` for recordings that model choices may be made on), ``test`` when the
+    listing names none (evaluation only); any other value is skipped (``keyed_split_invalid``)."""
+    def label(item: dict[str, str]) -> dict[str, object] | str | None:
         if key_label_problem(item["key"], item["mode"]) is not None:
             return None
-        return {"key": item["key"], "mode": item["mode"], "_split": "test"}
+        split = (item.get("split") or "").strip() or "test"
+        if split not in KEYED_SPLITS:
+            return "keyed_split_invalid"
+        return {"key": item["key"], "mode": item["mode"], "_split": split}
 
     return _build_listed(source, git_dir, out, listing, skips, label, invalid="key_label_invalid")
 
@@ -356,19 +364,20 @@ def build_genre(
 
 def _build_listed(
     source: Source, git_dir: Path, out: Path, listing: Path, skips: SkipCounter,
-    label: Callable[[dict[str, str]], dict[str, object] | None], *, invalid: str,
+    label: Callable[[dict[str, str]], dict[str, object] | str | None], *, invalid: str,
 ) -> list[dict[str, object]]:
     """Rows for the snapshot files a committed listing names, with the columns ``label`` gives each
-    listing row (``None``: skipped as ``invalid``). A file's own licence (the listing's optional
-    ``licence`` column) is written before the source's, for sources licensed file by file."""
+    listing row (``None``: skipped as ``invalid``; a string: skipped for that reason). A file's own
+    licence (the listing's optional ``licence`` column) is written before the source's, for sources
+    licensed file by file."""
     repo, commit, head = _snapshot(source, git_dir)
     rows: list[dict[str, object]] = []
     with open(listing, newline="", encoding="utf-8") as handle:
         listed = list(csv.DictReader(handle))
     for item in listed:
         columns = label(item)
-        if columns is None:
-            skips.add(source.source, invalid, item["path"])
+        if columns is None or isinstance(columns, str):
+            skips.add(source.source, columns or invalid, item["path"])
             continue
         entry = head.get(item["path"])
         if entry is None:

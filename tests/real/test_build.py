@@ -351,6 +351,45 @@ def test_keyed_rows_carry_their_own_licence_and_bad_labels_are_skipped(tmp_path)
     assert not (out / "audio/strings/music/flat.ogg").exists()
 
 
+def test_a_keyed_listing_may_pin_rows_to_dev_and_rows_naming_no_split_stay_test(tmp_path):
+    mirror, out = tmp_path / "mirror", tmp_path / "out"
+    repo = new_repo(mirror, "mixed")
+    for name in ("old", "new", "blank", "odd"):
+        tone(write(repo, f"music/{name}.ogg", b""), 1.5, "OGG")
+    commit(repo)
+    listing = tmp_path / "keyed_mixed.csv"
+    listing.write_text("path,key,mode,artist,title,split\n"
+                       "music/old.ogg,C,major,Pianist,Prelude in C major,test\n"
+                       "music/new.ogg,E,minor,Guitarist,Study in E minor,dev\n"
+                       "music/blank.ogg,G,major,Violinist,Sonata in G major: I,\n"
+                       "music/odd.ogg,F,major,Organist,Fugue in F major,train\n")
+    rows = {r["path"]: r for r in build_from(tmp_path, out, mirror, f"mixed,keyed,someone/mixed,,CC0,{listing},\n")}
+    assert {p: r["split"] for p, r in rows.items()} == {
+        "audio/mixed/music/old.ogg": "test",
+        "audio/mixed/music/new.ogg": "dev",
+        "audio/mixed/music/blank.ogg": "test",
+    }
+    assert rows["audio/mixed/music/new.ogg"]["key"] == "E"
+    assert skips(out)[("mixed", "keyed_split_invalid")] == 1
+    assert not (out / "audio/mixed/music/odd.ogg").exists()
+
+
+def test_a_dev_keyed_artist_pulls_a_genre_artist_of_the_same_name_to_dev(tmp_path):
+    mirror, out = tmp_path / "mirror", tmp_path / "out"
+    repo = new_repo(mirror, "both")
+    for name in ("keyed", "song"):
+        tone(write(repo, f"music/{name}.ogg", b""), 1.5, "OGG")
+    commit(repo)
+    keyed = tmp_path / "keyed_both.csv"
+    keyed.write_text("path,key,mode,artist,title,split\nmusic/keyed.ogg,A,minor,Trio X,Trio in A minor: I,dev\n")
+    genre = tmp_path / "genre_both.csv"
+    genre.write_text("path,source_genre,genre,artist,title,licence\nmusic/song.ogg,Pop,pop,Trio X,Song,CC0\n")
+    recipe = (f"k,keyed,someone/both,,CC0,{keyed},\n"
+              f"g,genre,someone/both,,CC0,{genre},\n")
+    rows = {r["source"]: r["split"] for r in build_from(tmp_path, out, mirror, recipe)}
+    assert rows == {"k": "dev", "g": "dev"}
+
+
 def test_key_label_problem_names_sharps_and_two_modes_only():
     assert sources.key_label_problem("F#", "minor") is None
     assert sources.key_label_problem("C", "major") is None
@@ -376,3 +415,18 @@ def test_committed_keyed_listings_have_valid_labels_and_unique_paths():
             problem = sources.key_label_problem(item["key"], item["mode"])
             assert problem is None, (source.source, item["path"], problem)
             assert item["title"].strip() and item["artist"].strip(), (source.source, item)
+            assert (item.get("split") or "test") in sources.KEYED_SPLITS, (source.source, item)
+
+
+def test_committed_keyed_sources_keep_the_first_fifteen_in_test_and_share_no_file_across_splits():
+    recipe = sources.read_sources(Path(build.HERE) / "sources.csv")
+    split_of: dict[tuple[str, str], set[str]] = {}
+    for source in (s for s in recipe if s.kind == "keyed"):
+        with open(Path(build.HERE) / source.include, newline="", encoding="utf-8") as handle:
+            for item in csv.DictReader(handle):
+                split = item.get("split") or "test"
+                split_of.setdefault((source.origin, item["path"]), set()).add(split)
+                if source.source in ("wtc-ishizaka", "goldberg-ishizaka", "soulradio-commons"):
+                    assert split == "test", (source.source, item["path"])
+    assert all(len(splits) == 1 for splits in split_of.values())
+    assert "dev" in set().union(*split_of.values()), "no keyed dev recording in the recipe"
