@@ -34,6 +34,7 @@ from real.sources import (  # noqa: E402
     build_fourq,
     build_genre,
     build_keyed,
+    drop_songs_of_earlier_sources,
     read_sources,
 )
 from real.splits import assign_splits, extend_splits  # noqa: E402
@@ -79,6 +80,9 @@ def build_rows(
             flush=True,
         )
         rows.extend(got)
+    # one song from two sources would be two clips, possibly on both sides of the split: the later
+    # source's copy is skipped (same audio blob, or same title with a shared or missing artist)
+    rows = drop_songs_of_earlier_sources(rows, skips)
     charts = [r for r in rows if r.get("tempo_bpm")]
     fourq = [r for r in rows if r.get("quadrant")]
     # 4Q clips join the charts' artist groups pinned to dev: an artist of theirs is never in test
@@ -117,7 +121,7 @@ def build_rows(
                 skips.add(str(row["source"]), "artist_in_dev_and_test", str(row["path"]))
         rows = [r for r in rows if r["split"]]
     for row in rows:
-        for key in ("_fallback", "_split", "_by_artist"):
+        for key in ("_fallback", "_split", "_by_artist", "_audio_sha"):
             row.pop(key, None)
     return rows
 

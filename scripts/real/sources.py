@@ -39,6 +39,7 @@ from real.audiocheck import (
 )
 from real.charts import (
     CHART_SUFFIXES,
+    FNF_SUFFIX,
     ChartError,
     ChartSkip,
     constant_tempo,
@@ -47,10 +48,12 @@ from real.charts import (
 )
 from real.gitrepo import Entry, GitRepo
 from real.manifest import SkipCounter
+from real.splits import artist_names, normal_name
 
 __all__ = [
     "KEYED_SPLITS", "KEY_MODES", "KEY_TONICS", "Source", "build_charts", "build_deb", "build_fourq",
-    "build_genre", "build_keyed", "key_label_problem", "read_sources",
+    "build_genre", "build_keyed", "drop_songs_of_earlier_sources", "key_label_problem",
+    "read_sources", "song_title",
 ]  # fmt: skip
 
 #: Unlabelled files shorter than this are jingles or effects, not music to learn from.
@@ -63,7 +66,8 @@ class Source:
     """One row of ``sources.csv``: ``origin`` is ``owner/name`` (git) or the package name (deb);
     ``version`` the commit or package version; ``include``/``inner`` glob patterns (see DATA.md);
     for charts, ``inner`` is where a chart's audio lies when its folder has none, with ``{folder}``
-    standing for the chart folder's name."""
+    standing for the chart folder's name and ``{dir}`` for its path (``..`` allowed); several
+    templates, ``|``-separated, are tried in order."""
 
     source: str
     kind: str
@@ -162,15 +166,25 @@ def build_charts(
         by_folder.setdefault(posixpath.dirname(entry.path), {})[posixpath.basename(entry.path)] = (
             entry
         )
+    suffixes = CHART_SUFFIXES
+    fnf = any(pattern.lower().endswith(FNF_SUFFIX) for pattern in source.include.split("|"))
+    if fnf:
+        suffixes += (FNF_SUFFIX,)  # Friday Night Funkin' charts: only where the recipe asks
+
+    def order(entry: Entry) -> tuple[int, bool, str]:
+        # a mod's main version of a song before its "-old"/"-legacy" folders (see _fnf_base_title)
+        words = set(song_title(posixpath.basename(posixpath.dirname(entry.path))).split())
+        return entry.path.count("/"), fnf and bool(words & _VERSION_WORDS), entry.path
+
     charts = sorted(
-        (e for e in head.values() if posixpath.splitext(e.path)[1].lower() in CHART_SUFFIXES),
-        key=lambda e: (e.path.count("/"), e.path),
+        (e for e in head.values() if posixpath.splitext(e.path)[1].lower() in suffixes), key=order
     )
     if source.include:
         charts = [
             e for e in charts if any(fnmatch.fnmatch(e.path, p) for p in source.include.split("|"))
         ]
     rows: dict[str, dict[str, object]] = {}
+    fnf_titles: dict[str, str] = {}  # Friday Night Funkin' song title -> the folder kept for it
     for chart_entry in charts:
         fmt = posixpath.splitext(chart_entry.path)[1].lower().lstrip(".")
         data = repo.blob(chart_entry.sha) if chart_entry.size is not None else None
@@ -188,18 +202,44 @@ def build_charts(
             continue
         folder = posixpath.dirname(chart_entry.path)
         files = by_folder.get(folder, {})
-        audio = _find_audio(chart.music, folder, files)
+        if fmt == "json" and song_title(chart.title).replace(" ", "") in _CALIBRATION_TITLES:
+            # Friday Night Funkin' ships an offset-calibration click track among its songs
+            skips.add(source.source, "calibration_track", chart_entry.path)
+            continue
+        title_key = _fnf_base_title(chart.title) if fmt == "json" else ""
+        if title_key and fnf_titles.get(title_key, folder) != folder:
+            # a mod collection holds one song in several mods (Hypno's and Death Toll's death-toll)
+            skips.add(source.source, "duplicate_song_same_source", chart_entry.path)
+            continue
+        if fmt == "chart" and _stems(files):
+            # Guitar Hero / Clone Hero songs split into instrument stems: song.* is then only the
+            # backing track (sometimes near-silence), not the recording the chart was timed to
+            skips.add(source.source, "audio_split_into_stems", chart_entry.path)
+            continue
+        audio = _find_audio(chart.music, folder, files, any_suffix=fmt == "chart")
         if audio is None and source.inner:
             # a site that keeps the audio apart from the charts (taiko-web: songs/<id>/main.tja
             # beside assets/<id>.ogg): ``inner`` is the audio's path, ``{folder}`` the chart's folder
-            audio = head.get(source.inner.format(folder=posixpath.basename(folder)))
-        if audio is None or audio.size is None:
+            # (``{dir}``: the chart's folder itself, for paths relative to it such as a Friday Night
+            # Funkin' mod's ``{dir}/../../songs/{folder}/Inst.ogg``)
+            for template in source.inner.split("|"):  # the first of several that exists
+                inner = template.format(folder=posixpath.basename(folder), dir=folder)
+                audio = head.get(posixpath.normpath(inner))
+                if audio is not None:
+                    break
+        if (audio is None or audio.size is None) and fmt != "json":
             # the newest commit lacks it (deleted, or a blob this snapshot does not hold): look back
+            # (never for Friday Night Funkin': a mod collection holds one song folder name in many
+            # mods, and a same-named folder elsewhere would pair a chart with another mod's audio)
             if history is None:
                 history = repo.history()
             audio = _find_audio(chart.music, folder, _folder_files(history, folder)) or audio
             if audio is None or audio.size is None:
                 audio = _moved_folder_audio(chart.music, folder, history) or audio
+        if fmt == "chart" and audio is not None and _stem(audio.path) not in (_stem(chart.music), "song"):
+            # only the file the chart names or Clone Hero's song.* (any suffix), never another
+            # "only" audio file: beside a missing song.ogg that is a preview cut, off the chart's grid
+            audio = None
         if audio is None:
             skips.add(source.source, "audio_not_in_snapshot", chart_entry.path)
             continue
@@ -211,6 +251,8 @@ def build_charts(
         if info is None:
             continue
         song_folder = posixpath.basename(folder)
+        if title_key:
+            fnf_titles[title_key] = folder
         rows[audio.sha] = {
             "clip_id": _clip_id(source.source, audio.path),
             "path": rel.as_posix(),
@@ -223,9 +265,64 @@ def build_charts(
             "meter": tempo.meter,
             "artist": chart.artist.strip(),
             "title": chart.title.strip() or song_folder,
-            "_fallback": f"{source.source}:{song_folder}",
+            # a chart without an artist credit stands for its song folder in the artist split; a
+            # Friday Night Funkin' mod never credits one, and its songs are mostly by the mod's own
+            # few composers, so the whole source is one group (never split across dev and test)
+            "_fallback": source.source if fmt == "json" else f"{source.source}:{song_folder}",
+            "_audio_sha": audio.sha,  # for the cross-source duplicate check (build.py)
         }
     return list(rows.values())
+
+
+def song_title(title: str) -> str:
+    """A chart title as the duplicate check compares it: case, width and punctuation folded
+    (``splits``' normalisation); ``""`` for a title that cannot name a song (empty, or only digits:
+    a taiko-web folder id standing in for a missing ``TITLE:``)."""
+    folded = normal_name(title)
+    return "" if not folded or folded.replace(" ", "").isdigit() else folded
+
+
+def drop_songs_of_earlier_sources(
+    rows: list[dict[str, object]], skips: SkipCounter
+) -> list[dict[str, object]]:
+    """``rows`` without the chart rows whose song an EARLIER source (recipe order) already gave, so
+    one song is never in two sources and so never in both splits (an artist credit spelt differently,
+    or missing, would otherwise put the copies in different artist groups). A chart row is a repeat
+    when its audio blob is a kept row's of another source (``duplicate_audio_other_source``), or when
+    its title (:func:`song_title`) is one of another source's kept rows and the two artist credits
+    share a name or one of them is empty (``duplicate_song_other_source``). Rows of one source never
+    drop each other (a source's own repeats are its own business, as before), and non-chart rows
+    pass untouched. Sources are appended to the recipe, so a new source never drops an older one's
+    rows."""
+    audio_of: dict[str, str] = {}
+    titles: dict[str, list[tuple[frozenset[str], str]]] = {}
+    kept: list[dict[str, object]] = []
+    for row in rows:
+        if not row.get("tempo_bpm"):
+            kept.append(row)
+            continue
+        source, sha = str(row["source"]), str(row.get("_audio_sha", ""))
+        title, names = song_title(str(row.get("title", ""))), artist_names(str(row.get("artist", "")))
+        if sha and audio_of.get(sha, source) != source:
+            skips.add(source, "duplicate_audio_other_source", f"{row['path']} = {audio_of[sha]}")
+            continue
+        earlier = next(
+            (
+                other_source
+                for other_names, other_source in (titles.get(title, []) if title else [])
+                if other_source != source and (not names or not other_names or names & other_names)
+            ),
+            None,
+        )
+        if earlier is not None:
+            skips.add(source, "duplicate_song_other_source", f"{row['path']} = {earlier}: {row['title']}")
+            continue
+        kept.append(row)
+        if sha:
+            audio_of.setdefault(sha, source)
+        if title:
+            titles.setdefault(title, []).append((names, source))
+    return kept
 
 
 def _folder_files(history: dict[str, Entry], folder: str) -> dict[str, Entry]:
@@ -254,14 +351,58 @@ def _moved_folder_audio(music: str, folder: str, history: dict[str, Entry]) -> E
     return next(iter(found.values())) if len(found) == 1 else None
 
 
-def _find_audio(music: str, folder: str, files: dict[str, Entry]) -> Entry | None:
-    """The chart's named audio file (case-insensitive, as the games on Windows read it), else the
+#: Words that mark a Friday Night Funkin' mod's second version of one of its songs ("Craft Away
+#: old", "Other Hatcher (Legacy Mix)"): dropped when a mod's songs are compared among themselves.
+_VERSION_WORDS = frozenset(
+    {"old", "legacy", "new", "mix", "remix", "hq", "beta", "demo", "remaster", "remastered", "version"}
+    | {f"v{i}" for i in range(1, 10)}
+)
+
+
+def _fnf_base_title(title: str) -> str:
+    """A mod song's title without bracketed parts and version words (``"craft away old"`` and
+    ``"Craft Away"`` are one song); ``""`` where nothing names a song."""
+    words = song_title(re.sub(r"[(\[{][^)\]}]*[)\]}]", " ", title)).split()
+    return " ".join(w for w in words if w not in _VERSION_WORDS)
+
+
+#: Titles of the calibration click tracks that Friday Night Funkin' engines ship as songs.
+_CALIBRATION_TITLES = frozenset({"offsettest", "offset", "offsetsong", "calibration"})
+
+#: Instrument stems of a Guitar Hero / Clone Hero song folder (beside ``song.*``, the backing track).
+_STEMS = re.compile(r"(guitar|rhythm|bass|drums(_\d)?|keys|vocals(_\d)?)\.(ogg|opus|mp3|wav)")
+
+
+def _stem(path: str) -> str:
+    return posixpath.splitext(posixpath.basename(path.replace("\\", "/")))[0].lower()
+
+
+def _stems(files: dict[str, Entry]) -> bool:
+    return any(_STEMS.fullmatch(name.lower()) for name in files)
+
+
+def _find_audio(
+    music: str, folder: str, files: dict[str, Entry], *, any_suffix: bool = False
+) -> Entry | None:
+    """The chart's named audio file (case-insensitive, as the games on Windows read it; with
+    ``any_suffix``, as Clone Hero reads ``song.ogg``, any audio file of that stem), else the
     folder's only audio file."""
     lower = {name.lower(): entry for name, entry in files.items()}
     if music:
-        named = lower.get(posixpath.basename(music.replace("\\", "/")).lower())
+        wanted = posixpath.basename(music.replace("\\", "/")).lower()
+        named = lower.get(wanted)
         if named is not None:
             return named
+        if any_suffix:
+            stem = posixpath.splitext(wanted)[0]
+            same_stem = [
+                entry
+                for name, entry in sorted(lower.items())
+                if posixpath.splitext(name)[0] == stem
+                and posixpath.splitext(name)[1] in AUDIO_SUFFIXES
+            ]
+            if len(same_stem) == 1:
+                return same_stem[0]
     audio = [
         e
         for name, e in sorted(files.items())

@@ -14,7 +14,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 
-__all__ = ["SALT", "artist_names", "assign_splits", "extend_splits", "hash_split"]
+__all__ = ["SALT", "artist_names", "assign_splits", "extend_splits", "hash_split", "normal_name"]
 
 SALT = "audiotaste-real-v1"
 _SEPARATORS = re.compile(
@@ -27,6 +27,11 @@ def _normal(name: str) -> str:
     name = unicodedata.normalize("NFKC", name).casefold()
     name = re.sub(r"[\[\](){}\"'`.!?~*_-]+", " ", name)
     return re.sub(r"\s+", " ", name).strip()
+
+
+def normal_name(name: str) -> str:
+    """A name or title as the splits compare it: NFKC, case-folded, punctuation to spaces."""
+    return _normal(name)
 
 
 def artist_names(artist: str) -> frozenset[str]:

@@ -14,11 +14,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 
 from real import build, sources  # noqa: E402
-from real.manifest import COLUMNS, read_manifest  # noqa: E402
+from real.manifest import COLUMNS, SkipCounter, read_manifest  # noqa: E402
+from real.splits import artist_names  # noqa: E402
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 SR = 8000
@@ -430,3 +433,147 @@ def test_committed_keyed_sources_keep_the_first_fifteen_in_test_and_share_no_fil
                     assert split == "test", (source.source, item["path"])
     assert all(len(splits) == 1 for splits in split_of.values())
     assert "dev" in set().union(*split_of.values()), "no keyed dev recording in the recipe"
+
+
+def test_a_song_already_in_an_earlier_source_is_skipped_in_the_later_one(tmp_path):
+    # the same song must not be in two sources (it could land on both sides of the split)
+    mirror, out = tmp_path / "mirror", tmp_path / "out"
+    first, second = new_repo(mirror, "first"), new_repo(mirror, "second")
+    tone(write(first, "A/a.wav", b""), 2.0)
+    write(first, "A/a.sm", sm("0=120", "a.wav", artist="Kawai & Friend").replace("#TITLE:T", "#TITLE:Fresh!"))
+    tone(write(first, "B/b.wav", b""), 3.0)
+    write(first, "B/b.sm", sm("0=100", "b.wav", artist="Solo").replace("#TITLE:T", "#TITLE:Blue"))
+    write(first, "B2/b.sm", sm("0=100", "b.wav", artist="Solo").replace("#TITLE:T", "#TITLE:Blue"))
+    tone(write(first, "B2/b.wav", b""), 3.0)  # same blob in another folder: the source's own repeat
+    commit(first)
+    (second / "B").mkdir()
+    shutil.copy(first / "B/b.wav", second / "B/b.wav")  # byte-identical: the same blob
+    write(second, "B/b.sm", sm("0=100", "b.wav", artist="Someone Else").replace("#TITLE:T", "#TITLE:Other"))
+    tone(write(second, "F/f.wav", b""), 2.5)  # other audio, same song: a shared artist name
+    write(second, "F/f.sm", sm("0=120", "f.wav", artist="friend").replace("#TITLE:T", "#TITLE:FRESH"))
+    tone(write(second, "G/g.wav", b""), 2.6)  # same title, no artist credit
+    write(second, "G/g.sm", sm("0=99", "g.wav", artist="").replace("#TITLE:T", "#TITLE:blue"))
+    tone(write(second, "H/h.wav", b""), 2.7)  # same title, other artist: another song
+    write(second, "H/h.sm", sm("0=98", "h.wav", artist="Stranger").replace("#TITLE:T", "#TITLE:Blue"))
+    tone(write(second, "N/1.wav", b""), 2.8)  # taiko-web folder ids are no titles
+    write(second, "N/n.sm", sm("0=97", "1.wav", artist="").replace("#TITLE:T", "#TITLE:1"))
+    tone(write(first, "N/1.wav", b""), 2.9)
+    write(first, "N/n.sm", sm("0=96", "1.wav", artist="").replace("#TITLE:T", "#TITLE:1"))
+    commit(first)
+    commit(second)
+    rows = build_from(tmp_path, out, mirror, "first,charts,someone/first,,CC0,,\nsecond,charts,someone/second,,CC0,,\n")
+    kept = sorted((r["source"], r["title"]) for r in rows)
+    assert kept == [("first", "1"), ("first", "Blue"), ("first", "Fresh!"), ("second", "1"), ("second", "Blue")]
+    assert skips(out)[("first", "duplicate_chart_same_audio")] == 1  # its own repeat, as before
+    assert skips(out)[("second", "duplicate_audio_other_source")] == 1
+    assert skips(out)[("second", "duplicate_song_other_source")] == 2
+    assert "_audio_sha" not in (out / "manifest.csv").read_text()
+
+
+def _chart_row(source: int, sha: int, title: str, artist: str) -> dict[str, object]:
+    return {"source": f"s{source}", "tempo_bpm": "120", "path": f"p{source}-{sha}", "title": title,
+            "artist": artist, "_audio_sha": f"{sha:040d}"}  # fmt: skip
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 3), st.integers(0, 6), st.sampled_from(["Blue", "blue!", "Red", "7", ""]),
+            st.sampled_from(["", "A", "a & B", "C", "b"]),
+        ),
+        max_size=30,
+    )
+)
+def test_no_song_in_two_sources_and_the_first_source_keeps_everything(items):
+    rows = [_chart_row(*item) for item in sorted(items, key=lambda item: item[0])]  # recipe order
+    rows.insert(0, {"source": "deb", "path": "x"})  # not a chart: passes untouched
+    counter = SkipCounter()
+    kept = sources.drop_songs_of_earlier_sources(rows, counter)
+    assert kept[0] == {"source": "deb", "path": "x"}
+    charts = kept[1:]
+    first = [r for r in rows[1:] if r["source"] == "s0"]
+    assert [r for r in charts if r["source"] == "s0"] == first
+    assert sum(counter.counts.values()) == len(rows) - len(kept)
+    assert [r for r in rows if any(r is k for k in kept)] == kept  # whole rows, in order
+    for i, a in enumerate(charts):
+        for b in charts[:i]:
+            if a["source"] == b["source"]:
+                continue
+            assert a["_audio_sha"] != b["_audio_sha"]
+            title = sources.song_title(str(a["title"]))
+            if title and title == sources.song_title(str(b["title"])):
+                names_a, names_b = artist_names(str(a["artist"])), artist_names(str(b["artist"]))
+                assert names_a and names_b and not names_a & names_b
+
+
+def test_clone_hero_songs_use_song_of_any_suffix_and_skip_stem_splits(tmp_path):
+    mirror, out = tmp_path / "mirror", tmp_path / "out"
+    repo = new_repo(mirror, "hero")
+    chart = '[Song]\n{\n  Name = "N{i}"\n  Artist = "A{i}"\n  Resolution = 192\n}\n[SyncTrack]\n{\n  0 = B 150000\n}\n'
+    write(repo, "One/notes.chart", chart.replace("{i}", "1"))
+    tone(write(repo, "One/song.wav", b""), 2.0)  # no MusicStream: Clone Hero reads song.*
+    tone(write(repo, "One/preview.ogg", b""), 0.5, "OGG")
+    write(repo, "Two/notes.chart", chart.replace("{i}", "2"))
+    tone(write(repo, "Two/song.wav", b""), 2.1)
+    tone(write(repo, "Two/guitar.ogg", b""), 2.1, "OGG")  # stems: song.* is the backing track only
+    write(repo, "Three/notes.chart", chart.replace("{i}", "3"))
+    tone(write(repo, "Three/preview.ogg", b""), 0.7, "OGG")  # song.ogg absent: a preview is no stand-in
+    write(repo, "Four/notes.chart", chart.replace("{i}", "4").replace(
+        "  Resolution", '  MusicStream = "C:\\Users\\me\\Desktop\\Official Audio.ogg"\n  Resolution'))
+    tone(write(repo, "Four/song.ogg", b""), 2.2, "OGG")  # a charter's own path: song.* is the audio
+    commit(repo)
+    rows = build_from(tmp_path, out, mirror, "hero,charts,someone/hero,,CC0,,\n")
+    assert [(r["title"], r["artist"], r["tempo_bpm"], r["path"]) for r in rows] == [
+        ("N1", "A1", "150", "audio/hero/One/song.wav"), ("N4", "A4", "150", "audio/hero/Four/song.ogg")
+    ]
+    assert skips(out)[("hero", "audio_split_into_stems")] == 1
+    assert skips(out)[("hero", "audio_not_in_snapshot")] == 1
+
+
+def test_friday_night_funkin_charts_are_read_only_where_the_recipe_names_json(tmp_path):
+    mirror, out = tmp_path / "mirror", tmp_path / "out"
+    mod = new_repo(mirror, "mod")
+    for song, bpm in (("fresh", 120), ("blammed", 165)):
+        for name in (f"{song}-easy", song):  # difficulties share the instrumental
+            write(mod, f"assets/data/{song}/{name}.json", f'{{"song": {{"song": "{song.title()}", "bpm": {bpm}, "notes": []}}}}')
+        tone(write(mod, f"assets/songs/{song}/Inst.ogg", b""), 2.0 + bpm / 1000, "OGG")
+        tone(write(mod, f"assets/songs/{song}/Voices.ogg", b""), 2.0, "OGG")
+    write(mod, "assets/data/fresh/events.json", '{"song": {"events": []}}')  # not a chart
+    write(mod, "assets/data/offsettest/offsettest.json", '{"song": {"song": "Offsettest", "bpm": 100, "notes": []}}')
+    tone(write(mod, "assets/songs/offsettest/Inst.ogg", b""), 2.5, "OGG")  # a click track, not music
+    commit(mod)
+    rows = build_from(tmp_path, out, mirror,
+                      "mod,charts,someone/mod,,CC0,assets/data/*.json,assets/songs/{folder}/Inst.ogg\n"
+                      "plain,charts,someone/mod,,CC0,,assets/songs/{folder}/Inst.ogg\n")  # fmt: skip
+    assert sorted((r["source"], r["title"], r["tempo_bpm"], r["first_beat_s"]) for r in rows) == [
+        ("mod", "Blammed", "165", "0.0000"), ("mod", "Fresh", "120", "0.0000")
+    ]
+    assert len({r["split"] for r in rows}) == 1  # no artist credit: the whole mod is one group
+    assert skips(out)[("mod", "duplicate_chart_same_audio")] == 2
+    assert skips(out)[("mod", "chart_unparseable")] == 1
+    assert skips(out)[("mod", "calibration_track")] == 1
+    assert not any(source == "plain" for source, _ in skips(out))  # .json unread without the opt-in
+
+
+def test_the_inner_template_may_climb_from_the_chart_folder(tmp_path):
+    # a Friday Night Funkin' mod collection: <mod>/data/<song>/<song>.json beside <mod>/songs/<song>/Inst.ogg
+    mirror, out = tmp_path / "mirror", tmp_path / "out"
+    pack = new_repo(mirror, "pack")
+    write(pack, "Mod A/data/ballad/ballad.json", '{"song": {"song": "Ballad", "bpm": 90, "notes": []}}')
+    tone(write(pack, "Mod A/songs/ballad/Inst.ogg", b""), 2.0, "OGG")
+    write(pack, "Mod B/data/ballad/ballad.json", '{"song": {"song": "Ballad B", "bpm": 91, "notes": []}}')  # no audio
+    write(pack, "Mod C/data/ballad-2/ballad-2.json", '{"song": {"song": "BALLAD", "bpm": 90, "notes": []}}')
+    tone(write(pack, "Mod C/songs/ballad-2/Inst.ogg", b""), 2.4, "OGG")  # the same song again, in another mod
+    write(pack, "Mod A/data/ballad-old/ballad-old.json", '{"song": {"song": "Ballad (Legacy Mix) old", "bpm": 90, "notes": []}}')
+    tone(write(pack, "Mod A/songs/ballad-old/Inst.ogg", b""), 2.6, "OGG")  # the mod's older version of it
+    write(pack, "assets/preload/data/solo/solo.json", '{"song": {"song": "Solo", "bpm": 80, "notes": []}}')
+    tone(write(pack, "assets/songs/solo/Inst.ogg", b""), 2.2, "OGG")  # the base game's layout, one level deeper
+    commit(pack)
+    rows = build_from(tmp_path, out, mirror, "pack,charts,someone/pack,,CC0,*/data/*.json,"
+                      "{dir}/../../songs/{folder}/Inst.ogg|{dir}/../../../songs/{folder}/Inst.ogg\n")  # fmt: skip
+    assert sorted((r["title"], r["path"]) for r in rows) == [
+        ("Ballad", "audio/pack/Mod A/songs/ballad/Inst.ogg"), ("Solo", "audio/pack/assets/songs/solo/Inst.ogg")
+    ]
+    assert skips(out)[("pack", "audio_not_in_snapshot")] == 1
+    assert skips(out)[("pack", "duplicate_song_same_source")] == 2

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 
 from real.charts import (  # noqa: E402
+    OFFSET_UNKNOWN,
     OUT_OF_RANGE,
     STOPS,
     TEMPO_CHANGES,
@@ -184,6 +185,19 @@ def test_osu_uninherited_points_set_the_grid():
         ("not an osu file", "osu"),
         ("osu file format v14\n[TimingPoints]\n0,-100,4,1,0,100,0,0\n", "osu"),
         ("#BPMS:0=120;", "bms"),
+        ("[Song]\n{\n}\n", "chart"),
+        ("[Song]\n{\n}\n[SyncTrack]\n{\n0 = TS 4\n}\n", "chart"),
+        ("[Song]\n{\n}\n[SyncTrack]\n{\n0 = B 0\n}\n", "chart"),
+        ("[Song]\n{\n}\n[SyncTrack]\n{\n192 = B 120000\n}\n", "chart"),
+        ("[Song]\n{\nResolution = 0\n}\n[SyncTrack]\n{\n0 = B 120000\n}\n", "chart"),
+        ("[Song]\n{\n}\n[SyncTrack]\n{\n0 = X 1\n}\n", "chart"),
+        ('{"song": {"song": "Test", "notes": []}}', "json"),
+        ('{"song": {"bpm": 100}}', "json"),
+        ('{"song": {"bpm": true, "notes": []}}', "json"),
+        ('{"song": {"bpm": 0, "notes": []}}', "json"),
+        ('{"song": {"bpm": 100, "notes": [{"changeBPM": true, "bpm": "fast"}]}}', "json"),
+        ('[{"notes": []}]', "json"),
+        ("not json at all", "json"),
     ],
 )
 def test_garbage_is_a_chart_error(text, fmt):
@@ -192,7 +206,7 @@ def test_garbage_is_a_chart_error(text, fmt):
 
 
 CHARTISH = st.text(
-    alphabet="#:;=,./- \n[]0123456789eBPMSOFTSTARTENDCHANGEMEASUREDELAYosu file format v",
+    alphabet="#:;=,./- \n[]{}0123456789eBPMSOFTSTARTENDCHANGEMEASUREDELAYosu file format vSongyncTrack",
     max_size=300,
 )
 
@@ -200,7 +214,7 @@ CHARTISH = st.text(
 @settings(max_examples=300, deadline=None)
 @given(
     text=st.one_of(st.text(max_size=300), CHARTISH),
-    fmt=st.sampled_from(["sm", "ssc", "tja", "osu"]),
+    fmt=st.sampled_from(["sm", "ssc", "tja", "osu", "chart", "json"]),
 )
 def test_any_text_gives_a_chart_or_a_chart_error(text, fmt):
     try:
@@ -237,3 +251,90 @@ def test_gimmick_tempo_outside_the_music_range_is_skipped():
     assert skip_reason(SM.replace("128.000", "2000"), "sm") == OUT_OF_RANGE
     assert skip_reason(SM.replace("128.000", "12"), "sm") == OUT_OF_RANGE
     assert constant_tempo(parse_chart(SM.replace("128.000", "400"), fmt="sm")).bpm == 400.0
+
+
+CH = """\ufeff[Song]
+{
+  Name = "Exhilarate"
+  Artist = "Kevin MacLeod"
+  Offset = 0
+  Resolution = 192
+  MusicStream = "song.mp3"
+}
+[SyncTrack]
+{
+  0 = TS 4
+  0 = B 170000
+  768 = A 1058823
+  768 = B 170000
+}
+[Events]
+{
+  0 = E "section Intro"
+}
+[ExpertSingle]
+{
+  768 = N 0 0
+}
+"""
+
+
+def test_clone_hero_chart_constant_tempo_metadata_and_restated_markers():
+    chart = parse_chart(CH, fmt="chart")
+    assert (chart.title, chart.artist, chart.music) == ("Exhilarate", "Kevin MacLeod", "song.mp3")
+    assert constant_tempo(chart) == ConstantTempo(bpm=170.0, first_beat_s=0.0, meter="4/4")
+    # a tempo change at beat 8 (tick 1536 at 192 ticks per beat)
+    changed = CH.replace("768 = B 170000", "1536 = B 85000")
+    assert [s.start_beat for s in parse_chart(changed, fmt="chart").sections] == [0.0, 8.0]
+    assert skip_reason(changed, "chart") == TEMPO_CHANGES
+
+
+def test_clone_hero_chart_offset_is_skipped_resolution_and_meter():
+    # a non-zero legacy Offset: its sign convention is unknown, so the chart is skipped, not guessed
+    late = CH.replace("Offset = 0", "Offset = 0.25")
+    assert parse_chart(late, fmt="chart").offset_unknown
+    assert skip_reason(late, "chart") == OFFSET_UNKNOWN
+    eighths = CH.replace("TS 4", "TS 6 3")
+    assert constant_tempo(parse_chart(eighths, fmt="chart")).meter == "6/8"
+    assert parse_chart(CH.replace('  MusicStream = "song.mp3"\n', ""), fmt="chart").music == "song.ogg"
+    fine = CH.replace("Resolution = 192", "Resolution = 480").replace("768 = B", "1920 = B")
+    assert parse_chart(fine, fmt="chart").sections[1].start_beat == 4.0
+    assert constant_tempo(parse_chart(CH.replace("0 = TS 4", "0 = TS 4\n  384 = TS 3"), fmt="chart")).meter == ""
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    milli_bpm=st.integers(min_value=30_000, max_value=400_000),
+    offset=st.one_of(st.just(0.0), st.floats(min_value=-30, max_value=30, allow_nan=False)),
+    resolution=st.sampled_from([192, 480, 960]),
+    restated=st.lists(st.integers(min_value=1, max_value=10_000), max_size=5),
+)
+def test_clone_hero_grid_is_the_b_marker_tempo_from_time_zero(milli_bpm, offset, resolution, restated):
+    sync = "\n".join([f"0 = B {milli_bpm}"] + [f"{t} = B {milli_bpm}" for t in restated])
+    text = f"[Song]\n{{\nOffset = {offset!r}\nResolution = {resolution}\n}}\n[SyncTrack]\n{{\n{sync}\n}}\n"
+    chart = parse_chart(text, fmt="chart")
+    if offset != 0:
+        with pytest.raises(ChartSkip):
+            constant_tempo(chart)
+        return
+    tempo = constant_tempo(chart)
+    assert tempo.bpm == pytest.approx(milli_bpm / 1000) and tempo.first_beat_s == 0.0
+
+
+FNF = """{"song": {"player1": "bf", "player2": "dad", "song": "Bopeebo", "bpm": 100, "needsVoices": true,
+  "notes": [{"lengthInSteps": 16, "sectionNotes": [[0, 2, 0]], "mustHitSection": false},
+            {"lengthInSteps": 16, "sectionNotes": [], "mustHitSection": true, "changeBPM": false, "bpm": 150},
+            {"sectionBeats": 4, "sectionNotes": [], "mustHitSection": true, "bpm": 100, "changeBPM": true}]}}"""
+
+
+def test_friday_night_funkin_tempo_title_and_beat_zero_at_the_start():
+    chart = parse_chart(FNF, fmt="json")
+    assert (chart.title, chart.artist, chart.music, chart.meter) == ("Bopeebo", "", "Inst.ogg", "")
+    # a section's bpm counts only where it says changeBPM (the same tempo again is no change)
+    assert constant_tempo(chart) == ConstantTempo(bpm=100.0, first_beat_s=0.0, meter="")
+    faster = FNF.replace('"bpm": 100, "changeBPM": true', '"bpm": 150, "changeBPM": true')
+    assert skip_reason(faster, "json") == TEMPO_CHANGES
+    top_level = '{"song": "Fresh", "bpm": 120, "notes": [], "artist": "Kawai Sprite"}'
+    assert (parse_chart(top_level, fmt="json").title, parse_chart(top_level, fmt="json").artist) == ("Fresh", "Kawai Sprite")
+    assert skip_reason(FNF.replace('"bpm": 100, "needsVoices"', '"bpm": 100, "offset": -30, "needsVoices"'), "json") == OFFSET_UNKNOWN
+    assert constant_tempo(parse_chart(FNF.replace('"needsVoices"', '"offset": 0, "needsVoices"'), fmt="json")).bpm == 100.0
