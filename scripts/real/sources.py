@@ -206,7 +206,8 @@ def build_charts(
             # Friday Night Funkin' ships an offset-calibration click track among its songs
             skips.add(source.source, "calibration_track", chart_entry.path)
             continue
-        title_key = _fnf_base_title(chart.title) if fmt == "json" else ""
+        # (a chart without a title stands for its song folder, as the row's title does below)
+        title_key = _fnf_base_title(chart.title or posixpath.basename(folder)) if fmt == "json" else ""
         if title_key and fnf_titles.get(title_key, folder) != folder:
             # a mod collection holds one song in several mods (Hypno's and Death Toll's death-toll)
             skips.add(source.source, "duplicate_song_same_source", chart_entry.path)

@@ -567,6 +567,8 @@ def test_the_inner_template_may_climb_from_the_chart_folder(tmp_path):
     tone(write(pack, "Mod C/songs/ballad-2/Inst.ogg", b""), 2.4, "OGG")  # the same song again, in another mod
     write(pack, "Mod A/data/ballad-old/ballad-old.json", '{"song": {"song": "Ballad (Legacy Mix) old", "bpm": 90, "notes": []}}')
     tone(write(pack, "Mod A/songs/ballad-old/Inst.ogg", b""), 2.6, "OGG")  # the mod's older version of it
+    write(pack, "Mod D/data/ballad/ballad-hard.json", '{"song": {"bpm": 90, "notes": []}}')  # untitled: its folder
+    tone(write(pack, "Mod D/songs/ballad/Inst.ogg", b""), 2.8, "OGG")
     write(pack, "assets/preload/data/solo/solo.json", '{"song": {"song": "Solo", "bpm": 80, "notes": []}}')
     tone(write(pack, "assets/songs/solo/Inst.ogg", b""), 2.2, "OGG")  # the base game's layout, one level deeper
     commit(pack)
@@ -576,4 +578,4 @@ def test_the_inner_template_may_climb_from_the_chart_folder(tmp_path):
         ("Ballad", "audio/pack/Mod A/songs/ballad/Inst.ogg"), ("Solo", "audio/pack/assets/songs/solo/Inst.ogg")
     ]
     assert skips(out)[("pack", "audio_not_in_snapshot")] == 1
-    assert skips(out)[("pack", "duplicate_song_same_source")] == 2
+    assert skips(out)[("pack", "duplicate_song_same_source")] == 3
