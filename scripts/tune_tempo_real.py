@@ -58,15 +58,17 @@ SEGMENT_S = 120.0
 RATIOS = (1.0, 2.0, 0.5, 3.0, 1 / 3)
 
 
-def half_of(artist: str) -> str:
-    """'fit' or 'select': a deterministic artist-level split of the dev charts."""
-    return "fit" if int(hashlib.sha1(str(artist).encode()).hexdigest(), 16) % 2 == 0 else "select"
+def half_of(group: str) -> str:
+    """'fit' or 'select': a deterministic split of the dev charts by ``group`` (the artist, or the
+    source for charts that credit none: a mod's songs share composers)."""
+    return "fit" if int(hashlib.sha1(str(group).encode()).hexdigest(), 16) % 2 == 0 else "select"
 
 
 def chart_rows(split: str) -> tuple[pd.DataFrame, list[dict]]:
     df = read_manifest(MANIFEST)
     df = df[df.tempo_bpm.notna() & (df.split == split)].reset_index(drop=True)
-    df["half"] = [half_of(a) if split == "dev" else "test" for a in df.artist]
+    groups = [a if isinstance(a, str) and a else s for a, s in zip(df.artist, df.source, strict=True)]
+    df["half"] = [half_of(g) if split == "dev" else "test" for g in groups]
     return df, load_features(df, CACHE, workers=1, kinds=("tempo",))
 
 
