@@ -388,7 +388,7 @@ def cmd_tune(args: argparse.Namespace) -> None:
         # ties on the select half (30 songs: steps of 0.033) go to the epoch that reads rendered music better
         # (--train-on all has nothing to choose on: the last epoch is kept)
         better = (score, rendered) > (best, best_rendered) and not rendered < floor
-        if args.train_on == "all" or better:
+        if args.train_on == "all" or args.last or better:
             best, best_rendered, best_epoch = score, rendered, epoch
             best_state = copy.deepcopy(tuned.state_dict())
     tuned.load_state_dict(best_state)
@@ -429,6 +429,8 @@ def main() -> None:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--train-on", choices=("fit", "select", "all"), default="fit",
                    help="dev half trained on (the other chooses the epoch); all: both, last epoch kept")
+    t.add_argument("--last", action="store_true",
+                   help="keep the last epoch (a fold of a fixed-epoch recipe; scores are still printed)")
     t.add_argument("--base", type=Path, default=None,
                    help="models dir whose features/tempo.safetensors is the start (default: shipped)")
     t.add_argument("--rendered", type=Path, action="append", default=[],
