@@ -25,15 +25,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # audiotaste._io from this checkout
 
+from real.debs import build_deb  # noqa: E402
 from real.gitrepo import find_git_dir  # noqa: E402
+from real.listed import build_genre, build_keyed  # noqa: E402
 from real.manifest import COLUMNS, SkipCounter, write_manifest, write_skips  # noqa: E402
 from real.sources import (  # noqa: E402
     Source,
     build_charts,
-    build_deb,
     build_fourq,
-    build_genre,
-    build_keyed,
     drop_songs_of_earlier_sources,
     read_sources,
 )

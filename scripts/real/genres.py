@@ -5,7 +5,7 @@
 A listing has one row per audio file of a snapshot: ``path`` (in the repository), ``source_genre`` (the
 source's own label, kept as given), ``genre`` (ours, empty where the source's label names none of ours
 or names several), ``artist``, ``title``, ``licence`` (the track's own, where the source states one).
-The builder (``sources.build_genre``) counts every listed file the snapshot lacks.
+The builder (``listed.build_genre``) counts every listed file the snapshot lacks.
 
 Regenerate a listing from a fetched snapshot, e.g. JamendoLyrics MultiLang::
 

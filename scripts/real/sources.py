@@ -3,9 +3,9 @@
 - ``charts``: a repository snapshot of rhythm-game songs (chart + audio per folder); audio deleted
   from the newest commit is taken from the newest older commit that still holds it.
 - ``4q``: the 4Q dev clips listed in the shared ``4q_dev.csv`` (ONLY those; the rest is reserved).
-- ``deb``: music files of a Debian package (``.deb`` in a folder), unlabelled.
+- ``deb``: music files of a Debian package (``.deb`` in a folder), unlabelled (``real.debs``).
 - ``keyed`` / ``genre``: the files of a snapshot named in a committed listing, with their key
-  (evaluation only) or their genre (the source's own label and ours; split dev/test by artist).
+  or their genre (``real.listed``).
 
 Every file is checked (missing blob, LFS pointer, 0-byte placeholder, undecodable audio) and every
 skip counted by reason. Extraction is resumable: a file already there with the expected size is
@@ -19,19 +19,12 @@ import fnmatch
 import hashlib
 import posixpath
 import re
-import shutil
-import subprocess
-import tarfile
-import tempfile
-import zipfile
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from audiotaste._io import atomic_write_bytes
 from real.audiocheck import (
     AUDIO_SUFFIXES,
-    TRACKER_SUFFIXES,
     AudioInfo,
     AudioProblem,
     blob_problem,
@@ -51,13 +44,10 @@ from real.manifest import SkipCounter
 from real.splits import artist_names, normal_name
 
 __all__ = [
-    "KEYED_SPLITS", "KEY_MODES", "KEY_TONICS", "Source", "build_charts", "build_deb", "build_fourq",
-    "build_genre", "build_keyed", "drop_songs_of_earlier_sources", "key_label_problem",
-    "read_sources", "song_title",
+    "Source", "build_charts", "build_fourq", "drop_songs_of_earlier_sources", "read_sources",
+    "song_title",
 ]  # fmt: skip
 
-#: Unlabelled files shorter than this are jingles or effects, not music to learn from.
-MIN_UNLABELLED_S = 30.0
 _LICENCE_LINE = re.compile(r"licen[cs]ed under[^\n]*", re.IGNORECASE)
 
 
@@ -448,199 +438,6 @@ def build_fourq(
                 "artist": item["artist"],
                 "title": item["title"],
                 "_fallback": path,
-            }
-        )
-    return rows
-
-
-#: Tonic names of the ``keyed`` labels (sharps only, as the manifest writes them) and their modes.
-KEY_TONICS = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
-KEY_MODES = ("major", "minor")
-#: Splits a keyed listing row may name (its optional ``split`` column); a row that names none is
-#: ``test``, as every keyed recording was before the dev set (DATA.md, "A real key dev set").
-KEYED_SPLITS = ("dev", "test")
-
-
-def key_label_problem(key: str, mode: str) -> str | None:
-    """Why a listing's ``key``/``mode`` is not a label the manifest can carry, or None: the tonic
-    must be one of ``KEY_TONICS`` (sharps: E-flat is ``D#``) and the mode ``major`` or ``minor``."""
-    if key not in KEY_TONICS:
-        return f"tonic {key!r} is not one of {', '.join(KEY_TONICS)}"
-    if mode not in KEY_MODES:
-        return f"mode {mode!r} is not major or minor"
-    return None
-
-
-def build_keyed(
-    source: Source, git_dir: Path, out: Path, listing: Path, skips: SkipCounter
-) -> list[dict[str, object]]:
-    """Rows for recordings whose key is known (``listing``: ``path,key,mode,artist,title``, one row
-    per file of the snapshot, and optionally ``licence`` and ``split``; the label's origin is
-    documented in DATA.md). A row whose label is not a tonic of ``KEY_TONICS`` with ``major``/
-    ``minor`` is skipped (``key_label_invalid``). The split is pinned, never drawn by artist: the
-    row's ``split`` (``dev`` for recordings that model choices may be made on), ``test`` when the
-    listing names none (evaluation only); any other value is skipped (``keyed_split_invalid``)."""
-    def label(item: dict[str, str]) -> dict[str, object] | str | None:
-        if key_label_problem(item["key"], item["mode"]) is not None:
-            return None
-        split = (item.get("split") or "").strip() or "test"
-        if split not in KEYED_SPLITS:
-            return "keyed_split_invalid"
-        return {"key": item["key"], "mode": item["mode"], "_split": split}
-
-    return _build_listed(source, git_dir, out, listing, skips, label, invalid="key_label_invalid")
-
-
-def build_genre(
-    source: Source, git_dir: Path, out: Path, listing: Path, skips: SkipCounter
-) -> list[dict[str, object]]:
-    """Rows for recordings with a genre label (``listing``: ``real/genres.py``'s columns ``path,
-    source_genre, genre, artist, title, licence``). ``genres`` keeps the source's own label, ``genre``
-    is ours (empty where the label names none of ours). Their split (dev/test by artist) is set by the
-    build beside the splits already made (``splits.extend_splits``)."""
-    def label(item: dict[str, str]) -> dict[str, object]:
-        return {"genres": item["source_genre"], "genre": item["genre"], "_by_artist": True}
-
-    return _build_listed(source, git_dir, out, listing, skips, label, invalid="")
-
-
-def _build_listed(
-    source: Source, git_dir: Path, out: Path, listing: Path, skips: SkipCounter,
-    label: Callable[[dict[str, str]], dict[str, object] | str | None], *, invalid: str,
-) -> list[dict[str, object]]:
-    """Rows for the snapshot files a committed listing names, with the columns ``label`` gives each
-    listing row (``None``: skipped as ``invalid``; a string: skipped for that reason). A file's own
-    licence (the listing's optional ``licence`` column) is written before the source's, for sources
-    licensed file by file."""
-    repo, commit, head = _snapshot(source, git_dir)
-    rows: list[dict[str, object]] = []
-    with open(listing, newline="", encoding="utf-8") as handle:
-        listed = list(csv.DictReader(handle))
-    for item in listed:
-        columns = label(item)
-        if columns is None or isinstance(columns, str):
-            skips.add(source.source, columns or invalid, item["path"])
-            continue
-        entry = head.get(item["path"])
-        if entry is None:
-            skips.add(source.source, "audio_not_in_snapshot", item["path"])
-            continue
-        rel = Path("audio") / source.source / _safe_relpath(item["path"])
-        info = _extract_decodable(repo, entry, out / rel, source, skips)
-        if info is None:
-            continue
-        own = (item.get("licence") or "").strip()
-        rows.append({
-            "clip_id": _clip_id(source.source, item["path"]), "path": rel.as_posix(), "source": source.source,
-            "source_commit": commit, "licence": f"{own}; {source.licence}" if own else source.licence,
-            "duration_s": f"{info.duration_s:.3f}", "artist": item["artist"], "title": item["title"],
-            "_fallback": item["path"], **columns,
-        })  # fmt: skip
-    return rows
-
-
-def _deb_members(deb: Path, pattern: str, dest: Path) -> None:
-    """Extract the members of a .deb's data archive matching ``pattern`` (a glob on paths without
-    the leading ``./``) into ``dest``, through a temporary folder renamed into place at the end."""
-    tmp = Path(tempfile.mkdtemp(prefix=".part-", dir=dest.parent))
-    try:
-        feed = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE)
-        assert feed.stdout is not None
-        with tarfile.open(fileobj=feed.stdout, mode="r|") as archive:
-            for member in archive:
-                name = member.name.removeprefix("./")
-                if member.isfile() and any(fnmatch.fnmatch(name, p) for p in pattern.split("|")):
-                    archive.extract(member, tmp, filter="data")
-        if feed.wait() != 0:
-            raise RuntimeError(f"dpkg-deb could not read {deb}")
-        shutil.rmtree(dest, ignore_errors=True)
-        tmp.rename(dest)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _unzip_audio(folder: Path, pattern: str) -> None:
-    """Unpack audio members matching ``pattern`` from the zip/pk3 archives extracted into ``folder``."""
-    for archive_path in sorted(
-        p for p in folder.rglob("*") if p.suffix.lower() in (".zip", ".pk3")
-    ):
-        with zipfile.ZipFile(archive_path) as archive:
-            for info in archive.infolist():
-                if info.is_dir() or not fnmatch.fnmatch(info.filename, pattern):
-                    continue
-                target = archive_path.with_suffix("") / _safe_relpath(info.filename)
-                if target.is_file() and target.stat().st_size == info.file_size:
-                    continue
-                target.parent.mkdir(parents=True, exist_ok=True)
-                atomic_write_bytes(target, archive.read(info))
-        archive_path.unlink()  # the archive's other members are no audio; keep only what we use
-
-
-def _deb_audio(folder: Path) -> Iterator[Path]:
-    for path in sorted(folder.rglob("*")):
-        if path.is_file():
-            yield path
-
-
-def build_deb(source: Source, debs: Path, out: Path, skips: SkipCounter) -> list[dict[str, object]]:
-    """Unlabelled rows for a Debian package's music (``include`` globs, ``|``-separated)."""
-    candidates = sorted(debs.glob(f"{source.origin}_*.deb"))
-    if not candidates:
-        skips.add(source.source, "package_not_downloaded", source.origin)
-        return []
-    if source.version:
-        wanted = [d for d in candidates if f"_{source.version.replace(':', '%3a')}_" in d.name]
-        if not wanted:  # another version: used, and said (source_commit names the one used)
-            skips.add(source.source, "recipe_version_absent_used_other", source.version)
-        candidates = wanted or candidates
-    deb = candidates[-1]
-    folder = out / "audio" / source.source
-    marker = folder / ".extracted-from"
-    if not (marker.is_file() and marker.read_text().strip() == deb.name):
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        _deb_members(deb, f"{source.include}|usr/share/doc/{source.origin}/copyright", folder)
-        if source.inner:
-            _unzip_audio(folder, source.inner)
-        atomic_write_bytes(marker, deb.name.encode())
-    rows: list[dict[str, object]] = []
-    seen: set[str] = set()
-    for path in _deb_audio(folder):
-        rel = path.relative_to(out).as_posix()
-        suffix = path.suffix.lower()
-        if path.name in (".extracted-from", "copyright"):
-            continue
-        if suffix in TRACKER_SUFFIXES:
-            skips.add(source.source, "tracker_module_synthetic", rel)
-            continue
-        if suffix not in AUDIO_SUFFIXES:
-            continue
-        if path.stat().st_size == 0:
-            skips.add(source.source, "blob_empty", rel)
-            continue
-        digest = hashlib.sha1(path.read_bytes()).hexdigest()
-        if digest in seen:
-            skips.add(source.source, "duplicate_file", rel)
-            continue
-        seen.add(digest)
-        try:
-            info = probe(path)
-        except AudioProblem as error:
-            skips.add(source.source, error.reason, rel)
-            continue
-        if info.duration_s < MIN_UNLABELLED_S:
-            skips.add(source.source, "unlabelled_shorter_than_30s", rel)
-            continue
-        rows.append(
-            {
-                "clip_id": f"{source.source}/{digest[:12]}",
-                "path": rel,
-                "source": source.source,
-                "source_commit": f"{source.origin}={deb.name.split('_')[1].replace('%3a', ':')}",
-                "licence": source.licence,
-                "duration_s": f"{info.duration_s:.3f}",
-                "artist": info.artist,
-                "title": info.title or path.stem,
-                "_fallback": f"{source.source}:{path.stem}",
             }
         )
     return rows

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 
-from real import build, sources  # noqa: E402
+from real import build, listed, sources  # noqa: E402
 from real.manifest import COLUMNS, SkipCounter, read_manifest  # noqa: E402
 from real.splits import artist_names  # noqa: E402
 
@@ -394,12 +394,12 @@ def test_a_dev_keyed_artist_pulls_a_genre_artist_of_the_same_name_to_dev(tmp_pat
 
 
 def test_key_label_problem_names_sharps_and_two_modes_only():
-    assert sources.key_label_problem("F#", "minor") is None
-    assert sources.key_label_problem("C", "major") is None
-    assert sources.key_label_problem("Gb", "major") is not None  # flats are written as sharps
-    assert sources.key_label_problem("c", "major") is not None
-    assert sources.key_label_problem("C", "Major") is not None
-    assert sources.key_label_problem("", "") is not None
+    assert listed.key_label_problem("F#", "minor") is None
+    assert listed.key_label_problem("C", "major") is None
+    assert listed.key_label_problem("Gb", "major") is not None  # flats are written as sharps
+    assert listed.key_label_problem("c", "major") is not None
+    assert listed.key_label_problem("C", "Major") is not None
+    assert listed.key_label_problem("", "") is not None
 
 
 def test_committed_keyed_listings_have_valid_labels_and_unique_paths():
@@ -410,15 +410,15 @@ def test_committed_keyed_listings_have_valid_labels_and_unique_paths():
     assert len(names) == len(set(names))
     for source in keyed:
         with open(Path(build.HERE) / source.include, newline="", encoding="utf-8") as handle:
-            listed = list(csv.DictReader(handle))
-        assert listed, source.source
-        paths = [item["path"] for item in listed]
+            rows = list(csv.DictReader(handle))
+        assert rows, source.source
+        paths = [item["path"] for item in rows]
         assert len(paths) == len(set(paths)), source.source
-        for item in listed:
-            problem = sources.key_label_problem(item["key"], item["mode"])
+        for item in rows:
+            problem = listed.key_label_problem(item["key"], item["mode"])
             assert problem is None, (source.source, item["path"], problem)
             assert item["title"].strip() and item["artist"].strip(), (source.source, item)
-            assert (item.get("split") or "test") in sources.KEYED_SPLITS, (source.source, item)
+            assert (item.get("split") or "test") in listed.KEYED_SPLITS, (source.source, item)
 
 
 def test_committed_keyed_sources_keep_the_first_fifteen_in_test_and_share_no_file_across_splits():
