@@ -331,18 +331,16 @@ def cmd_tune(args: argparse.Namespace) -> None:
     sel_feats = [feats[i] for i in sel_i]
 
     def evaluate(net: TempoNet | TempoEnsemble) -> tuple[float, float]:
-        """(select-half Acc1 + 0.01 Acc2, rendered check Acc1)."""
+        """(held-out half's Acc1 + 0.01 Acc2, 0 when nothing is held out; rendered check Acc1)."""
         net.eval()
-        if not sel_feats:
-            rendered_only = (float(scores([song_tempo(f, net)[0] for f in chk_feats], chk_ref)[1].mean())
-                             if chk_feats else float("nan"))
-            net.train()
-            return 0.0, rendered_only
-        _, acc1, acc2 = scores([song_tempo(f, net)[0] for f in sel_feats], sel_df.tempo_bpm.to_numpy(float))
+        score = 0.0
+        if sel_feats:
+            _, acc1, acc2 = scores([song_tempo(f, net)[0] for f in sel_feats], sel_df.tempo_bpm.to_numpy(float))
+            score = float(acc1.mean()) + 0.01 * float(acc2.mean())
         rendered = (float(scores([song_tempo(f, net)[0] for f in chk_feats], chk_ref)[1].mean())
                     if chk_feats else float("nan"))
         net.train()
-        return float(acc1.mean()) + 0.01 * float(acc2.mean()), rendered
+        return score, rendered
 
     start, start_rendered = evaluate(base)
     floor = start_rendered - args.rendered_slack
