@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
@@ -44,3 +45,20 @@ def test_dev_halves_are_deterministic_and_split_by_artist() -> None:
     assert halves == [t.half_of(n) for n in names]
     assert set(halves) == {"fit", "select"}
     assert 60 < halves.count("fit") < 140
+
+
+def test_charts_without_an_artist_take_their_sources_half(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # a mod's songs credit no composer but share them: every artistless chart of one source must
+    # fall on one side, while credited charts keep the artist's own half
+    rows = [{"clip_id": f"m{i}", "path": f"a/m{i}.ogg", "source": "fnf-mod", "artist": "", "tempo_bpm": 120.0,
+             "split": "dev"} for i in range(12)]
+    rows += [{"clip_id": "c", "path": "a/c.ogg", "source": "fnf-mod", "artist": "Composer", "tempo_bpm": 90.0,
+              "split": "dev"}]
+    manifest = tmp_path / "manifest.csv"
+    pd.DataFrame(rows).to_csv(manifest, index=False)
+    monkeypatch.setattr(t, "MANIFEST", manifest)
+    monkeypatch.setattr(t, "load_features", lambda df, *a, **k: [{}] * len(df))
+    df, _ = t.chart_rows("dev")
+    assert t.half_of("fnf-mod") != t.half_of("nan")  # grouping by the missing artist would fail here
+    assert set(df.half[df.artist.isna()]) == {t.half_of("fnf-mod")}
+    assert df.half[df.artist == "Composer"].tolist() == [t.half_of("Composer")]
