@@ -1,4 +1,4 @@
-"""Two more chart formats for ``real.charts.parse_chart``: Guitar Hero / Clone Hero ``.chart`` and
+"""Two chart formats that ``real.charts.parse_chart`` reads: Guitar Hero / Clone Hero ``.chart`` and
 Friday Night Funkin' ``.json`` (their sign conventions are in ``real.charts``' docstring)."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 
-from real.charts import Chart, ChartError, TempoSection, _number
+from real.chart_model import Chart, ChartError, TempoSection, number
 
 __all__ = ["parse_ch_chart", "parse_fnf"]
 
@@ -44,7 +44,7 @@ def parse_ch_chart(text: str) -> Chart:
         if "=" in line:
             key, value = line.split("=", 1)
             song.setdefault(key.strip(), value.strip().strip('"').strip())
-    resolution = _number(song.get("Resolution", "192") or "192", "Resolution")
+    resolution = number(song.get("Resolution", "192") or "192", "Resolution")
     if resolution <= 0:
         raise ChartError(f"Resolution <= 0: {resolution:g}")
     tempos: list[tuple[float, float]] = []
@@ -55,13 +55,13 @@ def parse_ch_chart(text: str) -> Chart:
             raise ChartError(f"[SyncTrack] line is not 'tick = B|TS|A value': {line[:40]!r}")
         tick, kind, values = int(match.group(1)), match.group(2), match.group(3).split()
         if kind == "B":
-            bpm = _number(values[0] if values else "", "B") / 1000.0
+            bpm = number(values[0] if values else "", "B") / 1000.0
             if bpm <= 0:
                 raise ChartError(f"a tempo <= 0: {line[:40]!r}")
             tempos.append((tick / resolution, bpm))
         elif kind == "TS":
-            numerator = int(_number(values[0] if values else "", "TS"))
-            log_denominator = int(_number(values[1], "TS")) if len(values) > 1 else 2
+            numerator = int(number(values[0] if values else "", "TS"))
+            log_denominator = int(number(values[1], "TS")) if len(values) > 1 else 2
             if numerator <= 0 or not 0 <= log_denominator <= 6:
                 raise ChartError(f"TS is not n [log2 d]: {line[:40]!r}")
             meters.add(f"{numerator}/{2**log_denominator}")
@@ -70,7 +70,7 @@ def parse_ch_chart(text: str) -> Chart:
     tempos.sort()
     if tempos[0][0] != 0:
         raise ChartError(f"the first tempo marker is not at tick 0 but at beat {tempos[0][0]:g}")
-    offset = _number(song.get("Offset", "0") or "0", "Offset")
+    offset = number(song.get("Offset", "0") or "0", "Offset")
     return Chart(
         fmt="chart",
         sections=tuple(TempoSection(bpm=bpm, start_beat=beat) for beat, bpm in tempos),
@@ -104,7 +104,7 @@ def parse_fnf(text: str) -> Chart:
     def tempo(value: object, what: str) -> float:
         if isinstance(value, bool) or not isinstance(value, (int, float, str)):
             raise ChartError(f"{what} is not a number: {str(value)[:40]!r}")
-        bpm = _number(str(value), what)
+        bpm = number(str(value), what)
         if bpm <= 0:
             raise ChartError(f"{what} <= 0: {bpm:g}")
         return bpm
@@ -116,7 +116,7 @@ def parse_fnf(text: str) -> Chart:
     offset = song.get("offset", 0)
     if isinstance(offset, bool) or not isinstance(offset, (int, float, str, type(None))):
         raise ChartError(f"offset is not a number: {str(offset)[:40]!r}")
-    offset_value = _number(str(offset), "offset") if offset not in (None, "") else 0.0
+    offset_value = number(str(offset), "offset") if offset not in (None, "") else 0.0
     title, artist = song.get("song", ""), song.get("artist", "")
     return Chart(
         fmt="json",

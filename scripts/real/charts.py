@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import asdict, dataclass
-from typing import Any
+
+from real.chart_formats import parse_ch_chart, parse_fnf
+from real.chart_model import Chart, ChartError, ChartSkip, ConstantTempo, TempoSection, number
 
 __all__ = [
     "CHART_SUFFIXES",
@@ -61,62 +62,6 @@ OFFSET_UNKNOWN = "chart_offset_sign_unknown"
 TEMPO_RANGE = (30.0, 400.0)
 
 
-class ChartError(ValueError):
-    """The text is not a chart of the given format (the one error the parsers raise)."""
-
-
-class ChartSkip(Exception):
-    """A well-formed chart that cannot label a constant-tempo clip; ``reason`` is the count key."""
-
-    def __init__(self, reason: str, detail: str = "") -> None:
-        super().__init__(f"{reason}: {detail}" if detail else reason)
-        self.reason = reason
-
-
-@dataclass(frozen=True)
-class TempoSection:
-    """One tempo of a chart: ``bpm`` from ``start_beat`` (beats after beat 0; None where the format
-    places it by notes we do not count, e.g. TJA ``#BPMCHANGE``) or ``start_s`` (osu!, seconds)."""
-
-    bpm: float
-    start_beat: float | None = None
-    start_s: float | None = None
-
-
-@dataclass(frozen=True)
-class Chart:
-    """The timing of one chart file.
-
-    ``first_beat_s`` is the time (s) of beat 0 in the audio; ``meter`` is ``"N/D"`` or ``""`` when
-    the format does not say; ``has_stops`` marks stops/delays/warps (they shift every later beat);
-    ``offset_unknown`` an offset whose sign convention is not known (``.chart`` ``Offset`` != 0).
-    """
-
-    fmt: str
-    sections: tuple[TempoSection, ...]
-    first_beat_s: float
-    meter: str = ""
-    meter_changes: bool = False
-    has_stops: bool = False
-    offset_unknown: bool = False
-    title: str = ""
-    artist: str = ""
-    music: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class ConstantTempo:
-    bpm: float
-    first_beat_s: float
-    meter: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
 def decode_chart(data: bytes) -> str:
     """Chart bytes to text: UTF-8 (with or without BOM), else Shift-JIS (most TJA), else Latin-1."""
     for encoding in ("utf-8-sig", "cp932"):
@@ -125,16 +70,6 @@ def decode_chart(data: bytes) -> str:
         except UnicodeDecodeError:
             continue
     return data.decode("latin-1")
-
-
-def _number(text: str, what: str) -> float:
-    try:
-        value = float(text.strip())
-    except ValueError:
-        raise ChartError(f"{what} is not a number: {text.strip()[:40]!r}") from None
-    if not math.isfinite(value):
-        raise ChartError(f"{what} is not finite: {text.strip()[:40]!r}")
-    return value
 
 
 def _strip_comments(text: str) -> str:
@@ -158,7 +93,7 @@ def _sm_pairs(value: str, what: str) -> list[list[float]]:
         item = item.strip()
         if not item:
             continue
-        rows.append([_number(part, what) for part in item.split("=")])
+        rows.append([number(part, what) for part in item.split("=")])
     return rows
 
 
@@ -204,8 +139,8 @@ def parse_sm(text: str, *, fmt: str = "sm") -> Chart:
     for value in per_chart.get("BPMS", []):
         if value and _sm_sections(value) != sections:
             sections = sections + _sm_sections(value)
-    offset = _number(song.get("OFFSET", "0") or "0", "#OFFSET")
-    offsets = {offset} | {_number(v, "#OFFSET") for v in per_chart.get("OFFSET", []) if v}
+    offset = number(song.get("OFFSET", "0") or "0", "#OFFSET")
+    offsets = {offset} | {number(v, "#OFFSET") for v in per_chart.get("OFFSET", []) if v}
     stops = [song.get(k, "") for k in ("STOPS", "FREEZES", "DELAYS", "WARPS")]
     stops += [v for k in ("STOPS", "DELAYS", "WARPS") for v in per_chart.get(k, [])]
     has_stops = _sm_has_stops(stops) or len(offsets) > 1
@@ -251,23 +186,23 @@ def parse_tja(text: str) -> Chart:
         elif upper.startswith("#END"):
             in_course = False
         elif upper.startswith("#BPMCHANGE"):
-            bpm_changes.append(_number(line[len("#BPMCHANGE") :], "#BPMCHANGE"))
+            bpm_changes.append(number(line[len("#BPMCHANGE") :], "#BPMCHANGE"))
         elif upper.startswith("#MEASURE"):
             match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", line[len("#MEASURE") :])
             if not match or int(match.group(1)) <= 0 or int(match.group(2)) <= 0:
                 raise ChartError(f"#MEASURE is not n/d: {line[:40]!r}")
             meters.add(f"{int(match.group(1))}/{int(match.group(2))}")
         elif upper.startswith("#DELAY"):
-            has_stops = has_stops or _number(line[len("#DELAY") :], "#DELAY") != 0
+            has_stops = has_stops or number(line[len("#DELAY") :], "#DELAY") != 0
         elif not in_course and ":" in line and not line.startswith("#"):
             key, value = line.split(":", 1)
             header.setdefault(key.strip().upper(), value.strip())
     if "BPM" not in header:
         raise ChartError("no BPM: header")
-    bpm = _number(header["BPM"], "BPM:")
+    bpm = number(header["BPM"], "BPM:")
     if bpm <= 0 or any(change <= 0 for change in bpm_changes):
         raise ChartError("a tempo <= 0")
-    offset = _number(header.get("OFFSET", "0") or "0", "OFFSET:")
+    offset = number(header.get("OFFSET", "0") or "0", "OFFSET:")
     sections = (TempoSection(bpm=bpm, start_beat=0.0),) + tuple(
         TempoSection(bpm=b) for b in bpm_changes
     )
@@ -311,10 +246,10 @@ def parse_osu(text: str) -> Chart:
             fields = line.split(",")
             if len(fields) < 2:
                 raise ChartError(f"timing point with fewer than 2 fields: {line[:40]!r}")
-            time_ms = _number(fields[0], "timing point time")
-            beat_ms = _number(fields[1], "timing point ms/beat")
+            time_ms = number(fields[0], "timing point time")
+            beat_ms = number(fields[1], "timing point ms/beat")
             meter = (
-                int(_number(fields[2], "timing point meter"))
+                int(number(fields[2], "timing point meter"))
                 if len(fields) > 2 and fields[2].strip()
                 else 4
             )
@@ -397,8 +332,3 @@ def constant_tempo(chart: Chart) -> ConstantTempo:
         first_beat_s=first + 0.0,  # + 0.0 turns -0.0 into 0.0
         meter="" if chart.meter_changes else chart.meter,
     )
-
-
-# The Clone Hero and Friday Night Funkin' parsers live in ``real.chart_formats``, which builds on the
-# classes above; imported last (that module imports this one), re-exported for ``parse_chart``.
-from real.chart_formats import parse_ch_chart, parse_fnf  # noqa: E402

@@ -20,7 +20,7 @@ from pathlib import Path
 from audiotaste._io import atomic_write_bytes
 from real.audiocheck import AUDIO_SUFFIXES, TRACKER_SUFFIXES, AudioProblem, probe
 from real.manifest import SkipCounter
-from real.sources import Source, _safe_relpath
+from real.sources import Source, safe_relpath
 
 __all__ = ["MIN_UNLABELLED_S", "build_deb"]
 
@@ -57,7 +57,7 @@ def _unzip_audio(folder: Path, pattern: str) -> None:
             for info in archive.infolist():
                 if info.is_dir() or not fnmatch.fnmatch(info.filename, pattern):
                     continue
-                target = archive_path.with_suffix("") / _safe_relpath(info.filename)
+                target = archive_path.with_suffix("") / safe_relpath(info.filename)
                 if target.is_file() and target.stat().st_size == info.file_size:
                     continue
                 target.parent.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from real.manifest import SkipCounter
-from real.sources import Source, _clip_id, _extract_decodable, _safe_relpath, _snapshot
+from real.sources import Source, clip_id, extract_decodable, safe_relpath, snapshot
 
 __all__ = ["KEYED_SPLITS", "KEY_MODES", "KEY_TONICS", "build_genre", "build_keyed", "key_label_problem"]
 
@@ -74,7 +74,7 @@ def _build_listed(
     listing row (``None``: skipped as ``invalid``; a string: skipped for that reason). A file's own
     licence (the listing's optional ``licence`` column) is written before the source's, for sources
     licensed file by file."""
-    repo, commit, head = _snapshot(source, git_dir)
+    repo, commit, head = snapshot(source, git_dir)
     rows: list[dict[str, object]] = []
     with open(listing, newline="", encoding="utf-8") as handle:
         listed = list(csv.DictReader(handle))
@@ -87,13 +87,13 @@ def _build_listed(
         if entry is None:
             skips.add(source.source, "audio_not_in_snapshot", item["path"])
             continue
-        rel = Path("audio") / source.source / _safe_relpath(item["path"])
-        info = _extract_decodable(repo, entry, out / rel, source, skips)
+        rel = Path("audio") / source.source / safe_relpath(item["path"])
+        info = extract_decodable(repo, entry, out / rel, source, skips)
         if info is None:
             continue
         own = (item.get("licence") or "").strip()
         rows.append({
-            "clip_id": _clip_id(source.source, item["path"]), "path": rel.as_posix(), "source": source.source,
+            "clip_id": clip_id(source.source, item["path"]), "path": rel.as_posix(), "source": source.source,
             "source_commit": commit, "licence": f"{own}; {source.licence}" if own else source.licence,
             "duration_s": f"{info.duration_s:.3f}", "artist": item["artist"], "title": item["title"],
             "_fallback": item["path"], **columns,

@@ -44,8 +44,8 @@ from real.manifest import SkipCounter
 from real.splits import artist_names, normal_name
 
 __all__ = [
-    "Source", "build_charts", "build_fourq", "drop_songs_of_earlier_sources", "read_sources",
-    "song_title",
+    "Source", "build_charts", "build_fourq", "clip_id", "drop_songs_of_earlier_sources",
+    "extract_decodable", "read_sources", "safe_relpath", "snapshot", "song_title",
 ]  # fmt: skip
 
 _LICENCE_LINE = re.compile(r"licen[cs]ed under[^\n]*", re.IGNORECASE)
@@ -77,7 +77,7 @@ def read_sources(path: str | Path) -> list[Source]:
     ]
 
 
-def _safe_relpath(path: str) -> str:
+def safe_relpath(path: str) -> str:
     """A repository path as a relative file path: no absolute part, no ``..``, no odd characters."""
     parts = [re.sub(r"[\x00-\x1f\\:*?\"<>|]", "_", p) for p in path.split("/") if p not in ("", ".", "..")]
     return "/".join(parts)
@@ -101,14 +101,14 @@ def _extract(repo: GitRepo, entry: Entry, dest: Path) -> str | None:
     return None
 
 
-def _snapshot(source: Source, git_dir: Path) -> tuple[GitRepo, str, dict[str, Entry]]:
+def snapshot(source: Source, git_dir: Path) -> tuple[GitRepo, str, dict[str, Entry]]:
     """The snapshot's repository, the commit read (the recipe's, else HEAD) and its files by path."""
     repo = GitRepo(git_dir)
     commit = source.version if source.version and repo.has_commit(source.version) else repo.head()
     return repo, commit, {e.path: e for e in repo.tree(commit)}
 
 
-def _extract_decodable(
+def extract_decodable(
     repo: GitRepo, entry: Entry, dest: Path, source: Source, skips: SkipCounter
 ) -> AudioInfo | None:
     """Extract ``entry`` to ``dest`` and probe it; on a problem, count the skip (by the blob's path),
@@ -125,7 +125,8 @@ def _extract_decodable(
         return None
 
 
-def _clip_id(source: str, path: str) -> str:
+def clip_id(source: str, path: str) -> str:
+    """A row's id: the source and the first 12 hex digits of the SHA-1 of the file's path."""
     return f"{source}/{hashlib.sha1(path.encode('utf-8', 'surrogateescape')).hexdigest()[:12]}"
 
 
@@ -147,7 +148,7 @@ def build_charts(
     source: Source, git_dir: Path, out: Path, skips: SkipCounter
 ) -> list[dict[str, object]]:
     """Rows for every constant-tempo chart of a snapshot whose audio can be extracted and decoded."""
-    repo, commit, head = _snapshot(source, git_dir)
+    repo, commit, head = snapshot(source, git_dir)
     if source.version and commit != source.version:
         skips.add(source.source, "recipe_commit_absent_used_head", source.version)
     history: dict[str, Entry] | None = None
@@ -237,15 +238,15 @@ def build_charts(
         if audio.sha in rows:
             skips.add(source.source, "duplicate_chart_same_audio", chart_entry.path)
             continue
-        rel = Path("audio") / source.source / _safe_relpath(audio.path)
-        info = _extract_decodable(repo, audio, out / rel, source, skips)
+        rel = Path("audio") / source.source / safe_relpath(audio.path)
+        info = extract_decodable(repo, audio, out / rel, source, skips)
         if info is None:
             continue
         song_folder = posixpath.basename(folder)
         if title_key:
             fnf_titles[title_key] = folder
         rows[audio.sha] = {
-            "clip_id": _clip_id(source.source, audio.path),
+            "clip_id": clip_id(source.source, audio.path),
             "path": rel.as_posix(),
             "source": source.source,
             "source_commit": audio.commit,  # "<sha>^" (its parent) for audio deleted in <sha>
@@ -406,7 +407,7 @@ def build_fourq(
     source: Source, git_dir: Path, out: Path, listing: Path, skips: SkipCounter
 ) -> list[dict[str, object]]:
     """Rows for the 4Q dev clips: only ``mirror_path`` values of ``listing`` under ``Dataset/``."""
-    repo, commit, head = _snapshot(source, git_dir)
+    repo, commit, head = snapshot(source, git_dir)
     rows: list[dict[str, object]] = []
     with open(listing, newline="", encoding="utf-8") as handle:
         listed = list(csv.DictReader(handle))
@@ -419,8 +420,8 @@ def build_fourq(
         if entry is None:
             skips.add(source.source, "audio_not_in_snapshot", path)
             continue
-        rel = Path("audio") / source.source / _safe_relpath(path)
-        info = _extract_decodable(repo, entry, out / rel, source, skips)
+        rel = Path("audio") / source.source / safe_relpath(path)
+        info = extract_decodable(repo, entry, out / rel, source, skips)
         if info is None:
             continue
         rows.append(

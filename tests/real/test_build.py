@@ -298,8 +298,8 @@ def test_debian_music_is_unlabelled_and_short_or_synthetic_files_are_skipped(wor
 
 
 def test_safe_relpath_never_leaves_the_corpus():
-    assert sources._safe_relpath("../../etc/passwd") == "etc/passwd"
-    assert sources._safe_relpath("/a/./b:c") == "a/b_c"
+    assert sources.safe_relpath("../../etc/passwd") == "etc/passwd"
+    assert sources.safe_relpath("/a/./b:c") == "a/b_c"
 
 
 def test_charts_whose_audio_lies_apart_are_paired_by_the_inner_template(tmp_path):
