@@ -23,21 +23,17 @@ _SEPARATORS = re.compile(
 )
 
 
-def _normal(name: str) -> str:
+def normal_name(name: str) -> str:
+    """A name or title as the splits compare it: NFKC, case-folded, punctuation to spaces."""
     name = unicodedata.normalize("NFKC", name).casefold()
     name = re.sub(r"[\[\](){}\"'`.!?~*_-]+", " ", name)
     return re.sub(r"\s+", " ", name).strip()
 
 
-def normal_name(name: str) -> str:
-    """A name or title as the splits compare it: NFKC, case-folded, punctuation to spaces."""
-    return _normal(name)
-
-
 def artist_names(artist: str) -> frozenset[str]:
     """The normalised individual names in an artist credit (empty for an empty credit)."""
     parts = _SEPARATORS.split(unicodedata.normalize("NFKC", artist))
-    return frozenset(name for name in (_normal(part) for part in parts) if name)
+    return frozenset(name for name in (normal_name(part) for part in parts) if name)
 
 
 def hash_split(key: str, names: Sequence[str], *, salt: str = SALT) -> str:
@@ -73,7 +69,7 @@ def assign_splits(
 
 def _keys(clip_id: str, artist: str, fallback: str) -> list[str]:
     """A clip's artist names, or its folder standing in for an empty credit."""
-    return sorted(artist_names(artist)) or [f"folder:{_normal(fallback) or clip_id}"]
+    return sorted(artist_names(artist)) or [f"folder:{normal_name(fallback) or clip_id}"]
 
 
 class _Groups:

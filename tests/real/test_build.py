@@ -72,6 +72,15 @@ def commit(repo: Path) -> None:
     git(repo, "commit", "-qm", "files")
 
 
+def tone_repo(mirror: Path, name: str, stems: tuple[str, ...]) -> Path:
+    """A committed repository ``someone/<name>`` holding ``music/<stem>.ogg``: 1.5-s tones."""
+    repo = new_repo(mirror, name)
+    for stem in stems:
+        tone(write(repo, f"music/{stem}.ogg", b""), 1.5, "OGG")
+    commit(repo)
+    return repo
+
+
 def build_from(tmp_path: Path, out: Path, mirror: Path, recipe_rows: str) -> list[dict[str, str]]:
     """Run the build on ``recipe_rows`` (``sources.csv`` rows, no header) and no 4Q clips; the manifest."""
     recipe = tmp_path / "sources.csv"
@@ -332,10 +341,7 @@ def test_keyed_recordings_carry_their_key_and_are_test_only(tmp_path):
 
 def test_keyed_rows_carry_their_own_licence_and_bad_labels_are_skipped(tmp_path):
     mirror, out = tmp_path / "mirror", tmp_path / "out"
-    repo = new_repo(mirror, "strings")
-    for name in ("suite", "sonata", "flat", "modal"):
-        tone(write(repo, f"music/{name}.ogg", b""), 1.5, "OGG")
-    commit(repo)
+    tone_repo(mirror, "strings", ("suite", "sonata", "flat", "modal"))
     listing = tmp_path / "keyed_strings.csv"
     listing.write_text("path,key,mode,artist,title,licence\n"
                        "music/suite.ogg,G,major,Cellist,Suite No. 1 in G major: Prelude,CC-BY-SA-3.0\n"
@@ -356,10 +362,7 @@ def test_keyed_rows_carry_their_own_licence_and_bad_labels_are_skipped(tmp_path)
 
 def test_a_keyed_listing_may_pin_rows_to_dev_and_rows_naming_no_split_stay_test(tmp_path):
     mirror, out = tmp_path / "mirror", tmp_path / "out"
-    repo = new_repo(mirror, "mixed")
-    for name in ("old", "new", "blank", "odd"):
-        tone(write(repo, f"music/{name}.ogg", b""), 1.5, "OGG")
-    commit(repo)
+    tone_repo(mirror, "mixed", ("old", "new", "blank", "odd"))
     listing = tmp_path / "keyed_mixed.csv"
     listing.write_text("path,key,mode,artist,title,split\n"
                        "music/old.ogg,C,major,Pianist,Prelude in C major,test\n"
@@ -379,10 +382,7 @@ def test_a_keyed_listing_may_pin_rows_to_dev_and_rows_naming_no_split_stay_test(
 
 def test_a_dev_keyed_artist_pulls_a_genre_artist_of_the_same_name_to_dev(tmp_path):
     mirror, out = tmp_path / "mirror", tmp_path / "out"
-    repo = new_repo(mirror, "both")
-    for name in ("keyed", "song"):
-        tone(write(repo, f"music/{name}.ogg", b""), 1.5, "OGG")
-    commit(repo)
+    tone_repo(mirror, "both", ("keyed", "song"))
     keyed = tmp_path / "keyed_both.csv"
     keyed.write_text("path,key,mode,artist,title,split\nmusic/keyed.ogg,A,minor,Trio X,Trio in A minor: I,dev\n")
     genre = tmp_path / "genre_both.csv"
